@@ -1,0 +1,115 @@
+/* encoder_cpu.c: the fp32 CPU forward pass of USE-lite (SPEC 1), the reference every other path is checked
+ * against. Sentences are packed without padding: every per-token step runs over the real tokens only, so
+ * FLOPs track tokens and no padding can leak into a valid position. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_ops.h"
+#include "model.h"
+
+typedef struct {
+    float *x, *x0, *h, *qkv, *ctx, *ffn;
+    size_t *starts;
+} workspace;
+
+static void workspace_free(workspace *ws) {
+    free(ws->x);
+    free(ws->x0);
+    free(ws->h);
+    free(ws->qkv);
+    free(ws->ctx);
+    free(ws->ffn);
+    free(ws->starts);
+}
+
+static int workspace_alloc(workspace *ws, const usew_hparams *hp, size_t rows, size_t n) {
+    size_t widest = hp->d_model;
+    for (uint32_t i = 0; i < hp->n_layers; i++) widest = hp->layer_width[i] > widest ? hp->layer_width[i] : widest;
+    rows = rows > n ? rows : n; /* h also holds the n pooled rows */
+    rows = rows ? rows : 1;
+    ws->x = malloc(rows * hp->d_model * sizeof(float));
+    ws->x0 = malloc(rows * hp->layer_width[0] * sizeof(float));
+    ws->h = malloc(rows * widest * sizeof(float));
+    ws->qkv = malloc(rows * 3 * widest * sizeof(float));
+    ws->ctx = malloc(rows * widest * sizeof(float));
+    ws->ffn = malloc(rows * hp->d_ffn * sizeof(float));
+    ws->starts = malloc((n + 1) * sizeof(size_t));
+    return ws->x && ws->x0 && ws->h && ws->qkv && ws->ctx && ws->ffn && ws->starts ? 0 : -1;
+}
+
+/* x0 = 2*E[id] + PE[p] (the EMB_TWICE quirk, which userec_load requires) for every kept token, packed. */
+static void embed_tokens(const userec_model *m, const int32_t *ids, const size_t *offsets, const size_t *starts,
+                         size_t n, float *x0) {
+    const uint32_t w = m->hp.layer_width[0];
+#pragma omp parallel for schedule(static)
+    for (size_t s = 0; s < n; s++)
+        for (size_t p = 0; p < starts[s + 1] - starts[s]; p++) {
+            const float *e = m->embed + (size_t)ids[offsets[s] + p] * w, *pe = m->timing + p * w;
+            float *out = x0 + (starts[s] + p) * w;
+            for (uint32_t c = 0; c < w; c++) out[c] = (e[c] + pe[c]) + e[c]; /* the graph's order of additions */
+        }
+}
+
+static int encoder_layer_forward(const userec_model *m, const encoder_layer *l, const float *x_in, size_t rows,
+                                 workspace *ws, size_t n) {
+    const usew_hparams *hp = &m->hp;
+    const uint32_t w = l->width, d = hp->d_model;
+    cpu_layer_norm(x_in, rows, w, &l->attn_norm, hp->ln_eps, ws->h);
+    cpu_dense(ws->h, rows, w, 3 * w, &l->qkv, ws->qkv, 0);
+    if (cpu_attention(ws->qkv, ws->starts, n, w, hp->n_heads, ws->ctx)) return -1;
+    if (l->proj.w) /* the residual changes width: x = x_in . Wd + bd, written fresh */
+        cpu_dense(x_in, rows, w, d, &l->proj, ws->x, 0);
+    else if (x_in != ws->x)
+        memcpy(ws->x, x_in, rows * d * sizeof *ws->x);
+    cpu_dense(ws->ctx, rows, w, d, &l->out, ws->x, 1); /* x += ctx . Wo + bo */
+    cpu_layer_norm(ws->x, rows, d, &l->ffn_norm, hp->ln_eps, ws->h);
+    cpu_dense(ws->h, rows, d, hp->d_ffn, &l->ffn_up, ws->ffn, 0);
+    cpu_relu(ws->ffn, rows * hp->d_ffn);
+    cpu_dense(ws->ffn, rows, hp->d_ffn, d, &l->ffn_down, ws->x, 1); /* x += relu(..) . W2 + b2 */
+    return 0;
+}
+
+userec_status userec_encode_ids(const userec_model *m, const int32_t *ids, const size_t *offsets, size_t n,
+                                float *out, userec_counts *counts, userec_error *err) {
+    const usew_hparams *hp = &m->hp;
+    size_t rows = 0, clipped = 0;
+    for (size_t s = 0; s < n; s++) {
+        if (offsets[s + 1] < offsets[s])
+            return userec_fail(err, USEREC_ERR_INPUT, "sentence %zu: offsets go backwards", s);
+        for (size_t i = offsets[s]; i < offsets[s + 1]; i++)
+            if (ids[i] < 0 || (uint32_t)ids[i] >= hp->vocab_rows)
+                return userec_fail(err, USEREC_ERR_INPUT, "sentence %zu, token %zu: id %d is outside 0..%u", s,
+                                   i - offsets[s], ids[i], hp->vocab_rows - 1);
+        size_t len = offsets[s + 1] - offsets[s];
+        clipped += len > hp->max_len;
+        rows += len > hp->max_len ? hp->max_len : len;
+    }
+    workspace ws = {0};
+    if (workspace_alloc(&ws, hp, rows, n)) {
+        workspace_free(&ws);
+        return userec_fail(err, USEREC_ERR_NOMEM, "out of memory for a batch of %zu sentences, %zu tokens", n, rows);
+    }
+    ws.starts[0] = 0;
+    for (size_t s = 0; s < n; s++) {
+        size_t len = offsets[s + 1] - offsets[s];
+        ws.starts[s + 1] = ws.starts[s] + (len > hp->max_len ? hp->max_len : len);
+    }
+    embed_tokens(m, ids, offsets, ws.starts, n, ws.x0);
+    userec_status status = USEREC_OK;
+    for (uint32_t i = 0; i < hp->n_layers && !status; i++)
+        if (encoder_layer_forward(m, &m->layers[i], i == 0 ? ws.x0 : ws.x, rows, &ws, n))
+            status = userec_fail(err, USEREC_ERR_NOMEM, "out of memory for attention scratch");
+    if (!status) {
+        /* Pool into h (n rows), then the tanh head and L2 normalisation straight into out. */
+        cpu_mean_pool(ws.x, ws.starts, n, hp->d_model, ws.h);
+        cpu_dense(ws.h, n, hp->d_model, hp->d_model, &m->head, out, 0);
+        cpu_tanh_l2_normalize(out, n, hp->d_model, hp->l2_floor);
+        if (counts) {
+            counts->sentences += n;
+            counts->tokens += rows;
+            counts->clipped += clipped;
+        }
+    }
+    workspace_free(&ws);
+    return status;
+}

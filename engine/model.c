@@ -1,0 +1,198 @@
+/* model.c: turns a validated .usew file into a USE-lite model: finds every tensor the forward pass needs,
+ * checks its shape against the header, and precomputes the timing signal. */
+#include "model.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+userec_status userec_fail(userec_error *err, userec_status status, const char *fmt, ...) {
+    if (err) {
+        err->status = status;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+const char *userec_status_name(userec_status status) {
+    switch (status) {
+    case USEREC_OK: return "ok";
+    case USEREC_ERR_IO: return "I/O error";
+    case USEREC_ERR_FORMAT: return "bad model file";
+    case USEREC_ERR_UNSUPPORTED: return "unsupported model";
+    case USEREC_ERR_INPUT: return "bad input";
+    case USEREC_ERR_NOMEM: return "out of memory";
+    }
+    return "unknown status";
+}
+
+/* Looks up an f32 tensor of exactly the expected shape (d1 = 0 for a vector). Appends the problem to
+ * `missing` and returns NULL when it is absent or shaped otherwise. */
+static const float *require(const usew_file *f, const char *name, uint32_t d0, uint32_t d1, char *missing,
+                            size_t missing_len) {
+    const usew_tensor *t = usew_find(f, name);
+    size_t used = strlen(missing);
+    if (!t) {
+        snprintf(missing + used, missing_len - used, "%s%s", used ? ", " : "", name);
+        return NULL;
+    }
+    uint32_t ndim = d1 ? 2 : 1;
+    if (t->dtype != USEW_F32 || t->ndim != ndim || t->shape[0] != d0 || (d1 && t->shape[1] != d1)) {
+        snprintf(missing + used, missing_len - used, "%s%s (want f32 %u x %u, have %s of %u dims %u x %u)",
+                 used ? ", " : "", name, d0, d1 ? d1 : 1, usew_dtype_name(t->dtype), t->ndim, t->shape[0],
+                 t->ndim > 1 ? t->shape[1] : 1);
+        return NULL;
+    }
+    return t->data;
+}
+
+static void require_dense(const usew_file *f, const char *prefix, uint32_t in, uint32_t out, dense *d,
+                          char *missing, size_t len) {
+    char name[USEW_NAME_BYTES];
+    snprintf(name, sizeof name, "%.64s.weight", prefix);
+    d->w = require(f, name, in, out, missing, len);
+    snprintf(name, sizeof name, "%.64s.bias", prefix);
+    d->b = require(f, name, out, 0, missing, len);
+}
+
+static void require_norm(const usew_file *f, const char *prefix, uint32_t width, layer_norm *n, char *missing,
+                         size_t len) {
+    char name[USEW_NAME_BYTES];
+    snprintf(name, sizeof name, "%.64s.scale", prefix);
+    n->scale = require(f, name, width, 0, missing, len);
+    snprintf(name, sizeof name, "%.64s.bias", prefix);
+    n->bias = require(f, name, width, 0, missing, len);
+}
+
+/* The architecture this engine implements: USE-lite's quirks all present, mean pooling. */
+static userec_status check_architecture(const usew_hparams *hp, const char *path, userec_error *err) {
+    const uint32_t needed = USEW_F_PRE_LN | USEW_F_EMB_TWICE | USEW_F_TIMING_SIGNAL | USEW_F_TANH_HEAD |
+                            USEW_F_L2_NORMALIZE;
+    if (hp->flags & ~USEW_F_KNOWN)
+        return userec_fail(err, USEREC_ERR_UNSUPPORTED, "%s: unknown architecture flags 0x%x (a newer converter?)",
+                           path, hp->flags & ~USEW_F_KNOWN);
+    if ((hp->flags & needed) != needed || hp->pooling != USEW_POOL_MEAN)
+        return userec_fail(err, USEREC_ERR_UNSUPPORTED,
+                           "%s: architecture flags 0x%x / pooling %u are not the USE-lite transformer this engine runs",
+                           path, hp->flags, hp->pooling);
+    if (hp->n_layers < 1 || hp->n_layers > USEW_MAX_LAYERS || !hp->n_heads || !hp->d_model || !hp->d_ffn ||
+        !hp->vocab_rows || !hp->max_len || hp->max_len > 4096)
+        return userec_fail(err, USEREC_ERR_FORMAT, "%s: implausible hyper-parameters (layers %u, heads %u, d_model %u, "
+                           "d_ffn %u, vocab %u, max_len %u)", path, hp->n_layers, hp->n_heads, hp->d_model, hp->d_ffn,
+                           hp->vocab_rows, hp->max_len);
+    for (uint32_t i = 0; i < hp->n_layers; i++) {
+        uint32_t w = hp->layer_width[i];
+        if (!w || w % hp->n_heads || (w != hp->d_model && !(i == 0 && (hp->flags & USEW_F_L0_RESIDUAL_PROJ))))
+            return userec_fail(err, USEREC_ERR_FORMAT, "%s: layer %u width %u does not fit d_model %u, %u heads",
+                               path, i, w, hp->d_model, hp->n_heads);
+    }
+    if (hp->layer_width[0] % 2)
+        return userec_fail(err, USEREC_ERR_FORMAT, "%s: the timing signal needs an even width, not %u", path,
+                           hp->layer_width[0]);
+    return USEREC_OK;
+}
+
+/* PE[p] = concat(sin(p*inv), cos(p*inv)), rounded like the graph: the product in float32, sin/cos of it. */
+static float *timing_signal(const float *inv, uint32_t max_len, uint32_t width) {
+    uint32_t half = width / 2;
+    float *pe = malloc((size_t)max_len * width * sizeof *pe);
+    if (!pe) return NULL;
+    for (uint32_t p = 0; p < max_len; p++)
+        for (uint32_t i = 0; i < half; i++) {
+            float t = (float)p * inv[i];
+            pe[(size_t)p * width + i] = (float)sin(t);
+            pe[(size_t)p * width + half + i] = (float)cos(t);
+        }
+    return pe;
+}
+
+userec_model *userec_load(const char *path, userec_error *err) {
+    char msg[512];
+    int io_failed;
+    usew_file *f = usew_open(path, &io_failed, msg, sizeof msg);
+    if (!f) {
+        userec_fail(err, io_failed ? USEREC_ERR_IO : USEREC_ERR_FORMAT, "%s", msg);
+        return NULL;
+    }
+    return model_from_file(f, err);
+}
+
+userec_model *model_from_file(usew_file *f, userec_error *err) {
+    const char *path = f->path;
+    userec_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        usew_close(f);
+        userec_fail(err, USEREC_ERR_NOMEM, "%s: out of memory", path);
+        return NULL;
+    }
+    m->file = f;
+    m->hp = f->hp;
+    const usew_hparams *hp = &m->hp;
+    if (check_architecture(hp, path, err)) goto fail;
+
+    char missing[2048] = "";
+    char name[USEW_NAME_BYTES];
+    uint32_t w0 = hp->layer_width[0], d = hp->d_model;
+    m->embed = require(f, "embed.table", hp->vocab_rows, w0, missing, sizeof missing);
+    const float *inv = require(f, "embed.timing_inv", w0 / 2, 0, missing, sizeof missing);
+    for (uint32_t i = 0; i < hp->n_layers; i++) {
+        encoder_layer *l = &m->layers[i];
+        uint32_t w = l->width = hp->layer_width[i];
+        snprintf(name, sizeof name, "l%u.attn_norm", i);
+        require_norm(f, name, w, &l->attn_norm, missing, sizeof missing);
+        snprintf(name, sizeof name, "l%u.attn.qkv", i);
+        require_dense(f, name, w, 3 * w, &l->qkv, missing, sizeof missing);
+        snprintf(name, sizeof name, "l%u.attn.out", i);
+        require_dense(f, name, w, d, &l->out, missing, sizeof missing);
+        if (i == 0 && (hp->flags & USEW_F_L0_RESIDUAL_PROJ)) require_dense(f, "l0.proj", w, d, &l->proj, missing, sizeof missing);
+        snprintf(name, sizeof name, "l%u.ffn_norm", i);
+        require_norm(f, name, d, &l->ffn_norm, missing, sizeof missing);
+        snprintf(name, sizeof name, "l%u.ffn.up", i);
+        require_dense(f, name, d, hp->d_ffn, &l->ffn_up, missing, sizeof missing);
+        snprintf(name, sizeof name, "l%u.ffn.down", i);
+        require_dense(f, name, hp->d_ffn, d, &l->ffn_down, missing, sizeof missing);
+    }
+    require_dense(f, "head", d, d, &m->head, missing, sizeof missing);
+    if (missing[0]) {
+        userec_fail(err, USEREC_ERR_FORMAT, "%s: missing or misshapen tensors: %s", path, missing);
+        goto fail;
+    }
+    if (!(m->timing = timing_signal(inv, hp->max_len, w0))) {
+        userec_fail(err, USEREC_ERR_NOMEM, "%s: out of memory", path);
+        goto fail;
+    }
+    return m;
+fail:
+    userec_free(m);
+    return NULL;
+}
+
+void userec_free(userec_model *m) {
+    if (!m) return;
+    usew_close(m->file);
+    free(m->timing);
+    free(m);
+}
+
+userec_model_info userec_info(const userec_model *m) {
+    const usew_hparams *hp = &m->hp;
+    double macs = 0;
+    for (uint32_t i = 0; i < hp->n_layers; i++) {
+        const encoder_layer *l = &m->layers[i];
+        macs += (double)l->width * 3 * l->width + (double)l->width * hp->d_model + 2.0 * hp->d_model * hp->d_ffn;
+        if (l->proj.w) macs += (double)l->width * hp->d_model;
+    }
+    return (userec_model_info){
+        .dim = hp->d_model,
+        .max_len = hp->max_len,
+        .vocab_rows = hp->vocab_rows,
+        .n_layers = hp->n_layers,
+        .flops_per_token = 2 * macs,
+        .flops_per_sentence = 2.0 * hp->d_model * hp->d_model,
+    };
+}

@@ -1,0 +1,39 @@
+/* model.h: a USE-lite model resolved from a .usew file: tensor pointers checked against the header. */
+#ifndef USEREC_MODEL_H
+#define USEREC_MODEL_H
+
+#include "userec.h"
+#include "weights.h"
+
+typedef struct {
+    const float *w, *b;
+} dense;
+
+typedef struct {
+    const float *scale, *bias;
+} layer_norm;
+
+typedef struct {
+    uint32_t width;     /* input width of this layer */
+    layer_norm attn_norm, ffn_norm;
+    dense qkv, out, proj; /* proj.w is NULL unless the residual is projected (layer 0) */
+    dense ffn_up, ffn_down;
+} encoder_layer;
+
+struct userec_model {
+    usew_file *file;
+    usew_hparams hp;
+    const float *embed;   /* [vocab_rows, layer_width[0]] */
+    float *timing;        /* [max_len, layer_width[0]]: concat(sin(p*inv), cos(p*inv)), computed at load */
+    encoder_layer layers[USEW_MAX_LAYERS];
+    dense head;
+};
+
+/* Builds the model on an opened file, taking ownership of it (closed on failure too). */
+userec_model *model_from_file(usew_file *f, userec_error *err);
+
+/* Sets err and returns status; a helper for every file that reports through userec_error. */
+userec_status userec_fail(userec_error *err, userec_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

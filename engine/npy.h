@@ -1,0 +1,30 @@
+/* npy.h: NumPy .npy files (format 1.0): streaming atomic writer and an mmap reader, float32/float16 2-D. */
+#ifndef USEREC_NPY_H
+#define USEREC_NPY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum { NPY_F32 = 0, NPY_F16 = 1 } npy_dtype;
+
+/* Writer: rows are appended as they come; the header's row count is fixed up at npy_writer_commit, which
+ * fsyncs and renames the temp file over path (atomic: readers see the old file or the complete new one). */
+typedef struct npy_writer npy_writer;
+npy_writer *npy_writer_open(const char *path, npy_dtype dtype, size_t cols, char *err, size_t err_len);
+int npy_writer_append(npy_writer *w, const float *rows, size_t n_rows, char *err, size_t err_len);
+int npy_writer_commit(npy_writer *w, char *err, size_t err_len); /* frees w */
+void npy_writer_abort(npy_writer *w);                            /* removes the temp file, frees w */
+
+/* Reader: maps a C-order 2-D float32 or float16 array. */
+typedef struct {
+    const uint8_t *map;
+    size_t map_size;
+    const void *data;
+    size_t rows, cols;
+    npy_dtype dtype;
+} npy_array;
+int npy_read(const char *path, npy_array *out, char *err, size_t err_len);
+void npy_release(npy_array *a);
+
+#endif

@@ -1,0 +1,60 @@
+/* userec.h: the public C API. Load a .usew model, encode batches of token-id sequences into unit vectors.
+ * No global state: every function works on the objects passed in; a loaded model is read-only and may be
+ * shared by any number of threads. */
+#ifndef USEREC_H
+#define USEREC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    USEREC_OK = 0,
+    USEREC_ERR_IO = 1,          /* a file could not be opened, mapped or read */
+    USEREC_ERR_FORMAT = 2,      /* the model file is malformed, corrupted or of another version */
+    USEREC_ERR_UNSUPPORTED = 3, /* a well-formed model this engine does not implement */
+    USEREC_ERR_INPUT = 4,       /* bad arguments or input data (e.g. a token id out of range) */
+    USEREC_ERR_NOMEM = 5,
+} userec_status;
+
+typedef struct {
+    userec_status status;
+    char message[512]; /* names the file or input position and the problem */
+} userec_error;
+
+typedef struct userec_model userec_model;
+
+typedef struct {
+    uint32_t dim;        /* output width (512) */
+    uint32_t max_len;    /* tokens kept per sentence (128) */
+    uint32_t vocab_rows; /* valid ids are 0 .. vocab_rows-1 */
+    uint32_t n_layers;
+    double flops_per_token;    /* multiply-adds x 2 of the per-token matrix products */
+    double flops_per_sentence; /* the head's, once per sentence */
+} userec_model_info;
+
+/* Per-call counts: what was encoded and what had to be clipped. */
+typedef struct {
+    size_t sentences;
+    size_t tokens;  /* tokens actually encoded (after clipping) */
+    size_t clipped; /* sentences longer than max_len, encoded from their first max_len tokens */
+} userec_counts;
+
+userec_model *userec_load(const char *path, userec_error *err);
+void userec_free(userec_model *model);
+userec_model_info userec_info(const userec_model *model);
+const char *userec_status_name(userec_status status);
+
+/* Encodes n sentences. Sentence i is ids[offsets[i] .. offsets[i+1]) (offsets has n+1 entries). Writes n rows
+ * of info.dim floats to out. A sentence's vector does not depend on the rest of the batch. counts may be
+ * NULL; when given, its fields are incremented. */
+userec_status userec_encode_ids(const userec_model *model, const int32_t *ids, const size_t *offsets, size_t n,
+                                float *out, userec_counts *counts, userec_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,37 @@
+/* util.h: error reporting and little-endian reads shared by the engine's files. */
+#ifndef USEREC_UTIL_H
+#define USEREC_UTIL_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Formats an error message into (err, err_len); always returns -1 so callers can `return ERR(...)`. */
+__attribute__((format(printf, 3, 4))) static inline int ERR(char *err, size_t err_len, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_len, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* A failed system call on a file: "<path>: <what> failed: <strerror> (source.c:line)". */
+#define SYS_ERR(err, err_len, path, what) \
+    ERR(err, err_len, "%s: %s failed: %s (%s:%d)", (path), (what), strerror(errno), __FILE__, __LINE__)
+
+static inline uint32_t rd_u32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t rd_u64(const uint8_t *p) { return rd_u32(p) | (uint64_t)rd_u32(p + 4) << 32; }
+
+static inline float rd_f32(const uint8_t *p) {
+    uint32_t u = rd_u32(p);
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+#endif
