@@ -54,7 +54,6 @@ static timing sgemm_probe(int rows, int repeats) {
 }
 
 static double best(timing t) { return t.max; }
-}
 
 static void usage(FILE *to) {
     fprintf(to, "usage: userec bench --model MODEL.usew [--seq-len 32,128] [--batch 256] [--repeat 5] [--threads N] [--json]\n"

@@ -1,6 +1,8 @@
 """Shared helpers for the Python tests (run by tests/run.py with Debian's /usr/bin/python3)."""
 import os
+import shutil
 import subprocess
+import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("USEREC_BUILD", os.path.join(ROOT, "build"))
@@ -30,3 +32,34 @@ def run(cmd, check=True, **kw):
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, cmd))} exited {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     return proc
+
+
+def tfjs_test_model(seed=1):
+    """The tfjs folder of tools/make_test_model.py's weights for seed (SPEC 2.3), built once per build dir."""
+    need_shared("fixtures/use-lite")
+    out = os.path.join(BUILD, f"test-model-seed{seed}")
+    tool = os.path.join(ROOT, "tools", "make_test_model.py")
+    if not os.path.isdir(out) or os.path.getmtime(out) < os.path.getmtime(tool):
+        part = out + ".part"  # renamed into place only when complete
+        shutil.rmtree(part, ignore_errors=True)
+        run([sys.executable, tool, part, "--seed", str(seed), "--from", USE_LITE])
+        shutil.rmtree(out, ignore_errors=True)
+        os.replace(part, out)
+    return out
+
+
+def assert_close(label, got, want, tol):
+    """Fails unless max |got - want| <= tol; prints the max error and the first values side by side."""
+    import numpy as np  # here, so that tests without numpy can still import common
+
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    if got.shape != want.shape:
+        raise AssertionError(f"{label}: shape {got.shape}, expected {want.shape}")
+    err = np.abs(got - want)
+    worst = float(err.max()) if err.size else 0.0
+    where = np.unravel_index(int(np.argmax(err)), err.shape) if err.size else ()
+    print(f"{label}: max |diff| {worst:.3g} at {tuple(map(int, where))} (tolerance {tol:g})")
+    for g, w in list(zip(got.ravel(), want.ravel()))[:6]:
+        print(f"    got {g: .9f}   expected {w: .9f}")
+    if not worst <= tol:
+        raise AssertionError(f"{label}: max |diff| {worst:.3g} > {tol:g} at {tuple(map(int, where))}")
