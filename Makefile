@@ -43,6 +43,11 @@ $(BUILD)/tests/%: tests/c/%.c $(BUILD)/libuserec.a
 test: $(BIN) $(TEST_BIN)
 	@$(PY) tests/run.py --build $(BUILD) --bin $(BIN) --shared $(SHARED)
 
+# Downloads, verifies and converts the official USE-lite weights (weights/README.md says how to install offline).
+weights: weights/use-lite.usew
+weights/use-lite.usew: weights/download.sh tools/convert.py
+	sh weights/download.sh
+
 clean:
 	rm -rf $(BUILD) $(BIN)
 

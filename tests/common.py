@@ -48,6 +48,20 @@ def tfjs_test_model(seed=1):
     return out
 
 
+def test_usew(seed=1):
+    """BUILD/testdata/use-lite-seed{seed}.usew: tfjs_test_model(seed) converted by tools/convert.py with the real
+    SentencePiece model; rebuilt when it is older than the test model or any tools/*.py. Call it as
+    common.test_usew(): tests/run.py would take the bare name imported into a test module for a test."""
+    tfjs = tfjs_test_model(seed)
+    out = os.path.join(BUILD, "testdata", f"use-lite-seed{seed}.usew")
+    inputs = [tfjs] + [os.path.join(ROOT, "tools", n) for n in os.listdir(os.path.join(ROOT, "tools")) if n.endswith(".py")]
+    if not os.path.isfile(out) or os.path.getmtime(out) < max(map(os.path.getmtime, inputs)):
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        run([sys.executable, os.path.join(ROOT, "tools", "convert.py"), tfjs, "-o", out, "--spm-model", SPM_MODEL])
+    return out
+
+
+
 def assert_close(label, got, want, tol):
     """Fails unless max |got - want| <= tol; prints the max error and the first values side by side."""
     import numpy as np  # here, so that tests without numpy can still import common

@@ -58,7 +58,8 @@ def run_py_tests(only, tally):
         for attr in sorted(vars(module)):
             func = getattr(module, attr)
             full = f"{fname[:-3]}.{attr}"
-            if not (attr.startswith("test_") and callable(func)) or (only and only not in full):
+            defined_here = getattr(func, "__module__", None) == module.__name__  # not an imported helper
+            if not (attr.startswith("test_") and callable(func) and defined_here) or (only and only not in full):
                 continue
             started = time.time()
             try:
@@ -95,6 +96,10 @@ def main():
     import common
     Skip_ = common.Skip
     tally = Tally()
+    try:  # the C tests that need a real model (e.g. the loader fuzz test) read it from USEREC_TEST_MODEL
+        os.environ["USEREC_TEST_MODEL"] = common.test_usew()
+    except common.Skip as why:
+        print(f"note: no test model for the C tests: {why}")
     run_c_tests(args.build, args.only, tally)
     run_py_tests(args.only, tally)
     c = tally.counts
