@@ -77,6 +77,10 @@ $(TEST_MODEL): tools/make_test_model.py tools/convert.py
 	@mkdir -p $(@D)
 	$(PY) tools/convert.py $(BUILD)/test-model-seed1 -o $@ --spm-model $(SPM_MODEL)
 
+# The main job on the bundled example (and on ../shared's Myntra catalogue when present), then related items.
+demo: $(BIN)
+	@BUILD=$(BUILD) SHARED=$(SHARED) sh tools/demo.sh
+
 # Downloads, verifies and converts the official USE-lite weights (weights/README.md says how to install offline).
 weights: weights/use-lite.usew
 weights/use-lite.usew: weights/download.sh tools/convert.py

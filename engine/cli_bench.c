@@ -1,7 +1,8 @@
-/* cli_bench.c: `userec bench`: steady-state encoder throughput next to the machine's own sgemm rate.
- * Load time is measured separately from the timed runs; each figure is the median of several runs after a
- * warm-up, with the spread (min..max) printed beside it. */
+/* cli_bench.c: `userec bench`: steady-state encoder throughput on the CPU and the GPU, next to each device's
+ * ceiling (the CPU's own sgemm rate; the card's dense peak). Load time is measured separately from the timed
+ * runs; each figure is the median of several runs after a warm-up, with the spread (min..max) beside it. */
 #include <cblas.h>
+#include <errno.h>
 #include <getopt.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "gpu.h"
 #include "userec.h"
 
 void openblas_set_num_threads(int);
@@ -56,94 +58,266 @@ static timing sgemm_probe(int rows, int repeats) {
 static double best(timing t) { return t.max; }
 
 static void usage(FILE *to) {
-    fprintf(to, "usage: userec bench --model MODEL.usew [--seq-len 32,128] [--batch 256] [--repeat 5] [--threads N] [--json]\n"
-                "  times the fp32 CPU encoder on random token ids of each length, next to the sgemm rate of this CPU\n");
+    fprintf(to, "usage: userec bench --model MODEL.usew [--device cpu,cuda] [--precision fp32,tf32,bf16] [--seq-len 32,128]\n"
+                "                    [--ids FILE] [--batch N] [--repeat 5] [--threads N] [--json]\n"
+                "  times the encoder on --batch sentences of random token ids per length, and on the sentences of FILE\n"
+                "  (token-id lines, e.g. a tokenised catalogue), on each device and precision: tokens/s, sentences/s,\n"
+                "  GFLOP/s and MFU (CPU: of this CPU's sgemm rate; GPU: of the card's dense peak for the precision),\n"
+                "  the GPU's time split between copies and kernels, and GPU/CPU ratios when both devices run.\n"
+                "  --batch defaults to 256 sentences on the CPU, 16384 on a GPU; the CPU runs fp32 only.\n");
+}
+
+/* The sentences of one timed encode call. */
+typedef struct {
+    char label[64];
+    int32_t *ids;
+    size_t *offsets, n;
+} workload;
+
+static void workload_free(workload *w) { free(w->ids), free(w->offsets); }
+
+/* batch sentences of len random ordinary pieces (not control ids). */
+static int random_workload(workload *w, int len, int batch, uint32_t vocab_rows) {
+    snprintf(w->label, sizeof w->label, "%d", len);
+    w->n = (size_t)batch;
+    w->ids = malloc((size_t)batch * len * sizeof *w->ids);
+    w->offsets = malloc(((size_t)batch + 1) * sizeof *w->offsets);
+    if (!w->ids || !w->offsets) return -1;
+    uint64_t state = 12345;
+    for (size_t i = 0; i < (size_t)batch * len; i++) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        w->ids[i] = (int32_t)(6 + (state >> 33) % (vocab_rows - 8));
+    }
+    for (int s = 0; s <= batch; s++) w->offsets[s] = (size_t)s * len;
+    return 0;
+}
+
+/* Every line of path as one sentence of space-separated token ids (`embed --format ids` input). */
+static int file_workload(workload *w, const char *path, uint32_t vocab_rows) {
+    FILE *f = fopen(path, "r");
+    if (!f) return cli_fail("bench", "--ids %s: cannot open: %s", path, strerror(errno)), -1;
+    const char *base = strrchr(path, '/');
+    snprintf(w->label, sizeof w->label, "%s", base ? base + 1 : path);
+    size_t cap_ids = 0, cap_rows = 0, n_ids = 0;
+    char *line = NULL;
+    size_t line_cap = 0;
+    int rc = 0;
+    while (!rc && getline(&line, &line_cap, f) >= 0) {
+        if (w->n + 2 > cap_rows) {
+            size_t *o = realloc(w->offsets, (cap_rows = 2 * cap_rows + 1024) * sizeof *o);
+            if (!o) rc = -1;
+            else w->offsets = o;
+        }
+        for (char *p = line, *end; !rc; p = end) {
+            long v = strtol(p, &end, 10);
+            if (end == p) break;
+            if (v < 0 || v >= (long)vocab_rows) rc = cli_fail("bench", "--ids %s: line %zu: id %ld is outside 0..%u", path, w->n + 1, v, vocab_rows - 1);
+            if (n_ids == cap_ids) {
+                int32_t *ids = realloc(w->ids, (cap_ids = 2 * cap_ids + 65536) * sizeof *ids);
+                if (!ids) rc = -1;
+                else w->ids = ids;
+            }
+            if (!rc) w->ids[n_ids++] = (int32_t)v;
+        }
+        if (!rc) w->offsets[0] = 0, w->offsets[++w->n] = n_ids;
+    }
+    free(line);
+    fclose(f);
+    if (!rc && !w->n) rc = cli_fail("bench", "--ids %s: no sentences", path);
+    return rc ? -1 : 0;
+}
+
+/* One measured (device, precision, workload). */
+typedef struct {
+    int on_gpu;
+    char workload[64];
+    userec_precision precision;
+    double sentences_s;
+} result;
+
+#define MAX_RESULTS 256
+
+typedef struct {
+    const char *model_path;
+    int batch, repeats, json;
+    const userec_model *model;
+    userec_model_info info;
+    double cpu_peak_gflops; /* 0 until the sgemm probe ran */
+    result results[MAX_RESULTS];
+    int n_results, printed;
+} bench_run;
+
+/* Times one workload on enc: a warm-up, then the median of repeats; prints one row. */
+static int time_workload(bench_run *b, userec_encoder *enc, userec_precision p, const workload *w) {
+    userec_gpu *gpu = userec_encoder_gpu(enc);
+    float *out = malloc(w->n * b->info.dim * sizeof *out);
+    if (!out) return cli_fail("bench", "out of memory for %zu output rows", w->n);
+    userec_error err;
+    userec_counts counts = {0};
+    int rc = userec_encoder_encode(enc, w->ids, w->offsets, w->n, out, &counts, &err) ? cli_fail("bench", "%s", err.message) : 0;
+    if (gpu) userec_gpu_stats_reset(gpu); /* the split covers the timed runs only */
+    double secs[64];
+    for (int r = 0; r < b->repeats && !rc; r++) {
+        double t = now();
+        if (userec_encoder_encode(enc, w->ids, w->offsets, w->n, out, NULL, &err)) rc = cli_fail("bench", "%s", err.message);
+        secs[r] = now() - t;
+    }
+    free(out);
+    if (rc) return rc;
+    const timing t = summarize(secs, b->repeats);
+    const double tokens_s = (double)counts.tokens / t.median, sentences_s = (double)w->n / t.median;
+    const double gflops = (tokens_s * b->info.flops_per_token + sentences_s * b->info.flops_per_sentence) / 1e9;
+    const char *device = userec_encoder_name(enc);
+    const double peak = gpu ? 1000 * userec_gpu_peak_tflops(device, p) : b->cpu_peak_gflops;
+    userec_gpu_stats split = {0};
+    if (gpu) userec_gpu_stats_get(gpu, &split);
+    const double per_run = 1.0 / b->repeats;
+    if (b->json) {
+        printf("%s{\"device\": \"%s\", \"precision\": \"%s\", \"workload\": \"%s\", \"sentences\": %zu, \"tokens\": %zu, "
+               "\"seconds_median\": %.6f, \"seconds_min\": %.6f, \"seconds_max\": %.6f, \"tokens_per_s\": %.1f, "
+               "\"sentences_per_s\": %.1f, \"gflops\": %.2f, \"peak_gflops\": %.2f, \"mfu\": %.4f",
+               b->printed++ ? ", " : "", device, userec_precision_name(p), w->label, w->n, counts.tokens, t.median, t.min,
+               t.max, tokens_s, sentences_s, gflops, peak, peak > 0 ? gflops / peak : 0);
+        if (gpu)
+            printf(", \"upload_ms\": %.3f, \"kernels_ms\": %.3f, \"download_ms\": %.3f, \"chunks\": %.1f, \"graph_replays\": %.1f",
+                   split.upload_ms * per_run, split.kernels_ms * per_run, split.download_ms * per_run,
+                   split.chunks * per_run, split.graph_replays * per_run);
+        printf("}");
+    } else {
+        char mfu[16] = "n/a";
+        if (peak > 0) snprintf(mfu, sizeof mfu, "%.1f%%", 100 * gflops / peak);
+        printf("%-34s %-5s %-10s %8zu %12.0f %12.1f %10.1f %7s   (%.4f s median, %.4f..%.4f)\n", device,
+               userec_precision_name(p), w->label, w->n, tokens_s, sentences_s, gflops, mfu, t.median, t.min, t.max);
+        if (gpu)
+            printf("%34s per run: upload %.3f ms, kernels %.3f ms, download %.3f ms (events; they overlap), "
+                   "%.1f chunks, %.1f from a CUDA graph\n", "", split.upload_ms * per_run, split.kernels_ms * per_run,
+                   split.download_ms * per_run, split.chunks * per_run, split.graph_replays * per_run);
+    }
+    if (b->n_results < MAX_RESULTS) {
+        result *r = &b->results[b->n_results++];
+        *r = (result){.on_gpu = gpu != NULL, .precision = p, .sentences_s = sentences_s};
+        snprintf(r->workload, sizeof r->workload, "%s", w->label);
+    }
+    return 0;
+}
+
+/* Runs every workload on one device and precision. */
+static int bench_device(bench_run *b, userec_device d, userec_precision p, const char *seq_lens, const char *ids_file) {
+    userec_error err;
+    userec_encoder *enc = userec_encoder_open(b->model, d, p, stderr, &err);
+    if (!enc) return cli_fail("bench", "%s", err.message), 1;
+    const int on_gpu = userec_encoder_gpu(enc) != NULL, batch = b->batch ? b->batch : on_gpu ? 16384 : 256;
+    if (!on_gpu && !b->cpu_peak_gflops) b->cpu_peak_gflops = best(sgemm_probe(256 * 32, 2 * b->repeats));
+    char *lens = strdup(seq_lens), *save = NULL;
+    int rc = 0;
+    for (char *tok = strtok_r(lens, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+        const int len = atoi(tok);
+        if (len < 1 || (unsigned)len > b->info.max_len) {
+            rc = cli_fail("bench", "--seq-len %s: lengths run from 1 to %u", tok, b->info.max_len);
+            break;
+        }
+        workload w = {0};
+        rc = random_workload(&w, len, batch, b->info.vocab_rows) ? cli_fail("bench", "out of memory") : time_workload(b, enc, p, &w);
+        workload_free(&w);
+    }
+    if (!rc && ids_file) {
+        workload w = {0};
+        rc = file_workload(&w, ids_file, b->info.vocab_rows) ? 2 : time_workload(b, enc, p, &w);
+        workload_free(&w);
+    }
+    free(lens);
+    userec_encoder_close(enc);
+    return rc;
+}
+
+/* GPU sentences/s over CPU sentences/s, per workload and GPU precision. */
+static void print_ratios(const bench_run *b) {
+    int printed = 0;
+    for (int i = 0; i < b->n_results; i++) {
+        const result *g = &b->results[i];
+        for (int j = 0; j < b->n_results && g->on_gpu; j++) {
+            const result *c = &b->results[j];
+            if (c->on_gpu || strcmp(c->workload, g->workload)) continue;
+            if (b->json)
+                printf("%s{\"precision\": \"%s\", \"workload\": \"%s\", \"gpu_over_cpu\": %.2f}", printed++ ? ", " : "",
+                       userec_precision_name(g->precision), g->workload, g->sentences_s / c->sentences_s);
+            else
+                printf("GPU %s / CPU fp32, workload %s: %.1fx the sentences/s\n", userec_precision_name(g->precision),
+                       g->workload, g->sentences_s / c->sentences_s);
+        }
+    }
 }
 
 int cmd_bench(int argc, char **argv) {
     static const struct option longopts[] = {{"model", required_argument, 0, 'm'}, {"seq-len", required_argument, 0, 's'},
                                              {"batch", required_argument, 0, 'b'}, {"repeat", required_argument, 0, 'r'},
                                              {"threads", required_argument, 0, 't'}, {"json", no_argument, 0, 'j'},
-                                             {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
-    const char *model_path = NULL, *seq_lens = "32,128";
-    int batch = 256, repeats = 5, threads = 0, json = 0, c;
+                                             {"device", required_argument, 0, 'd'}, {"precision", required_argument, 0, 'p'},
+                                             {"ids", required_argument, 0, 'i'},   {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
+    const char *seq_lens = "32,128", *devices = "cpu", *precisions = "fp32", *ids_file = NULL;
+    bench_run b = {.repeats = 5};
+    int threads = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case 'm': model_path = optarg; break;
+        case 'm': b.model_path = optarg; break;
         case 's': seq_lens = optarg; break;
-        case 'b': batch = atoi(optarg); break;
-        case 'r': repeats = atoi(optarg); break;
+        case 'b': b.batch = atoi(optarg); break;
+        case 'r': b.repeats = atoi(optarg); break;
         case 't': threads = atoi(optarg); break;
-        case 'j': json = 1; break;
+        case 'j': b.json = 1; break;
+        case 'd': devices = optarg; break;
+        case 'p': precisions = optarg; break;
+        case 'i': ids_file = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
-    if (!model_path || batch < 1 || repeats < 1 || repeats > 64 || optind < argc) {
+    if (!b.model_path || b.batch < 0 || b.repeats < 1 || b.repeats > 64 || optind < argc) {
         usage(stderr);
-        return cli_fail("bench", "--model is required; --batch >= 1; --repeat 1..64");
+        return cli_fail("bench", "--model is required; --batch >= 1 (0: the device's default); --repeat 1..64");
     }
+    /* Both lists are checked whole before anything runs. */
+    userec_device device_list[8];
+    userec_precision precision_list[USEREC_PRECISIONS];
+    int n_devices = 0, n_precisions = 0;
+    char *dev_copy = strdup(devices), *prec_copy = strdup(precisions), *save = NULL;
+    for (char *tok = strtok_r(dev_copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+        if (n_devices == 8 || userec_device_parse(tok, &device_list[n_devices++]))
+            return free(dev_copy), free(prec_copy), cli_fail("bench", "--device wants a list of cpu, cuda, auto; not '%s'", tok);
+    for (char *tok = strtok_r(prec_copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+        if (n_precisions == USEREC_PRECISIONS || userec_precision_parse(tok, &precision_list[n_precisions++]))
+            return free(dev_copy), free(prec_copy), cli_fail("bench", "--precision wants a list of fp32, tf32, bf16; not '%s'", tok);
+    free(dev_copy), free(prec_copy);
     if (threads > 0) omp_set_num_threads(threads), openblas_set_num_threads(threads);
     double t0 = now();
     userec_error err;
-    userec_model *m = userec_load(model_path, &err);
+    userec_model *m = userec_load(b.model_path, &err);
     if (!m) return cli_fail("bench", "%s", err.message), 1;
     const double load_s = now() - t0;
-    const userec_model_info info = userec_info(m);
-    const timing peak = sgemm_probe(batch * 32, 2 * repeats);
-    if (json)
-        printf("{\"model\": \"%s\", \"threads\": %d, \"load_s\": %.4f, \"cpu_sgemm_gflops\": %.2f, \"results\": [", model_path,
-               omp_get_max_threads(), load_s, best(peak));
+    b.model = m;
+    b.info = userec_info(m);
+    if (b.json)
+        printf("{\"model\": \"%s\", \"threads\": %d, \"load_s\": %.4f, \"results\": [", b.model_path, omp_get_max_threads(), load_s);
     else
-        printf("model %s loaded in %.3f s; %d threads; CPU sgemm probe best %.1f GFLOP/s (median %.1f, worst %.1f)\n"
-               "%-7s %-7s %8s %12s %12s %10s %10s\n",
-               model_path, load_s, omp_get_max_threads(), peak.max, peak.median, peak.min, "device", "seq_len",
-               "batch", "tokens/s", "sentences/s", "GFLOP/s", "of sgemm");
-    char *lens = strdup(seq_lens), *save = NULL;
-    int first = 1, rc = 0;
-    for (char *tok = strtok_r(lens, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
-        int len = atoi(tok);
-        if (len < 1 || (unsigned)len > info.max_len) {
-            rc = cli_fail("bench", "--seq-len %s: lengths run from 1 to %u", tok, info.max_len);
-            break;
+        printf("model %s loaded in %.3f s; %d CPU threads; FLOPs count the matrix products (attention excluded)\n"
+               "%-34s %-5s %-10s %8s %12s %12s %10s %7s\n",
+               b.model_path, load_s, omp_get_max_threads(), "device", "prec", "workload", "batch", "tokens/s", "sentences/s",
+               "GFLOP/s", "MFU");
+    int rc = 0;
+    for (int d = 0; d < n_devices && !rc; d++)
+        for (int p = 0; p < n_precisions && !rc; p++) {
+            if (device_list[d] == USEREC_DEVICE_CPU && precision_list[p] != USEREC_FP32) {
+                fprintf(stderr, "bench: the CPU computes fp32 only: skipping cpu %s\n", userec_precision_name(precision_list[p]));
+                continue;
+            }
+            rc = bench_device(&b, device_list[d], precision_list[p], seq_lens, ids_file);
         }
-        size_t n_ids = (size_t)batch * len;
-        int32_t *ids = malloc(n_ids * sizeof *ids);
-        size_t *offsets = malloc(((size_t)batch + 1) * sizeof *offsets);
-        float *out = malloc((size_t)batch * info.dim * sizeof *out);
-        uint64_t state = 12345;
-        for (size_t i = 0; i < n_ids; i++) {
-            state = state * 6364136223846793005ull + 1442695040888963407ull;
-            ids[i] = (int32_t)(6 + (state >> 33) % (info.vocab_rows - 8)); /* ordinary pieces, not control ids */
-        }
-        for (int s = 0; s <= batch; s++) offsets[s] = (size_t)s * len;
-        double secs[64];
-        userec_encode_ids(m, ids, offsets, (size_t)batch, out, NULL, &err); /* warm-up */
-        for (int r = 0; r < repeats && !rc; r++) {
-            double t = now();
-            if (userec_encode_ids(m, ids, offsets, (size_t)batch, out, NULL, &err)) rc = cli_fail("bench", "%s", err.message);
-            secs[r] = now() - t;
-        }
-        if (!rc) {
-            timing t = summarize(secs, repeats);
-            double tokens_s = (double)n_ids / t.median, sentences_s = batch / t.median;
-            double gflops = (tokens_s * info.flops_per_token + sentences_s * info.flops_per_sentence) / 1e9;
-            if (json)
-                printf("%s{\"device\": \"cpu\", \"precision\": \"fp32\", \"seq_len\": %d, \"batch\": %d, \"seconds_median\": %.6f, "
-                       "\"seconds_min\": %.6f, \"seconds_max\": %.6f, \"tokens_per_s\": %.1f, \"sentences_per_s\": %.1f, "
-                       "\"gflops\": %.2f, \"peak_gflops\": %.2f, \"mfu\": %.4f}",
-                       first ? "" : ", ", len, batch, t.median, t.min, t.max, tokens_s, sentences_s, gflops, best(peak),
-                       gflops / best(peak));
-            else
-                printf("%-7s %-7d %8d %12.0f %12.1f %10.1f %9.0f%%   (%.3f s median, %.3f..%.3f)\n", "cpu", len, batch,
-                       tokens_s, sentences_s, gflops, 100 * gflops / best(peak), t.median, t.min, t.max);
-            first = 0;
-        }
-        free(ids), free(offsets), free(out);
-    }
-    if (json) printf("]}\n");
-    free(lens);
+    if (!b.json && b.cpu_peak_gflops) printf("CPU sgemm probe (the CPU's MFU denominator): best %.1f GFLOP/s\n", b.cpu_peak_gflops);
+    if (b.json) printf("], \"ratios\": [");
+    print_ratios(&b);
+    if (b.json) printf("], \"cpu_sgemm_gflops\": %.2f}\n", b.cpu_peak_gflops);
     userec_free(m);
     return rc;
 }

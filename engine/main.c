@@ -13,6 +13,10 @@ static const struct {
     {"info", cmd_info, "show a .usew model: hyper-parameters, tensors, provenance, checksums"},
     {"embed", cmd_embed, "embed sentences into a .npy file"},
     {"bench", cmd_bench, "time the encoder against this machine's sgemm rate"},
+    {"devices", cmd_devices, "list the CPU and the CUDA GPUs this build can encode on"},
+    {"related", cmd_related, "the k most similar items of every item (or query vector), to CSV or JSONL"},
+    {"query", cmd_query, "embed a text and print the catalogue items closest to it"},
+    {"tokenize", cmd_tokenize, "print the token ids (spm or tfjs) of texts, one line each"},
 };
 
 int cli_fail(const char *cmd, const char *fmt, ...) {

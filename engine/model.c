@@ -111,6 +111,37 @@ static float *timing_signal(const float *inv, uint32_t max_len, uint32_t width) 
     return pe;
 }
 
+/* Builds each tokenizer whose payload the file carries (about 10 ms each), so encoding texts needs no setup. */
+static userec_status load_tokenizers(userec_model *m, const char *path, userec_error *err) {
+    static const struct {
+        enum usew_tokenizer kind;
+        const char *tensor;
+    } payloads[] = {{USEW_TOK_SPM, "tok.spm.pieces"}, {USEW_TOK_TFJS, "tok.tfjs.vocab"}};
+    char msg[256];
+    for (size_t i = 0; i < sizeof payloads / sizeof payloads[0]; i++) {
+        if (!usew_find(m->file, payloads[i].tensor)) continue;
+        if (!(m->tokenizers[payloads[i].kind] = tokenizer_from_usew(m->file, payloads[i].kind, msg, sizeof msg)))
+            return userec_fail(err, USEREC_ERR_FORMAT, "%s: %s tokenizer: %s", path,
+                               tokenizer_kind_name(payloads[i].kind), msg);
+    }
+    return USEREC_OK;
+}
+
+const tokenizer *model_tokenizer(const userec_model *m, enum usew_tokenizer kind, userec_error *err) {
+    if (kind == USEW_TOK_NONE) kind = m->hp.default_tokenizer;
+    if (kind != USEW_TOK_SPM && kind != USEW_TOK_TFJS) {
+        userec_fail(err, USEREC_ERR_UNSUPPORTED, "%s: the model has no tokenizer (convert it with --spm-model or from "
+                    "a folder with vocab.json)", m->file->path ? m->file->path : "model");
+        return NULL;
+    }
+    if (!m->tokenizers[kind])
+        userec_fail(err, USEREC_ERR_UNSUPPORTED, "%s: the model has no %s tokenizer (%s)",
+                    m->file->path ? m->file->path : "model", tokenizer_kind_name(kind),
+                    kind == USEW_TOK_SPM ? "convert it with --spm-model universal_encoder_8k_spm.model"
+                                         : "convert it from the TF.js folder, which has vocab.json");
+    return m->tokenizers[kind];
+}
+
 userec_model *userec_load(const char *path, userec_error *err) {
     char msg[512];
     int io_failed;
@@ -166,6 +197,7 @@ userec_model *model_from_file(usew_file *f, userec_error *err) {
         userec_fail(err, USEREC_ERR_NOMEM, "%s: out of memory", path);
         goto fail;
     }
+    if (load_tokenizers(m, path, err)) goto fail;
     return m;
 fail:
     userec_free(m);
@@ -175,6 +207,7 @@ fail:
 void userec_free(userec_model *m) {
     if (!m) return;
     usew_close(m->file);
+    for (int k = 0; k < 3; k++) tokenizer_free(m->tokenizers[k]);
     free(m->timing);
     free(m);
 }

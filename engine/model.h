@@ -2,6 +2,7 @@
 #ifndef USEREC_MODEL_H
 #define USEREC_MODEL_H
 
+#include "tokenizer.h"
 #include "userec.h"
 #include "weights.h"
 
@@ -27,7 +28,11 @@ struct userec_model {
     float *timing;        /* [max_len, layer_width[0]]: concat(sin(p*inv), cos(p*inv)), computed at load */
     encoder_layer layers[USEW_MAX_LAYERS];
     dense head;
+    tokenizer *tokenizers[3]; /* by enum usew_tokenizer; NULL where the file has no such payload */
 };
+
+/* The model's tokenizer of that kind (USEW_TOK_NONE: the file's default), or NULL with err set. */
+const tokenizer *model_tokenizer(const userec_model *m, enum usew_tokenizer kind, userec_error *err);
 
 /* Builds the model on an opened file, taking ownership of it (closed on failure too). */
 userec_model *model_from_file(usew_file *f, userec_error *err);

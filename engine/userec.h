@@ -54,6 +54,28 @@ const char *userec_status_name(userec_status status);
 userec_status userec_encode_ids(const userec_model *model, const int32_t *ids, const size_t *offsets, size_t n,
                                 float *out, userec_counts *counts, userec_error *err);
 
+/* ---- text ---- */
+
+typedef enum {
+    USEREC_TOKENIZER_DEFAULT = 0, /* the model's default: spm when it carries a SentencePiece model */
+    USEREC_TOKENIZER_SPM = 1,     /* exactly SentencePiece's ids (what the TF Hub module was fed) */
+    USEREC_TOKENIZER_TFJS = 2,    /* exactly the npm package's ids, quirks included */
+} userec_tokenizer_kind;
+
+typedef struct {
+    size_t texts;
+    size_t tokens;       /* tokens encoded (after clipping) */
+    size_t clipped;      /* texts longer than max_len tokens, encoded from their first max_len */
+    size_t invalid_utf8; /* texts with invalid UTF-8, read as U+FFFD */
+} userec_text_counts;
+
+/* Texts in, unit vectors out: tokenizes texts[i] (lens[i] bytes, any bytes) with the model's tokenizer of
+ * that kind and encodes them on the CPU; out gets n rows of info.dim floats. A text without tokens (empty)
+ * gets the vector of the empty sentence. counts may be NULL; when given, its fields are incremented. */
+userec_status userec_encode_texts(const userec_model *model, userec_tokenizer_kind kind, const char *const *texts,
+                                  const size_t *lens, size_t n, float *out, userec_text_counts *counts,
+                                  userec_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -62,6 +62,44 @@ def test_usew(seed=1):
 
 
 
+def tiny_usew():
+    """BUILD/testdata/tiny.usew: a USE-lite-shaped model with tiny widths (16 -> 32, 2 heads, FFN 64) and the
+    test model's real tokenizers, so whole catalogues run through `embed` in seconds. Its vectors mean nothing:
+    it tests the pipeline's accounting, never numbers (test_usew() does that)."""
+    import numpy as np
+
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import usew
+
+    source = test_usew()
+    out = os.path.join(BUILD, "testdata", "tiny.usew")
+    if os.path.isfile(out) and os.path.getmtime(out) >= os.path.getmtime(source):
+        return out
+    with open(source, "rb") as f:
+        hp, tensors = usew.parse(f.read(), source)
+    rng = np.random.default_rng(7)
+    w0, d, ffn = 16, 32, 64
+
+    def f32(name, *shape, scale=0.3, offset=0.0):
+        data = (offset + scale * rng.standard_normal(shape)).astype("<f4")
+        return usew.Tensor(name, usew.F32, shape, data.tobytes())
+
+    model = [f32("embed.table", hp["vocab_rows"], w0), usew.Tensor("embed.timing_inv", usew.F32, [w0 // 2],
+             (10000.0 ** (-np.arange(w0 // 2) / (w0 // 2 - 1))).astype("<f4").tobytes())]
+    for i, w in enumerate((w0, d)):
+        model += [f32(f"l{i}.attn_norm.scale", w, offset=1), f32(f"l{i}.attn_norm.bias", w),
+                  f32(f"l{i}.attn.qkv.weight", w, 3 * w), f32(f"l{i}.attn.qkv.bias", 3 * w),
+                  f32(f"l{i}.attn.out.weight", w, d), f32(f"l{i}.attn.out.bias", d),
+                  f32(f"l{i}.ffn_norm.scale", d, offset=1), f32(f"l{i}.ffn_norm.bias", d),
+                  f32(f"l{i}.ffn.up.weight", d, ffn), f32(f"l{i}.ffn.up.bias", ffn),
+                  f32(f"l{i}.ffn.down.weight", ffn, d), f32(f"l{i}.ffn.down.bias", d)]
+    model += [f32("l0.proj.weight", w0, d), f32("l0.proj.bias", d), f32("head.weight", d, d), f32("head.bias", d)]
+    model += [t for name, t in tensors.items() if name.startswith(("tok.", "meta."))]
+    hp.update(d_model=d, n_heads=2, d_ffn=ffn, layer_width=[w0, d])
+    usew.write_atomic(out, usew.pack(hp, model))
+    return out
+
+
 def assert_close(label, got, want, tol):
     """Fails unless max |got - want| <= tol; prints the max error and the first values side by side."""
     import numpy as np  # here, so that tests without numpy can still import common

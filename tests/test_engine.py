@@ -95,7 +95,7 @@ def test_embed_rejects_are_accounted_for():
         assert rejects[0] == "line\tid\treason", rejects
         got = [r.split("\t")[:2] for r in rejects[1:]]
         assert got == [["2", "1"], ["4", "3"], ["5", "4"], ["6", "5"]], rejects
-        assert "'x 3' is not a token id" in rejects[1] and "outside 0..8001" in rejects[2], rejects
+        assert "'x' is not a token id" in rejects[1] and "outside 0..8001" in rejects[2], rejects
         assert len(kept) + len(rejects) - 1 == 8
         with_empty, _ = engine_embed(model, [[5, 6, 7], [], [1, 2]])
         assert_close("accepted rows equal a clean run", vectors[:3], with_empty, 1e-6)

@@ -1,0 +1,40 @@
+/* embed_job.h: the `userec embed` pipeline. A reader thread streams the input in windows of rows and
+ * tokenises each window on a pool of threads while the caller's thread encodes the previous window and
+ * writes it; outputs keep input order and are committed atomically at the end. Every input row ends up in
+ * the output or in the rejects file. */
+#ifndef USEREC_EMBED_JOB_H
+#define USEREC_EMBED_JOB_H
+
+#include <stddef.h>
+
+#include "gpu.h"
+#include "input.h"
+#include "npy.h"
+#include "tokenizer.h"
+
+typedef enum { PROGRESS_NONE, PROGRESS_BAR, PROGRESS_LOG } progress_style;
+
+typedef struct {
+    const char *input;     /* a path, or "-" for stdin */
+    input_options in;
+    const char *out;       /* OUT.npy (with OUT.ids) or OUT.jsonl; OUT.rejects.tsv beside either */
+    int jsonl;             /* {"id": ..., "embedding": [...]} lines instead of .npy + .ids */
+    npy_dtype dtype;       /* .npy element type */
+    const tokenizer *tok;  /* NULL for token-id input (INPUT_IDS) */
+    int strict;            /* reject rows with invalid UTF-8 instead of repairing them as U+FFFD */
+    size_t batch_tokens;   /* tokens per encoder call */
+    int threads;           /* tokenizer threads */
+    progress_style progress;
+} embed_job;
+
+typedef struct {
+    size_t read, embedded, rejected, clipped, repaired, tokens;
+    double wall_s, tokenize_s, encode_s, write_s; /* tokenize_s includes reading; it overlaps encoding */
+} embed_summary;
+
+/* Runs the job. Returns 0 when every output was committed (rejected rows included), -1 with err set when
+ * nothing was written. */
+int embed_job_run(const embed_job *job, userec_encoder *enc, size_t dim, uint32_t vocab_rows, embed_summary *sum,
+                  char *err, size_t err_len);
+
+#endif

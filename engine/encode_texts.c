@@ -1,0 +1,53 @@
+/* encode_texts.c: userec_encode_texts, the public texts-to-vectors call: tokenize, then the CPU encoder. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+userec_status userec_encode_texts(const userec_model *m, userec_tokenizer_kind kind, const char *const *texts,
+                                  const size_t *lens, size_t n, float *out, userec_text_counts *counts,
+                                  userec_error *err) {
+    const tokenizer *tok = model_tokenizer(m, (enum usew_tokenizer)kind, err);
+    if (!tok) return err ? err->status : USEREC_ERR_UNSUPPORTED;
+    tok_scratch *scratch = tok_scratch_new();
+    size_t *offsets = malloc((n + 1) * sizeof *offsets), n_ids = 0, cap = 1024, invalid = 0;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    userec_status status = USEREC_OK;
+    char msg[256];
+    if (!scratch || !offsets || !ids) status = userec_fail(err, USEREC_ERR_NOMEM, "out of memory for %zu texts", n);
+    for (size_t i = 0; i < n && !status; i++) {
+        tok_result r;
+        offsets[i] = n_ids;
+        if (tokenizer_encode(tok, texts[i], lens[i], 0, scratch, &r, msg, sizeof msg)) {
+            status = userec_fail(err, USEREC_ERR_NOMEM, "text %zu: %s", i, msg);
+            break;
+        }
+        invalid += r.invalid_utf8 != 0;
+        if (n_ids + r.n_ids > cap) {
+            while (n_ids + r.n_ids > cap) cap *= 2;
+            int32_t *grown = realloc(ids, cap * sizeof *ids);
+            if (!grown) {
+                status = userec_fail(err, USEREC_ERR_NOMEM, "out of memory for the tokens of %zu texts", n);
+                break;
+            }
+            ids = grown;
+        }
+        memcpy(ids + n_ids, r.ids, r.n_ids * sizeof *ids);
+        n_ids += r.n_ids;
+    }
+    userec_counts c = {0};
+    if (!status) {
+        offsets[n] = n_ids;
+        status = userec_encode_ids(m, ids, offsets, n, out, &c, err);
+    }
+    if (!status && counts) {
+        counts->texts += n;
+        counts->tokens += c.tokens;
+        counts->clipped += c.clipped;
+        counts->invalid_utf8 += invalid;
+    }
+    tok_scratch_free(scratch);
+    free(offsets);
+    free(ids);
+    return status;
+}

@@ -1,0 +1,175 @@
+/* topk_cpu.c: exact cosine top-k on the CPU. Queries and items are cut into blocks of TILE rows; each task
+ * scores one query block against one item block into a per-thread TILE x TILE tile (engine/topk_tile.c:
+ * position-independent fp32 sums, so duplicates tie exactly), then feeds the tile to bounded per-query heaps.
+ * OpenMP runs the tasks in parallel; a lock per query block serialises its heap updates. All-pairs (queries ==
+ * items) scores only the tiles on and above the diagonal: score(i, j) == score(j, i) bit for bit, so one
+ * off-diagonal tile feeds its rows' heaps and its columns' heaps, half the arithmetic.
+ * Working memory: one tile and its packed inputs per thread, whatever the number of items. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+
+#include "topk.h"
+#include "topk_tile.h"
+#include "util.h"
+
+/* 512 x 512 scores (1 MiB) per task: 268 MFLOP of arithmetic against 262144 cheap threshold tests, and
+ * tasks small enough that the threads finish together (measured faster than 1024 on the 2-core machine). */
+#define TILE 512
+
+/* The total order of candidates: higher score first, then lower index first. */
+static inline int better(float score_a, int32_t index_a, float score_b, int32_t index_b) {
+    return score_a > score_b || (score_a == score_b && index_a < index_b);
+}
+
+/* One query's results, kept as a heap whose root is the worst candidate kept so far. */
+typedef struct {
+    float *score;
+    int32_t *index;
+    size_t count, k;
+} heap;
+
+/* The score a candidate must reach to be worth a look: anything while the heap has room, else the root's. */
+static inline float heap_threshold(const heap *h) { return h->count < h->k ? -INFINITY : h->score[0]; }
+
+static void sift_down(heap *h, size_t i) {
+    const float s = h->score[i];
+    const int32_t x = h->index[i];
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= h->count) break;
+        if (child + 1 < h->count && better(h->score[child], h->index[child], h->score[child + 1], h->index[child + 1]))
+            child++; /* the worse child goes up */
+        if (!better(s, x, h->score[child], h->index[child])) break;
+        h->score[i] = h->score[child];
+        h->index[i] = h->index[child];
+        i = child;
+    }
+    h->score[i] = s;
+    h->index[i] = x;
+}
+
+static void heap_push(heap *h, float s, int32_t x) {
+    if (h->count < h->k) {
+        size_t i = h->count++;
+        while (i > 0) {
+            size_t parent = (i - 1) / 2;
+            if (!better(h->score[parent], h->index[parent], s, x)) break;
+            h->score[i] = h->score[parent];
+            h->index[i] = h->index[parent];
+            i = parent;
+        }
+        h->score[i] = s;
+        h->index[i] = x;
+    } else if (better(s, x, h->score[0], h->index[0])) {
+        h->score[0] = s;
+        h->index[0] = x;
+        sift_down(h, 0);
+    }
+}
+
+/* Pops the heap from the back, which leaves the entries best first, and marks the unused ranks empty. */
+static void heap_finish(heap *h) {
+    size_t n = h->count;
+    while (h->count > 1) {
+        size_t last = --h->count;
+        float s = h->score[last];
+        int32_t x = h->index[last];
+        h->score[last] = h->score[0];
+        h->index[last] = h->index[0];
+        h->score[0] = s;
+        h->index[0] = x;
+        sift_down(h, 0);
+    }
+    for (size_t r = n; r < h->k; r++) {
+        h->score[r] = -INFINITY;
+        h->index[r] = TOPK_EMPTY;
+    }
+    h->count = n;
+}
+
+/* Row i of the tile is query q0 + i, column j is item i0 + j: each row feeds its query's heap. */
+static void select_rows(const float *tile, size_t ld, size_t rows, size_t cols, size_t q0, size_t i0, int exclude_self,
+                        heap *heaps) {
+    for (size_t i = 0; i < rows; i++) {
+        heap *h = &heaps[q0 + i];
+        const float *row = tile + i * ld;
+        float threshold = heap_threshold(h);
+        for (size_t j = 0; j < cols; j++) {
+            if (row[j] < threshold) continue; /* the common case once the heap is full */
+            if (exclude_self && i0 + j == q0 + i) continue;
+            heap_push(h, row[j], (int32_t)(i0 + j));
+            threshold = heap_threshold(h);
+        }
+    }
+}
+
+/* The transposed use of an off-diagonal all-pairs tile: column j is query q0 + j, row i is item i0 + i.
+ * Scanning row by row keeps the reads sequential; thresholds[j] caches column j's heap threshold. */
+static void select_columns(const float *tile, size_t ld, size_t rows, size_t cols, size_t q0, size_t i0, heap *heaps,
+                           float *thresholds) {
+    for (size_t j = 0; j < cols; j++) thresholds[j] = heap_threshold(&heaps[q0 + j]);
+    for (size_t i = 0; i < rows; i++) {
+        const float *row = tile + i * ld;
+        for (size_t j = 0; j < cols; j++) {
+            if (row[j] < thresholds[j]) continue;
+            heap_push(&heaps[q0 + j], row[j], (int32_t)(i0 + i));
+            thresholds[j] = heap_threshold(&heaps[q0 + j]);
+        }
+    }
+}
+
+int topk_cpu_search(const float *queries, size_t n_queries, const float *items, size_t n_items, size_t dim,
+                    const topk_options *opt, int32_t *index, float *score, char *err, size_t err_len) {
+    const size_t k = opt->k, q_blocks = (n_queries + TILE - 1) / TILE, i_blocks = (n_items + TILE - 1) / TILE;
+    /* Symmetry needs the same rows on both sides and the same blocking (TILE) of both. */
+    const int symmetric = queries == items && n_queries == n_items;
+    const int threads = omp_get_max_threads();
+    heap *heaps = malloc(n_queries * sizeof *heaps);
+    omp_lock_t *locks = malloc(q_blocks * sizeof *locks);
+    topk_tile *tiles = calloc((size_t)threads, sizeof *tiles);
+    float *thresholds = malloc((size_t)threads * TILE * sizeof *thresholds);
+    int failed = !heaps || !locks || !tiles || !thresholds;
+    for (int t = 0; t < threads && !failed; t++) failed = topk_tile_init(&tiles[t], TILE, TILE, dim);
+    if (failed) {
+        for (int t = 0; tiles && t < threads; t++) topk_tile_free(&tiles[t]);
+        free(heaps), free(locks), free(tiles), free(thresholds);
+        return ERR(err, err_len, "top-k: out of memory for %d score tiles of %d x %d", threads, TILE, TILE);
+    }
+    for (size_t q = 0; q < n_queries; q++) heaps[q] = (heap){.score = score + q * k, .index = index + q * k, .k = k};
+    for (size_t b = 0; b < q_blocks; b++) omp_init_lock(&locks[b]);
+
+#pragma omp parallel num_threads(threads)
+    {
+        topk_tile *tile = &tiles[omp_get_thread_num()];
+        float *column_thresholds = thresholds + (size_t)omp_get_thread_num() * TILE;
+#pragma omp for collapse(2) schedule(dynamic)
+        for (size_t qb = 0; qb < q_blocks; qb++) {
+            for (size_t ib = 0; ib < i_blocks; ib++) {
+                if (symmetric && ib < qb) continue; /* that tile is the transpose of tile (ib, qb) */
+                const size_t q0 = qb * TILE, i0 = ib * TILE;
+                const size_t rows = n_queries - q0 < TILE ? n_queries - q0 : TILE;
+                const size_t cols = n_items - i0 < TILE ? n_items - i0 : TILE;
+                topk_tile_score(tile, queries + q0 * dim, rows, items + i0 * dim, cols);
+                omp_set_lock(&locks[qb]);
+                select_rows(tile->scores, tile->ld, rows, cols, q0, i0, opt->exclude_self, heaps);
+                omp_unset_lock(&locks[qb]);
+                if (symmetric && ib != qb) {
+                    omp_set_lock(&locks[ib]);
+                    select_columns(tile->scores, tile->ld, rows, cols, i0, q0, heaps, column_thresholds);
+                    omp_unset_lock(&locks[ib]);
+                }
+            }
+        }
+    }
+
+#pragma omp parallel for schedule(static)
+    for (size_t q = 0; q < n_queries; q++) heap_finish(&heaps[q]);
+    for (size_t b = 0; b < q_blocks; b++) omp_destroy_lock(&locks[b]);
+    for (int t = 0; t < threads; t++) topk_tile_free(&tiles[t]);
+    free(heaps);
+    free(locks);
+    free(tiles);
+    free(thresholds);
+    return 0;
+}

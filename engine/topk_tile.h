@@ -1,0 +1,27 @@
+/* topk_tile.h: one tile of dot products for the CPU top-k, computed so that a score depends only on the two
+ * vectors: score = fma(q[d-1], x[d-1], ... fma(q[1], x[1], q[0] * x[0])), one fp32 fma per step in ascending
+ * order, whatever the position of the pair in the tile or the size of the tile. Equal vectors therefore get
+ * bit-equal scores, and the tie order (lower index first) holds for duplicates. A BLAS sgemm does not promise
+ * this: OpenBLAS sums differently at different places in one product. The CUDA fp32 path sums the same way. */
+#ifndef USEREC_TOPK_TILE_H
+#define USEREC_TOPK_TILE_H
+
+#include <stddef.h>
+
+/* The micro-kernel's block: TILE_MR queries x TILE_NR items. */
+#define TILE_MR 6
+#define TILE_NR 16
+
+/* Per-thread working memory for tiles of at most max_rows x max_cols. */
+typedef struct {
+    float *packed_queries, *packed_items, *scores;
+    size_t max_rows, max_cols, dim, ld; /* scores: round_up(max_rows, TILE_MR) rows of ld floats */
+} topk_tile;
+
+int topk_tile_init(topk_tile *t, size_t max_rows, size_t max_cols, size_t dim);
+void topk_tile_free(topk_tile *t);
+
+/* t->scores[i * t->ld + j] = queries[i] . items[j] for i < rows, j < cols (row-major inputs of t->dim floats). */
+void topk_tile_score(topk_tile *t, const float *queries, size_t rows, const float *items, size_t cols);
+
+#endif
