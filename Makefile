@@ -79,7 +79,7 @@ $(TEST_MODEL): tools/make_test_model.py tools/convert.py
 
 # The main job on the bundled example (and on ../shared's Myntra catalogue when present), then related items.
 demo: $(BIN)
-	@BUILD=$(BUILD) SHARED=$(SHARED) sh tools/demo.sh
+	@BUILD=$(BUILD) SHARED=$(SHARED) USEREC=$(abspath $(BIN)) sh tools/demo.sh
 
 # Downloads, verifies and converts the official USE-lite weights (weights/README.md says how to install offline).
 weights: weights/use-lite.usew

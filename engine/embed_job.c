@@ -46,7 +46,7 @@ typedef struct {
     char *strings, *texts;
     size_t strings_len, strings_cap, texts_len, texts_cap;
     token_buf *tokens; /* one per tokenizer thread */
-    size_t bytes_read; /* input position after this window, for progress */
+    size_t bytes_start, bytes_end; /* input positions before and after this window, for progress */
     int last;          /* the input ends with this window */
     int failed;        /* reading failed: err holds why */
     char err[512];
@@ -184,6 +184,7 @@ static void window_reset(window *w) {
 /* Reads one window's rows. Returns 0, or -1 with w->failed set. */
 static int read_window(pipeline *pl, window *w, size_t *rows_cap) {
     input_record rec;
+    w->bytes_start = input_bytes_read(pl->reader);
     while (w->n_rows < WINDOW_ROWS && w->texts_len < WINDOW_TEXT_BYTES) {
         int got = input_next(pl->reader, &rec, w->err, sizeof w->err);
         if (got < 0) return w->failed = 1, -1;
@@ -196,7 +197,7 @@ static int read_window(pipeline *pl, window *w, size_t *rows_cap) {
             return w->failed = 1, -1;
         }
     }
-    w->bytes_read = input_bytes_read(pl->reader);
+    w->bytes_end = input_bytes_read(pl->reader);
     return 0;
 }
 
@@ -308,9 +309,9 @@ static int write_batch(writer *wr, const window *w, size_t n, size_t dim, char *
     return ferror(fp) ? SYS_ERR(err, err_len, wr->rows_jsonl.tmp_path, "write") : 0;
 }
 
-/* A progress line: a bar redrawn in place on a terminal, else a log line every 10 s. bytes is the input
- * position reached (of total, 0 when unknown) by the window being written. */
-static void report_progress(pipeline *pl, const embed_summary *sum, size_t bytes, int final) {
+/* A progress line: a bar redrawn in place on a terminal, else a log line every 10 s. The input position is
+ * interpolated inside the window being written, rows_done of its rows done. */
+static void report_progress(pipeline *pl, const embed_summary *sum, const window *w, size_t rows_done, int final) {
     const embed_job *job = pl->job;
     double t = now();
     if (job->progress == PROGRESS_NONE || (!final && t < pl->next_report)) return;
@@ -319,7 +320,8 @@ static void report_progress(pipeline *pl, const embed_summary *sum, size_t bytes
     size_t total = input_size(pl->reader);
     char where[96] = "";
     if (total) {
-        double frac = (double)bytes / (double)total;
+        double done = w->n_rows ? (double)rows_done / (double)w->n_rows : 1;
+        double frac = ((double)w->bytes_start + done * (double)(w->bytes_end - w->bytes_start)) / (double)total;
         double eta = frac > 0 ? elapsed * (1 - frac) / frac : 0;
         snprintf(where, sizeof where, " %5.1f%%  ETA %d:%02d", 100 * frac, (int)eta / 60, (int)eta % 60);
     }
@@ -370,7 +372,7 @@ static int consume_window(pipeline *pl, userec_encoder *enc, size_t dim, writer 
         sum->embedded += n;
         sum->tokens += counts.tokens;
         sum->clipped += counts.clipped;
-        report_progress(pl, sum, w->bytes_read, 0);
+        report_progress(pl, sum, w, i, 0);
     }
     if (ferror(wr->rejects.fp)) return SYS_ERR(err, err_len, wr->rejects.tmp_path, "write");
     return 0;
@@ -412,7 +414,7 @@ int embed_job_run(const embed_job *job, userec_encoder *enc, size_t dim, uint32_
         }
         if (consume_window(&pl, enc, dim, &wr, sum, err, err_len)) break;
         int last = w->last;
-        if (last) report_progress(&pl, sum, w->bytes_read, 1);
+        if (last) report_progress(&pl, sum, w, w->n_rows, 1);
         pthread_mutex_lock(&pl.lock);
         pl.consumed++;
         pthread_cond_broadcast(&pl.changed);

@@ -2,6 +2,7 @@
 `embed --format ids` contract: batch invariance, clipping, rejects accounting, atomic outputs."""
 import os
 import tempfile
+import time
 
 import numpy as np
 
@@ -149,3 +150,15 @@ def test_info_describes_the_model():
                      "8002 embedding rows, 8000 tokenizer pieces", "emb_twice", "l0.proj.weight",
                      "tok.spm.charsmap", '"source_kind"', "engine         runs this model"):
         assert expected in out, (expected, out)
+
+
+def test_another_seed_converted_from_tfjs_matches_the_graph():
+    """Issue 2's acceptance: test weights of another seed, converted with the real SentencePiece model, embed
+    fresh random sequences (a seed drawn from the clock, printed) like the real graph does."""
+    seed = int(time.time()) % 100000
+    model = common.test_usew(seed=2)
+    rng = np.random.default_rng(seed)
+    seqs = [rng.integers(0, VOCAB_ROWS, n).tolist() for n in rng.integers(0, 60, 30)] + [[1, 2, 3], [9] * 140]
+    print(f"sequence seed {seed}")
+    got, _ = engine_embed(model, seqs)
+    assert_close("seed-2 model vs TF.js graph", got, oracle_embed(common.tfjs_test_model(seed=2), seqs), 1e-5)

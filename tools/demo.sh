@@ -7,6 +7,7 @@ set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 SHARED=${SHARED:-../shared}
+USEREC=${USEREC:-./userec}
 OUT=$BUILD/demo
 mkdir -p "$OUT"
 
@@ -25,16 +26,16 @@ MSG
 fi
 
 echo "demo: embedding examples/products.csv"
-./userec embed --model "$model" --input examples/products.csv --text-col name,description --id-col id \
+"$USEREC" embed --model "$model" --input examples/products.csv --text-col name,description --id-col id \
     -o "$OUT/products.npy"
 
 myntra=$SHARED/data/products/myntra_products_catalog.csv
 if [ -f "$myntra" ]; then
     echo "demo: embedding the Myntra catalogue ($myntra)"
-    ./userec embed --model "$model" --input "$myntra" --text-col ProductName,Description --id-col ProductID \
+    "$USEREC" embed --model "$model" --input "$myntra" --text-col ProductName,Description --id-col ProductID \
         -o "$OUT/myntra.npy"
 fi
 
 echo "demo: related items of every example product -> $OUT/related.csv"
-./userec related --emb "$OUT/products.npy" --ids "$OUT/products.ids" -k 3 -o "$OUT/related.csv"
+"$USEREC" related --emb "$OUT/products.npy" --ids "$OUT/products.ids" -k 3 -o "$OUT/related.csv"
 python3 tools/show_related.py examples/products.csv "$OUT/related.csv" P0001 P0064 P0140 P0217
