@@ -1,4 +1,5 @@
 """Shared helpers for the Python tests (run by tests/run.py with Debian's /usr/bin/python3)."""
+import json
 import os
 import shutil
 import subprocess
@@ -32,6 +33,37 @@ def run(cmd, check=True, **kw):
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, cmd))} exited {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     return proc
+
+
+def _npm_pins_installed(folder):
+    """True when folder/node_modules holds exactly the versions folder/package.json pins."""
+    with open(os.path.join(folder, "package.json")) as f:
+        pinned = json.load(f)["dependencies"]
+    for name, version in pinned.items():
+        try:
+            with open(os.path.join(folder, "node_modules", name, "package.json")) as f:
+                if json.load(f)["version"] != version:
+                    return False
+        except (OSError, ValueError, KeyError):
+            return False
+    return True
+
+
+def ensure_npm_packages(folder, purpose):
+    """Installs folder's pinned npm packages with `npm ci` on first use; skips the calling test, naming
+    purpose, when node/npm or the registry fail."""
+    for tool in ("node", "npm"):
+        if shutil.which(tool) is None:
+            raise Skip(f"{tool} is not installed ({purpose} needs Node.js: sh tools/install-deps.sh)")
+    if _npm_pins_installed(folder):
+        return
+    try:
+        proc = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=folder, capture_output=True, text=True,
+                              errors="replace", timeout=600)
+    except subprocess.TimeoutExpired:
+        raise Skip(f"`npm ci` in {folder} took over 10 minutes (npm registry unreachable?)")
+    if proc.returncode != 0 or not _npm_pins_installed(folder):
+        raise Skip(f"`npm ci` in {folder} failed (npm registry unreachable?):\n{proc.stderr[-1500:]}")
 
 
 def tfjs_test_model(seed=1):

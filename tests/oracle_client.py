@@ -1,47 +1,14 @@
 """Runs the TF.js reference graph (tests/oracle/embed.js) from Python tests."""
 import hashlib
-import json
 import os
-import shutil
-import subprocess
 import tempfile
 
 import numpy as np
 
-from common import BUILD, ROOT, Skip, run
+from common import BUILD, ROOT, ensure_npm_packages, run
 
 ORACLE_DIR = os.path.join(ROOT, "tests", "oracle")
 OUTPUT_WIDTH = 512
-
-
-def _installed():
-    """True when node_modules holds exactly the versions package.json pins."""
-    with open(os.path.join(ORACLE_DIR, "package.json")) as f:
-        pinned = json.load(f)["dependencies"]
-    for name, version in pinned.items():
-        try:
-            with open(os.path.join(ORACLE_DIR, "node_modules", name, "package.json")) as f:
-                if json.load(f)["version"] != version:
-                    return False
-        except OSError:
-            return False
-    return True
-
-
-def ensure_oracle():
-    """Installs the pinned TF.js packages with `npm ci` on first use; skips when node/npm or the registry fail."""
-    for tool in ("node", "npm"):
-        if shutil.which(tool) is None:
-            raise Skip(f"{tool} is not installed (the TF.js reference needs Node.js: sh tools/install-deps.sh)")
-    if _installed():
-        return
-    try:
-        proc = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ORACLE_DIR, capture_output=True,
-                              text=True, errors="replace", timeout=600)
-    except subprocess.TimeoutExpired:
-        raise Skip(f"`npm ci` in {ORACLE_DIR} took over 10 minutes (npm registry unreachable?)")
-    if proc.returncode != 0 or not _installed():
-        raise Skip(f"`npm ci` in {ORACLE_DIR} failed (npm registry unreachable?):\n{proc.stderr[-1500:]}")
 
 
 def _cache_key(model_dir, ids_text, batch):
@@ -67,7 +34,7 @@ def oracle_embed(model_dir, sequences, batch=32):
     ids_text = "".join(" ".join(map(str, ids)) + "\n" for ids in sequences)
     cached = os.path.join(BUILD, "oracle-cache", _cache_key(model_dir, ids_text, batch) + ".f32")
     if not os.path.exists(cached):
-        ensure_oracle()
+        ensure_npm_packages(ORACLE_DIR, "the TF.js reference graph")
         os.makedirs(os.path.dirname(cached), exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="userec-oracle-") as tmp:
             ids_file = os.path.join(tmp, "ids.txt")

@@ -4,7 +4,6 @@ ids, batch invariance, output formats, exit codes, bounded memory."""
 import gzip
 import json
 import os
-import resource
 import subprocess
 import tempfile
 
@@ -240,3 +239,44 @@ def test_memory_stays_flat_as_the_input_grows():
             assert np.load(os.path.join(tmp, "o.npy"), mmap_mode="r").shape[0] == n
         print(f"peak RSS: 10k rows {peaks[0]} kB, 200k rows {peaks[1]} kB")
         assert peaks[1] < 2 * peaks[0], peaks
+
+
+def test_generated_50mb_file_with_nasty_rows_is_fully_accounted_for():
+    """About 50 MB of CSV: a million rows, every 97th short, every 89th with empty text, every 83rd with
+    invalid UTF-8, quoted newlines and doubled quotes throughout, and an unterminated quote at the very end."""
+    model = common.tiny_usew()
+    rng = np.random.default_rng(5)
+    words = "red blue green soft warm steel cotton mug lamp chair shoe bottle book toy garden kettle".split()
+    with tempfile.TemporaryDirectory(prefix="userec-embed-") as tmp:
+        path = os.path.join(tmp, "big.csv")
+        expect = {"rows": 0, "short": 0, "empty": 0, "invalid": 0}
+        with open(path, "wb") as f:
+            f.write(b"id,name,description\n")
+            i = 0
+            while f.tell() < 50_000_000:
+                picked = " ".join(words[j] for j in rng.integers(0, len(words), 6)).encode()
+                if i % 97 == 0:
+                    f.write(b"%d,only a name\n" % i)
+                    expect["short"] += 1
+                elif i % 89 == 0:
+                    f.write(b"%d,,\n" % i)
+                    expect["empty"] += 1
+                elif i % 83 == 0:
+                    f.write(b"%d,bad \xff\xc3 bytes,%s\n" % (i, picked))
+                    expect["invalid"] += 1
+                else:
+                    f.write(b'%d,"a ""quoted""\nname",%s\n' % (i, picked))
+                i += 1
+            f.write(b'%d,last,"never closed\n' % i)
+            expect["rows"] = i + 1
+        size_mb = os.path.getsize(path) / 1e6
+        proc, files = embed(model, path, ["--text-col", "name,description", "--id-col", "id", "--max-reject-rate",
+                                          "0.05"], tmp=tmp)
+        rejected = expect["short"] + expect["empty"] + 1
+        assert (f"{expect['rows']} rows read, {expect['rows'] - rejected} embedded, {rejected} rejected" in proc.stderr
+                and f"{expect['invalid']} repaired" in proc.stderr), (expect, proc.stderr)
+        reasons = [r.split(b"\t")[2] for r in open(files["rejects"], "rb").read().splitlines()[1:]]
+        assert reasons.count(b"missing column 'description'") == expect["short"], reasons[:5]
+        assert reasons.count(b"empty text") == expect["empty"] and b"unterminated" in reasons[-1], reasons[-3:]
+        assert np.load(files["out"], mmap_mode="r").shape[0] == expect["rows"] - rejected
+        print(f"{size_mb:.1f} MB, {expect}: {proc.stderr.strip().splitlines()[-1][:200]}")

@@ -4,9 +4,7 @@ Tokenizer with the real vocab.json (tests/tokenizer_oracle). Texts: tests/tokeni
 `userec tokenize --format jsonl` carries every text, NUL bytes and invalid UTF-8 included.
 """
 import hashlib
-import json
 import os
-import shutil
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +12,7 @@ from functools import lru_cache
 
 import tokenizer_texts as tt
 import common
-from common import BIN, BUILD, ROOT, SPM_MODEL, USE_LITE, Skip, need_shared, run
+from common import BIN, BUILD, ROOT, SPM_MODEL, USE_LITE, need_shared, run
 
 VOCAB_JSON = os.path.join(USE_LITE, "tfjs", "vocab.json")
 ORACLE_DIR = os.path.join(ROOT, "tests", "tokenizer_oracle")
@@ -49,36 +47,6 @@ def sentencepiece_ids(texts):
     return [" ".join(map(str, ids)) for ids in sp.encode(texts, out_type=int, num_threads=os.cpu_count())]
 
 
-def _oracle_installed():
-    """True when node_modules holds exactly the versions tests/tokenizer_oracle/package.json pins."""
-    with open(os.path.join(ORACLE_DIR, "package.json")) as f:
-        pinned = json.load(f)["dependencies"]
-    for name, version in pinned.items():
-        try:
-            with open(os.path.join(ORACLE_DIR, "node_modules", name, "package.json")) as f:
-                if json.load(f)["version"] != version:
-                    return False
-        except (OSError, ValueError, KeyError):
-            return False
-    return True
-
-
-def ensure_oracle():
-    """Installs the pinned npm packages with `npm ci` on first use; skips when node/npm or the registry fail."""
-    for tool in ("node", "npm"):
-        if shutil.which(tool) is None:
-            raise Skip(f"{tool} is not installed (the npm tokenizer reference needs Node.js: sh tools/install-deps.sh)")
-    if _oracle_installed():
-        return
-    try:
-        proc = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ORACLE_DIR, capture_output=True,
-                              text=True, errors="replace", timeout=600)
-    except subprocess.TimeoutExpired:
-        raise Skip(f"`npm ci` in {ORACLE_DIR} took over 10 minutes (npm registry unreachable?)")
-    if proc.returncode != 0 or not _oracle_installed():
-        raise Skip(f"`npm ci` in {ORACLE_DIR} failed (npm registry unreachable?):\n{proc.stderr[-1500:]}")
-
-
 def npm_tokenizer_ids(texts, exact=False):
     """The npm package's ids for texts. The package is slow (about 5 us per character), so the texts are
     shared out over one node process per core, and results are kept in BUILD/tokenizer-oracle-cache, named by
@@ -93,7 +61,7 @@ def npm_tokenizer_ids(texts, exact=False):
     h.update(records)
     cached = os.path.join(BUILD, "tokenizer-oracle-cache", h.hexdigest() + ".txt")
     if not os.path.exists(cached):
-        ensure_oracle()
+        common.ensure_npm_packages(ORACLE_DIR, "the npm tokenizer reference")
         os.makedirs(os.path.dirname(cached), exist_ok=True)
         workers = max(1, min(os.cpu_count() or 1, len(texts)))
         total = sum(len(t) + 4 for t in texts)

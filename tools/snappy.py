@@ -3,30 +3,27 @@
 `decompress` reads any valid block (literals and 1-, 2- and 4-byte-offset copies, overlapping copies included).
 `compress` writes a valid block with a simple greedy matcher; tests use it to write snappy tables like TensorFlow's.
 """
+import protowire
 
 
 class SnappyError(ValueError):
     pass
 
 
-def _varint(buf, pos):
-    result = shift = 0
-    while True:
-        if pos >= len(buf):
-            raise SnappyError("truncated length preamble")
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-        if shift > 35:
-            raise SnappyError("length preamble longer than 5 bytes")
+def _length_preamble(buf):
+    """The uncompressed length that starts a block (a varint of at most 5 bytes) and where the data starts."""
+    try:
+        length, pos = protowire.read_varint(buf, 0)
+    except protowire.WireError as e:
+        raise SnappyError(f"bad length preamble: {e}")
+    if pos > 5:
+        raise SnappyError("length preamble longer than 5 bytes")
+    return length, pos
 
 
 def decompress(buf):
     """Returns the uncompressed bytes of one raw snappy block; raises SnappyError on malformed input."""
-    expected, pos = _varint(buf, 0)
+    expected, pos = _length_preamble(buf)
     out = bytearray()
     end = len(buf)
     while pos < end:
@@ -87,15 +84,8 @@ def _literal(out, data):
 def compress(data):
     """Returns a raw snappy block of data: greedy 4-byte matches within 64 KiB, copies with 2-byte offsets."""
     data = bytes(data)
-    out = bytearray()
     n = len(data)
-    value = n
-    while True:  # length preamble as varint
-        if value < 0x80:
-            out.append(value)
-            break
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
+    out = bytearray(protowire.varint(n))  # the length preamble
     last_seen = {}
     literal_start = pos = 0
     while pos + 4 <= n:
