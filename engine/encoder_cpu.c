@@ -72,18 +72,9 @@ static int encoder_layer_forward(const userec_model *m, const encoder_layer *l, 
 userec_status userec_encode_ids(const userec_model *m, const int32_t *ids, const size_t *offsets, size_t n,
                                 float *out, userec_counts *counts, userec_error *err) {
     const usew_hparams *hp = &m->hp;
-    size_t rows = 0, clipped = 0;
-    for (size_t s = 0; s < n; s++) {
-        if (offsets[s + 1] < offsets[s])
-            return userec_fail(err, USEREC_ERR_INPUT, "sentence %zu: offsets go backwards", s);
-        for (size_t i = offsets[s]; i < offsets[s + 1]; i++)
-            if (ids[i] < 0 || (uint32_t)ids[i] >= hp->vocab_rows)
-                return userec_fail(err, USEREC_ERR_INPUT, "sentence %zu, token %zu: id %d is outside 0..%u", s,
-                                   i - offsets[s], ids[i], hp->vocab_rows - 1);
-        size_t len = offsets[s + 1] - offsets[s];
-        clipped += len > hp->max_len;
-        rows += len > hp->max_len ? hp->max_len : len;
-    }
+    size_t rows, clipped;
+    userec_status status = model_check_ids(hp, ids, offsets, n, &rows, &clipped, err);
+    if (status) return status;
     workspace ws = {0};
     if (workspace_alloc(&ws, hp, rows, n)) {
         workspace_free(&ws);
@@ -95,7 +86,6 @@ userec_status userec_encode_ids(const userec_model *m, const int32_t *ids, const
         ws.starts[s + 1] = ws.starts[s] + (len > hp->max_len ? hp->max_len : len);
     }
     embed_tokens(m, ids, offsets, ws.starts, n, ws.x0);
-    userec_status status = USEREC_OK;
     for (uint32_t i = 0; i < hp->n_layers && !status; i++)
         if (encoder_layer_forward(m, &m->layers[i], i == 0 ? ws.x0 : ws.x, rows, &ws, n))
             status = userec_fail(err, USEREC_ERR_NOMEM, "out of memory for attention scratch");

@@ -416,28 +416,10 @@ static userec_status finish_chunk(userec_gpu *g, slot *sl, float *out, userec_er
     return add_elapsed(&g->stats.download_ms, sl->download_start, sl->downloaded, err);
 }
 
-/* Same checks and messages as userec_encode_ids (encoder_cpu.c). */
-static userec_status check_input(const usew_hparams *hp, const int32_t *ids, const size_t *offsets, size_t n,
-                                 size_t *rows, size_t *clipped, userec_error *err) {
-    *rows = *clipped = 0;
-    for (size_t s = 0; s < n; s++) {
-        if (offsets[s + 1] < offsets[s])
-            return userec_fail(err, USEREC_ERR_INPUT, "sentence %zu: offsets go backwards", s);
-        for (size_t i = offsets[s]; i < offsets[s + 1]; i++)
-            if (ids[i] < 0 || (uint32_t)ids[i] >= hp->vocab_rows)
-                return userec_fail(err, USEREC_ERR_INPUT, "sentence %zu, token %zu: id %d is outside 0..%u", s,
-                                   i - offsets[s], ids[i], hp->vocab_rows - 1);
-        const size_t len = offsets[s + 1] - offsets[s];
-        *clipped += len > hp->max_len;
-        *rows += len > hp->max_len ? hp->max_len : len;
-    }
-    return USEREC_OK;
-}
-
 extern "C" userec_status userec_gpu_encode_ids(userec_gpu *g, const int32_t *ids, const size_t *offsets, size_t n,
                                                float *out, userec_counts *counts, userec_error *err) {
     size_t rows, clipped;
-    TRY(check_input(&g->model->hp, ids, offsets, n, &rows, &clipped, err));
+    TRY(model_check_ids(&g->model->hp, ids, offsets, n, &rows, &clipped, err));
     CUDA_CHECK(err, cudaSetDevice(g->opt.device));
     userec_status st = USEREC_OK;
     size_t next = 0, chunk = 0;

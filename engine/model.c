@@ -229,3 +229,20 @@ userec_model_info userec_info(const userec_model *m) {
         .flops_per_sentence = 2.0 * hp->d_model * hp->d_model,
     };
 }
+
+userec_status model_check_ids(const usew_hparams *hp, const int32_t *ids, const size_t *offsets, size_t n,
+                              size_t *rows, size_t *clipped, userec_error *err) {
+    *rows = *clipped = 0;
+    for (size_t s = 0; s < n; s++) {
+        if (offsets[s + 1] < offsets[s])
+            return userec_fail(err, USEREC_ERR_INPUT, "sentence %zu: offsets go backwards", s);
+        for (size_t i = offsets[s]; i < offsets[s + 1]; i++)
+            if (ids[i] < 0 || (uint32_t)ids[i] >= hp->vocab_rows)
+                return userec_fail(err, USEREC_ERR_INPUT, "sentence %zu, token %zu: id %d is outside 0..%u", s,
+                                   i - offsets[s], ids[i], hp->vocab_rows - 1);
+        const size_t len = offsets[s + 1] - offsets[s];
+        *clipped += len > hp->max_len;
+        *rows += len > hp->max_len ? hp->max_len : len;
+    }
+    return USEREC_OK;
+}

@@ -37,6 +37,11 @@ const tokenizer *model_tokenizer(const userec_model *m, enum usew_tokenizer kind
 /* Builds the model on an opened file, taking ownership of it (closed on failure too). */
 userec_model *model_from_file(usew_file *f, userec_error *err);
 
+/* Checks a batch's ids and offsets (every encoder runs the same checks, with the same messages) and counts
+ * the rows it will encode (tokens after clipping to max_len) and the clipped sentences. */
+userec_status model_check_ids(const usew_hparams *hp, const int32_t *ids, const size_t *offsets, size_t n,
+                              size_t *rows, size_t *clipped, userec_error *err);
+
 /* Sets err and returns status; a helper for every file that reports through userec_error. */
 userec_status userec_fail(userec_error *err, userec_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
