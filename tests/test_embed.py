@@ -280,3 +280,27 @@ def test_generated_50mb_file_with_nasty_rows_is_fully_accounted_for():
         assert reasons.count(b"empty text") == expect["empty"] and b"unterminated" in reasons[-1], reasons[-3:]
         assert np.load(files["out"], mmap_mode="r").shape[0] == expect["rows"] - rejected
         print(f"{size_mb:.1f} MB, {expect}: {proc.stderr.strip().splitlines()[-1][:200]}")
+
+
+def test_a_real_export_sample_equals_the_graph():
+    """A sample of a real CSV export through `embed` (csv reader, column joining, spm tokenizer, encoder) equals
+    the TF.js graph fed with python3-sentencepiece's ids of the same joined texts, within 1e-5."""
+    need_shared("data/movies/netflix_titles.csv")
+    import csv
+
+    import sentencepiece
+
+    with open(os.path.join(DATA, "movies", "netflix_titles.csv"), encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))[100:115]
+    sp = sentencepiece.SentencePieceProcessor(model_file=SPM_MODEL)
+    ids = [sp.encode(r["title"] + " " + r["description"]) for r in rows]
+    with tempfile.TemporaryDirectory(prefix="userec-embed-") as tmp:
+        path = os.path.join(tmp, "sample.csv")
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        embed(common.test_usew(), path, ["--text-col", "title,description", "--id-col", "show_id"], tmp=tmp)
+        assert open(os.path.join(tmp, "out.ids")).read().split() == [r["show_id"] for r in rows]
+        assert_close("netflix sample vs the graph", np.load(os.path.join(tmp, "out.npy")),
+                     oracle_embed(common.tfjs_test_model(), ids), 1e-5)
