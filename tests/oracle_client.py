@@ -14,7 +14,7 @@ OUTPUT_WIDTH = 512
 def _cache_key(model_dir, ids_text, batch):
     """Names one oracle result: the driver, the pinned packages, the model files and the input."""
     h = hashlib.sha256()
-    for path in ("embed.js", "package-lock.json"):
+    for path in ("embed.js", "model_files.js", "package-lock.json"):
         with open(os.path.join(ORACLE_DIR, path), "rb") as f:
             h.update(f.read())
     model_dir = os.path.abspath(model_dir)

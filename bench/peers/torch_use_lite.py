@@ -100,13 +100,14 @@ class UseLite:
         return y / y.square().sum(1, keepdim=True).clamp(min=self.l2_floor).sqrt()
 
 
-def encode(model, sentences, max_len, batch_tokens, autocast):
-    """float32 [n, dim] for token-id lists: sorted by length, batched by a token budget, padded per batch."""
+def encode(model, sentences, max_len, batch_tokens, autocast, device="cuda"):
+    """float32 [n, dim] for token-id lists: sorted by length, batched by a token budget, padded per batch.
+    device is where the model lives ("cuda", or "cpu" for bench/peers/torch_cpu_peer.py)."""
     torch = model.torch
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
     out = np.empty((len(sentences), model.hp["d_model"]), np.float32)
     start = 0
-    with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=autocast):
+    with torch.inference_mode(), torch.autocast(device, torch.bfloat16, enabled=autocast):
         while start < len(order):
             end, longest = start, 1
             while end < len(order):  # grow the batch while its padded size fits the token budget
@@ -121,7 +122,8 @@ def encode(model, sentences, max_len, batch_tokens, autocast):
                 ids = sentences[i][:max_len]
                 padded[row, :len(ids)] = ids
                 lengths[row] = len(ids)
-            vectors = model.forward(torch.from_numpy(padded).cuda(non_blocking=True), torch.from_numpy(lengths).cuda(non_blocking=True))
+            vectors = model.forward(torch.from_numpy(padded).to(device, non_blocking=True),
+                                    torch.from_numpy(lengths).to(device, non_blocking=True))
             out[chunk] = vectors.float().cpu().numpy()
             start = end
     return out

@@ -14,6 +14,7 @@ const path = require('path');
 const tf = require('@tensorflow/tfjs-core');
 require('@tensorflow/tfjs-backend-cpu');
 const {loadGraphModel} = require('@tensorflow/tfjs-converter');
+const modelFiles = require('./model_files');
 
 const EMBEDDING_TABLE = 'module/Embeddings_en';
 const OUTPUT_WIDTH = 512;
@@ -25,11 +26,7 @@ function die(msg) {
 }
 
 function readFile(file, encoding) {
-  try {
-    return fs.readFileSync(file, encoding);
-  } catch (e) {
-    die(`cannot read ${file}: ${e.message}`);
-  }
+  return modelFiles.readFile(file, encoding, die);
 }
 
 function parseArgs(argv) {
@@ -50,24 +47,10 @@ function parseArgs(argv) {
 
 // The whole graph model in memory, as loadGraphModel's IOHandler wants it.
 function readModel(modelDir) {
-  const modelJsonPath = path.join(modelDir, 'model.json');
-  let json;
-  try {
-    json = JSON.parse(readFile(modelJsonPath, 'utf8'));
-  } catch (e) {
-    die(`${modelJsonPath}: not JSON: ${e.message}`);
-  }
-  const weightSpecs = [];
-  const shards = [];
-  for (const group of json.weightsManifest) {
-    weightSpecs.push(...group.weights);
-    for (const p of group.paths) shards.push(readFile(path.join(modelDir, p)));
-  }
-  const all = Buffer.concat(shards);
-  const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength);
-  const table = weightSpecs.find((w) => w.name === EMBEDDING_TABLE);
-  if (!table) die(`${modelJsonPath}: no ${EMBEDDING_TABLE} in the weights manifest`);
-  return {artifacts: {modelTopology: json.modelTopology, weightSpecs, weightData}, vocabRows: table.shape[0]};
+  const artifacts = modelFiles.readModelArtifacts(modelDir, die);
+  const table = artifacts.weightSpecs.find((w) => w.name === EMBEDDING_TABLE);
+  if (!table) die(`${path.join(modelDir, 'model.json')}: no ${EMBEDDING_TABLE} in the weights manifest`);
+  return {artifacts, vocabRows: table.shape[0]};
 }
 
 // One array of ids per line; every line ends with '\n' except possibly the last.
