@@ -52,8 +52,9 @@ int topk_load_vectors(const char *path, topk_matrix *m, size_t *n_scaled, size_t
         double sq = 0;
         for (size_t c = 0; c < cols; c++) {
             if (!isfinite(row[c])) {
+                const float bad = row[c];
                 free(x);
-                return ERR(err, err_len, "%s: row %zu, column %zu holds %g: vectors must be finite", path, r, c, row[c]);
+                return ERR(err, err_len, "%s: row %zu, column %zu holds %g: vectors must be finite", path, r, c, bad);
             }
             sq += (double)row[c] * row[c];
         }
