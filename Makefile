@@ -6,8 +6,9 @@ CC ?= gcc
 SHARED ?= ../shared
 
 CFLAGS ?= -O3 -march=native -g
-CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -Iengine
-LDLIBS += -lopenblas -lutf8proc -lm -fopenmp
+# Flags the build needs are appended even when CFLAGS is given on the command line (e.g. sanitizers).
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -Iengine
+override LDLIBS += -lopenblas -lutf8proc -lm -fopenmp
 
 LIB_SRC := $(filter-out engine/main.c engine/cli_%.c,$(wildcard engine/*.c))
 CLI_SRC := engine/main.c $(wildcard engine/cli_*.c)
@@ -31,9 +32,9 @@ CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(realpath $(NVCC)))
 CUDA_GENCODE ?= -gencode arch=compute_90,code=[sm_90,compute_90]
 NVCCFLAGS ?= -O3 -lineinfo
 NVCCFLAGS += -std=c++17 $(CUDA_GENCODE) -DUSEREC_CUDA -Iengine -Ikernels -Xcompiler -Wall,-Wextra,-Wno-unused-parameter
-CFLAGS += -DUSEREC_CUDA
+override CFLAGS += -DUSEREC_CUDA
 LIB_OBJ += $(patsubst %.cu,$(BUILD)/%.o,$(wildcard engine/*.cu kernels/*.cu))
-LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+override LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
 endif
 
 .PHONY: all test demo weights deps clean test-model
