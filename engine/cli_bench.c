@@ -8,9 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "gpu.h"
+#include "model.h"
+#include "topk.h"
 #include "userec.h"
 
 void openblas_set_num_threads(int);
@@ -58,8 +61,12 @@ static timing sgemm_probe(int rows, int repeats) {
 static double best(timing t) { return t.max; }
 
 static void usage(FILE *to) {
-    fprintf(to, "usage: userec bench --model MODEL.usew [--device cpu,cuda] [--precision fp32,tf32,bf16] [--seq-len 32,128]\n"
-                "                    [--ids FILE] [--batch N] [--repeat 5] [--threads N] [--json]\n"
+    fprintf(to, "usage: userec bench [--model MODEL.usew] [--device cpu,cuda] [--precision fp32,tf32,bf16] [--seq-len 32,128]\n"
+                "                    [--ids FILE] [--texts FILE] [--batch N] [--repeat 5] [--threads N] [--json]\n"
+                "  without --model: weights/use-lite.usew, else the test weights build/testdata/use-lite-seed1.usew\n"
+                "  (`make test-model`; same shapes and cost as the real model, meaningless vectors)\n"
+                "  --texts FILE: one text per line, tokenised (timed), encoded (timed) and searched all-pairs for\n"
+                "  their 10 nearest (timed): the time split of the whole job, tokenise / encode / top-k\n"
                 "  times the encoder on --batch sentences of random token ids per length, and on the sentences of FILE\n"
                 "  (token-id lines, e.g. a tokenised catalogue), on each device and precision: tokens/s, sentences/s,\n"
                 "  GFLOP/s and MFU (CPU: of this CPU's sgemm rate; GPU: of the card's dense peak for the precision),\n"
@@ -127,6 +134,53 @@ static int file_workload(workload *w, const char *path, uint32_t vocab_rows) {
     return rc ? -1 : 0;
 }
 
+/* Every line of path as one text, tokenised with the model's default tokenizer; *secs gets the time taken. */
+static int text_workload(workload *w, const char *path, const userec_model *m, double *secs, size_t *bytes) {
+    userec_error err;
+    const tokenizer *tok = model_tokenizer(m, USEW_TOK_NONE, &err);
+    if (!tok) return cli_fail("bench", "--texts: %s", err.message), -1;
+    FILE *f = fopen(path, "r");
+    if (!f) return cli_fail("bench", "--texts %s: cannot open: %s", path, strerror(errno)), -1;
+    const char *base = strrchr(path, '/');
+    snprintf(w->label, sizeof w->label, "%s", base ? base + 1 : path);
+    tok_scratch *scratch = tok_scratch_new();
+    size_t cap_ids = 0, cap_rows = 0, n_ids = 0, line_cap = 0;
+    char *line = NULL, msg[256];
+    ssize_t len;
+    int rc = scratch ? 0 : -1;
+    *secs = 0;
+    *bytes = 0;
+    while (!rc && (len = getline(&line, &line_cap, f)) >= 0) {
+        if (len && line[len - 1] == '\n') line[--len] = 0;
+        double t = now();
+        tok_result r;
+        if (tokenizer_encode(tok, line, (size_t)len, 0, scratch, &r, msg, sizeof msg)) rc = cli_fail("bench", "%s", msg);
+        *secs += now() - t;
+        *bytes += (size_t)len;
+        if (!rc && w->n + 2 > cap_rows) {
+            size_t *o = realloc(w->offsets, (cap_rows = 2 * cap_rows + 1024) * sizeof *o);
+            if (!o) rc = -1;
+            else w->offsets = o;
+        }
+        if (!rc && n_ids + r.n_ids > cap_ids) {
+            while (n_ids + r.n_ids > cap_ids) cap_ids = 2 * cap_ids + 65536;
+            int32_t *ids = realloc(w->ids, cap_ids * sizeof *ids);
+            if (!ids) rc = -1;
+            else w->ids = ids;
+        }
+        if (!rc) {
+            memcpy(w->ids + n_ids, r.ids, r.n_ids * sizeof *r.ids);
+            n_ids += r.n_ids;
+            w->offsets[0] = 0, w->offsets[++w->n] = n_ids;
+        }
+    }
+    free(line);
+    fclose(f);
+    tok_scratch_free(scratch);
+    if (!rc && !w->n) rc = cli_fail("bench", "--texts %s: no texts", path);
+    return rc ? -1 : 0;
+}
+
 /* One measured (device, precision, workload). */
 typedef struct {
     int on_gpu;
@@ -143,12 +197,18 @@ typedef struct {
     const userec_model *model;
     userec_model_info info;
     double cpu_peak_gflops; /* 0 until the sgemm probe ran */
+    const char *texts_file;
+    workload texts;         /* --texts, tokenised once for every device */
+    double tokenize_s;
+    size_t text_bytes;
     result results[MAX_RESULTS];
     int n_results, printed;
 } bench_run;
 
-/* Times one workload on enc: a warm-up, then the median of repeats; prints one row. */
-static int time_workload(bench_run *b, userec_encoder *enc, userec_precision p, const workload *w) {
+/* Times one workload on enc: a warm-up, then the median of repeats; prints one row. With vectors, hands
+ * over the output (the caller frees it) and the median encode time. */
+static int time_workload(bench_run *b, userec_encoder *enc, userec_precision p, const workload *w, float **vectors,
+                         double *encode_s) {
     userec_gpu *gpu = userec_encoder_gpu(enc);
     float *out = malloc(w->n * b->info.dim * sizeof *out);
     if (!out) return cli_fail("bench", "out of memory for %zu output rows", w->n);
@@ -162,9 +222,10 @@ static int time_workload(bench_run *b, userec_encoder *enc, userec_precision p, 
         if (userec_encoder_encode(enc, w->ids, w->offsets, w->n, out, NULL, &err)) rc = cli_fail("bench", "%s", err.message);
         secs[r] = now() - t;
     }
-    free(out);
+    if (rc || !vectors) free(out);
     if (rc) return rc;
     const timing t = summarize(secs, b->repeats);
+    if (vectors) *vectors = out, *encode_s = t.median;
     const double tokens_s = (double)counts.tokens / t.median, sentences_s = (double)w->n / t.median;
     const double gflops = (tokens_s * b->info.flops_per_token + sentences_s * b->info.flops_per_sentence) / 1e9;
     const char *device = userec_encoder_name(enc);
@@ -174,8 +235,8 @@ static int time_workload(bench_run *b, userec_encoder *enc, userec_precision p, 
     const double per_run = 1.0 / b->repeats;
     if (b->json) {
         printf("%s{\"device\": \"%s\", \"precision\": \"%s\", \"workload\": \"%s\", \"sentences\": %zu, \"tokens\": %zu, "
-               "\"seconds_median\": %.6f, \"seconds_min\": %.6f, \"seconds_max\": %.6f, \"tokens_per_s\": %.1f, "
-               "\"sentences_per_s\": %.1f, \"gflops\": %.2f, \"peak_gflops\": %.2f, \"mfu\": %.4f",
+               "\"seconds_median\": %.6f, \"seconds_min\": %.6f, \"seconds_max\": %.6f, \"tokens_per_s\": %.3f, "
+               "\"sentences_per_s\": %.3f, \"gflops\": %.4f, \"peak_gflops\": %.2f, \"mfu\": %.4f",
                b->printed++ ? ", " : "", device, userec_precision_name(p), w->label, w->n, counts.tokens, t.median, t.min,
                t.max, tokens_s, sentences_s, gflops, peak, peak > 0 ? gflops / peak : 0);
         if (gpu)
@@ -201,6 +262,37 @@ static int time_workload(bench_run *b, userec_encoder *enc, userec_precision p, 
     return 0;
 }
 
+/* The whole job on --texts: tokenising (measured once, on the CPU), encoding, and all-pairs top-10 on the same
+ * device; prints where the time goes. */
+static int time_text_job(bench_run *b, userec_encoder *enc, userec_precision p, int on_gpu) {
+    float *vectors = NULL;
+    double encode_s = 0;
+    int rc = time_workload(b, enc, p, &b->texts, &vectors, &encode_s);
+    if (rc) return rc;
+    const size_t n = b->texts.n, k = 10;
+    int32_t *index = malloc(n * k * sizeof *index);
+    float *score = malloc(n * k * sizeof *score);
+    topk_options opt = {.k = k, .exclude_self = 1, .device = on_gpu ? TOPK_CUDA : TOPK_CPU,
+                        .precision = on_gpu && p == USEREC_BF16 ? TOPK_BF16 : TOPK_FP32};
+    char err[512];
+    double t = now();
+    if (!index || !score) rc = cli_fail("bench", "out of memory for the top-k of %zu texts", n);
+    else if (topk_search(vectors, n, vectors, n, b->info.dim, &opt, index, score, err, sizeof err))
+        rc = cli_fail("bench", "top-k: %s", err);
+    const double topk_s = now() - t, total = b->tokenize_s + encode_s + topk_s;
+    if (!rc && b->json)
+        printf(", {\"device\": \"%s\", \"precision\": \"%s\", \"workload\": \"%s job\", \"texts\": %zu, \"bytes\": %zu, "
+               "\"tokenize_s\": %.6f, \"encode_s\": %.6f, \"topk_s\": %.6f, \"topk_k\": %zu}",
+               userec_encoder_name(enc), userec_precision_name(p), b->texts.label, n, b->text_bytes, b->tokenize_s,
+               encode_s, topk_s, k);
+    else if (!rc)
+        printf("%34s job on %zu texts (%.1f MB): tokenise %.3f s (%.0f%%, 1 thread), encode %.3f s (%.0f%%), "
+               "all-pairs top-%zu %.3f s (%.0f%%)\n", "", n, b->text_bytes / 1e6, b->tokenize_s,
+               100 * b->tokenize_s / total, encode_s, 100 * encode_s / total, k, topk_s, 100 * topk_s / total);
+    free(vectors), free(index), free(score);
+    return rc;
+}
+
 /* Runs every workload on one device and precision. */
 static int bench_device(bench_run *b, userec_device d, userec_precision p, const char *seq_lens, const char *ids_file) {
     userec_error err;
@@ -217,14 +309,15 @@ static int bench_device(bench_run *b, userec_device d, userec_precision p, const
             break;
         }
         workload w = {0};
-        rc = random_workload(&w, len, batch, b->info.vocab_rows) ? cli_fail("bench", "out of memory") : time_workload(b, enc, p, &w);
+        rc = random_workload(&w, len, batch, b->info.vocab_rows) ? cli_fail("bench", "out of memory") : time_workload(b, enc, p, &w, NULL, NULL);
         workload_free(&w);
     }
     if (!rc && ids_file) {
         workload w = {0};
-        rc = file_workload(&w, ids_file, b->info.vocab_rows) ? 2 : time_workload(b, enc, p, &w);
+        rc = file_workload(&w, ids_file, b->info.vocab_rows) ? 2 : time_workload(b, enc, p, &w, NULL, NULL);
         workload_free(&w);
     }
+    if (!rc && b->texts_file) rc = time_text_job(b, enc, p, on_gpu);
     free(lens);
     userec_encoder_close(enc);
     return rc;
@@ -253,7 +346,8 @@ int cmd_bench(int argc, char **argv) {
                                              {"batch", required_argument, 0, 'b'}, {"repeat", required_argument, 0, 'r'},
                                              {"threads", required_argument, 0, 't'}, {"json", no_argument, 0, 'j'},
                                              {"device", required_argument, 0, 'd'}, {"precision", required_argument, 0, 'p'},
-                                             {"ids", required_argument, 0, 'i'},   {"help", no_argument, 0, 'h'},
+                                             {"ids", required_argument, 0, 'i'},   {"texts", required_argument, 0, 'x'},
+                                             {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
     const char *seq_lens = "32,128", *devices = "cpu", *precisions = "fp32", *ids_file = NULL;
     bench_run b = {.repeats = 5};
@@ -270,13 +364,24 @@ int cmd_bench(int argc, char **argv) {
         case 'd': devices = optarg; break;
         case 'p': precisions = optarg; break;
         case 'i': ids_file = optarg; break;
+        case 'x': b.texts_file = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
-    if (!b.model_path || b.batch < 0 || b.repeats < 1 || b.repeats > 64 || optind < argc) {
+    if (b.batch < 0 || b.repeats < 1 || b.repeats > 64 || optind < argc) {
         usage(stderr);
-        return cli_fail("bench", "--model is required; --batch >= 1 (0: the device's default); --repeat 1..64");
+        return cli_fail("bench", "--batch >= 1 (0: the device's default); --repeat 1..64");
+    }
+    if (!b.model_path) {
+        static const char *defaults[] = {"weights/use-lite.usew", "build/testdata/use-lite-seed1.usew"};
+        for (int i = 0; i < 2 && !b.model_path; i++)
+            if (!access(defaults[i], R_OK)) b.model_path = defaults[i];
+        if (!b.model_path)
+            return cli_fail("bench", "no --model, and neither %s (`make weights`) nor %s (`make test-model`) exists",
+                            defaults[0], defaults[1]);
+        fprintf(stderr, "bench: no --model: using %s%s\n", b.model_path,
+                b.model_path == defaults[1] ? " (the TEST weights: the real model's shapes and cost)" : "");
     }
     /* Both lists are checked whole before anything runs. */
     userec_device device_list[8];
@@ -298,6 +403,11 @@ int cmd_bench(int argc, char **argv) {
     const double load_s = now() - t0;
     b.model = m;
     b.info = userec_info(m);
+    if (b.texts_file && text_workload(&b.texts, b.texts_file, m, &b.tokenize_s, &b.text_bytes)) {
+        workload_free(&b.texts);
+        userec_free(m);
+        return 2;
+    }
     if (b.json)
         printf("{\"model\": \"%s\", \"threads\": %d, \"load_s\": %.4f, \"results\": [", b.model_path, omp_get_max_threads(), load_s);
     else
@@ -318,6 +428,7 @@ int cmd_bench(int argc, char **argv) {
     if (b.json) printf("], \"ratios\": [");
     print_ratios(&b);
     if (b.json) printf("], \"cpu_sgemm_gflops\": %.2f}\n", b.cpu_peak_gflops);
+    workload_free(&b.texts);
     userec_free(m);
     return rc;
 }

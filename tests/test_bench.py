@@ -1,0 +1,36 @@
+"""`userec bench --json`: the figures are consistent with each other and with the documented FLOP count."""
+import json
+import os
+import tempfile
+
+import common
+from common import BIN, run
+
+# docs/perf.md: the matrix products of USE-lite, 2 x multiply-adds per token and per sentence (the head).
+FLOPS_PER_TOKEN = 2 * (256 * 768 + 256 * 512 + 256 * 512 + 2 * 512 * 1536 + 512 * 1536 + 512 * 512 + 2 * 512 * 1536)
+FLOPS_PER_SENTENCE = 2 * 512 * 512
+
+
+def test_bench_json_figures_are_consistent():
+    model = common.test_usew()
+    with tempfile.TemporaryDirectory(prefix="userec-bench-") as tmp:
+        texts = os.path.join(tmp, "texts.txt")
+        with open(texts, "w") as f:
+            f.writelines(f"item {i}: a {'small large'.split()[i % 2]} red mug\n" for i in range(40))
+        out = run([BIN, "bench", "--model", model, "--seq-len", "8,20", "--batch", "16", "--repeat", "2",
+                   "--texts", texts, "--json"]).stdout
+    report = json.loads(out)
+    assert report["load_s"] > 0 and report["cpu_sgemm_gflops"] > 0, report
+    timed = [r for r in report["results"] if "tokens_per_s" in r]
+    assert [r["workload"] for r in timed] == ["8", "20", "texts.txt"], timed
+    for r in timed:
+        mean_tokens = r["tokens"] / r["sentences"]
+        assert abs(r["sentences_per_s"] * mean_tokens / r["tokens_per_s"] - 1) < 1e-3, r
+        gflops = (r["tokens_per_s"] * FLOPS_PER_TOKEN + r["sentences_per_s"] * FLOPS_PER_SENTENCE) / 1e9
+        assert abs(gflops / r["gflops"] - 1) < 1e-2, (gflops, r)
+        assert 0 < r["mfu"] <= 1 and abs(r["mfu"] - r["gflops"] / r["peak_gflops"]) < 1e-3, r
+        assert r["seconds_min"] <= r["seconds_median"] <= r["seconds_max"], r
+    assert timed[0]["tokens"] == 16 * 8 and timed[1]["tokens"] == 16 * 20
+    job = report["results"][-1]
+    assert job["workload"] == "texts.txt job" and job["texts"] == 40, job
+    assert job["tokenize_s"] > 0 and job["encode_s"] > 0 and job["topk_s"] > 0, job
