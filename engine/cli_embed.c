@@ -89,8 +89,7 @@ static int parse_options(int argc, char **argv, embed_options *opt) {
             break;
         case O_FORMAT_OUT: opt->format_out = optarg; break;
         case O_DEVICE:
-            if (userec_device_parse(optarg, &opt->device))
-                return cli_fail("embed", "--device wants cpu, cuda or auto, not '%s'", optarg);
+            if (cli_device_option("embed", optarg, &opt->device)) return 2;
             break;
         case O_PRECISION:
             if (userec_precision_parse(optarg, &opt->precision))

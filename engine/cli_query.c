@@ -1,5 +1,6 @@
 /* cli_query.c: `userec query`: embed one or more texts with the model and print, for each, the catalogue
- * items whose vectors are closest (cosine, exact top-k on the CPU), with their text when a catalogue is given. */
+ * items whose vectors are closest (cosine, exact top-k), with their text when a catalogue is given. The texts
+ * are encoded and searched on the CPU, or with --device cuda|auto on the GPU encoder and the fused CUDA top-k. */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 typedef struct {
     const char *model, *emb, *ids, *catalog, *text_col, *id_col, *format;
     size_t k;
+    userec_device device;
 } query_options;
 
 static void usage(FILE *to) {
@@ -30,17 +32,19 @@ static void usage(FILE *to) {
             "  --id-col COL         the catalogue column holding the ids\n"
             "  --format F           lines|csv|tsv|jsonl (default: from the catalogue's extension)\n"
             "  -k N                 neighbours per text (default 10)\n"
+            "  --device cpu|cuda|auto  where to encode the texts and search, in fp32 (default cpu; auto: the GPU\n"
+            "                       when usable, else the CPU)\n"
             "Prints, for each TEXT, a table of rank, score (cosine), id and, with --catalog, text.\n");
 }
 
 static int parse_options(int argc, char **argv, query_options *opt) {
-    enum { O_MODEL = 256, O_EMB, O_IDS, O_CATALOG, O_TEXT_COL, O_ID_COL, O_FORMAT };
+    enum { O_MODEL = 256, O_EMB, O_IDS, O_CATALOG, O_TEXT_COL, O_ID_COL, O_FORMAT, O_DEVICE };
     static const struct option longopts[] = {
         {"model", required_argument, 0, O_MODEL},       {"emb", required_argument, 0, O_EMB},
         {"ids", required_argument, 0, O_IDS},           {"catalog", required_argument, 0, O_CATALOG},
         {"text-col", required_argument, 0, O_TEXT_COL}, {"id-col", required_argument, 0, O_ID_COL},
-        {"format", required_argument, 0, O_FORMAT},     {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"format", required_argument, 0, O_FORMAT},     {"device", required_argument, 0, O_DEVICE},
+        {"help", no_argument, 0, 'h'},                  {0, 0, 0, 0}};
     *opt = (query_options){.k = 10};
     int c;
     char *end;
@@ -54,6 +58,9 @@ static int parse_options(int argc, char **argv, query_options *opt) {
         case O_TEXT_COL: opt->text_col = optarg; break;
         case O_ID_COL: opt->id_col = optarg; break;
         case O_FORMAT: opt->format = optarg; break;
+        case O_DEVICE:
+            if (cli_device_option("query", optarg, &opt->device)) return 2;
+            break;
         case 'k':
             errno = 0;
             opt->k = strtoull(optarg, &end, 10);
@@ -72,9 +79,9 @@ static int parse_options(int argc, char **argv, query_options *opt) {
     return 0;
 }
 
-/* Tokenizes the texts and encodes them into n rows of dim floats. */
-static int embed_texts(const char *model_path, char **texts, size_t n, float **out, size_t *dim, userec_counts *counts,
-                       char *err, size_t err_len) {
+/* Tokenizes the texts and encodes them on `device` (fp32) into n rows of dim floats. */
+static int embed_texts(const char *model_path, userec_device device, char **texts, size_t n, float **out, size_t *dim,
+                       userec_counts *counts, char *err, size_t err_len) {
     usew_file *f = usew_open(model_path, NULL, err, err_len);
     if (!f) return -1;
     tokenizer *tok = tokenizer_from_usew(f, USEW_TOK_NONE, err, err_len);
@@ -82,10 +89,11 @@ static int embed_texts(const char *model_path, char **texts, size_t n, float **o
     if (!tok) return -1;
     userec_error uerr;
     userec_model *m = userec_load(model_path, &uerr);
+    userec_encoder *enc = m ? userec_encoder_open(m, device, USEREC_FP32, stderr, &uerr) : NULL;
     tok_scratch *scratch = tok_scratch_new();
     size_t *offsets = malloc((n + 1) * sizeof *offsets), n_ids = 0, cap = 0;
     int32_t *ids = NULL;
-    int rc = !m ? ERR(err, err_len, "%s", uerr.message) : !scratch || !offsets ? ERR(err, err_len, "out of memory") : 0;
+    int rc = !enc ? ERR(err, err_len, "%s", uerr.message) : !scratch || !offsets ? ERR(err, err_len, "out of memory") : 0;
     for (size_t i = 0; !rc && i < n; i++) {
         tok_result r;
         offsets[i] = n_ids;
@@ -106,12 +114,13 @@ static int embed_texts(const char *model_path, char **texts, size_t n, float **o
         offsets[n] = n_ids;
         *dim = userec_info(m).dim;
         if (!(*out = malloc(n * *dim * sizeof **out))) rc = ERR(err, err_len, "out of memory");
-        else if (userec_encode_ids(m, ids ? ids : (int32_t[1]){0}, offsets, n, *out, counts, &uerr))
+        else if (userec_encoder_encode(enc, ids ? ids : (int32_t[1]){0}, offsets, n, *out, counts, &uerr))
             rc = ERR(err, err_len, "%s", uerr.message);
     }
     free(ids);
     free(offsets);
     tok_scratch_free(scratch);
+    userec_encoder_close(enc);
     userec_free(m);
     tokenizer_free(tok);
     return rc;
@@ -202,16 +211,20 @@ int cmd_query(int argc, char **argv) {
     char **names = NULL, **name_text = NULL; /* with --catalog: the neighbours' names, sorted, and their texts */
     size_t dim = 0, scaled = 0, zero, n_names = 0, n_items = 0;
     userec_counts counts = {0};
+    topk_device search_device;
+    if (cli_search_device("query", opt.device, &search_device)) return 1;
+    /* auto that fell back has said so once: the encoder then goes straight to the CPU */
+    const userec_device encode_device = search_device == TOPK_CPU ? USEREC_DEVICE_CPU : opt.device;
     rc = topk_load_vectors(opt.emb, &items, &scaled, &zero, err, sizeof err);
     n_items = items.rows;
     if (!rc && opt.ids) rc = topk_read_ids(opt.ids, opt.emb, items.rows, &item_ids, err, sizeof err);
-    if (!rc) rc = embed_texts(opt.model, texts, n_texts, &vectors, &dim, &counts, err, sizeof err);
+    if (!rc) rc = embed_texts(opt.model, encode_device, texts, n_texts, &vectors, &dim, &counts, err, sizeof err);
     if (!rc && dim != items.cols)
         rc = ERR(err, sizeof err, "%s holds %zu-d vectors but %s makes %zu-d ones", opt.emb, items.cols, opt.model, dim);
     if (!rc && !((index = malloc(n_texts * k * sizeof *index)) && (score = malloc(n_texts * k * sizeof *score))))
         rc = ERR(err, sizeof err, "out of memory for %zu x %zu results", n_texts, k);
     if (!rc) {
-        const topk_options topt = {.k = k};
+        const topk_options topt = {.k = k, .device = search_device};
         rc = topk_search(vectors, n_texts, items.data, items.rows, dim, &topt, index, score, err, sizeof err);
     }
     if (!rc && opt.catalog) {

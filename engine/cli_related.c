@@ -19,7 +19,7 @@ typedef struct {
     size_t k;
     int exclude_self; /* -1: not given */
     int threads, quiet;
-    topk_device device;
+    userec_device device;
     topk_precision precision;
     out_format format;
 } related_options;
@@ -34,7 +34,7 @@ static void usage(FILE *to) {
             "  --queries FILE       query vectors .npy: search them against the items instead of all-pairs\n"
             "  --query-ids FILE     ids of the query rows (default: their 0-based row numbers)\n"
             "  --include-self       all-pairs: let an item be its own neighbour (excluded by default)\n"
-            "  --device cpu|cuda    where to search (default cpu)\n"
+            "  --device cpu|cuda|auto  where to search (default cpu; auto: the GPU when usable, else the CPU)\n"
             "  --precision fp32|bf16  bf16 rounds the vectors to bf16 on the GPU (default fp32, exact)\n"
             "  --threads N          CPU threads (default: all)\n"
             "  --quiet              no summary\n"
@@ -73,9 +73,7 @@ static int parse_options(int argc, char **argv, related_options *opt) {
             if (*end || errno || !opt->k || optarg[0] == '-') return cli_fail("related", "-k wants a positive integer, not '%s'", optarg);
             break;
         case O_DEVICE:
-            if (!strcmp(optarg, "cpu")) opt->device = TOPK_CPU;
-            else if (!strcmp(optarg, "cuda")) opt->device = TOPK_CUDA;
-            else return cli_fail("related", "--device is cpu or cuda, not '%s'", optarg);
+            if (cli_device_option("related", optarg, &opt->device)) return 2;
             break;
         case O_PRECISION:
             if (!strcmp(optarg, "fp32")) opt->precision = TOPK_FP32;
@@ -202,6 +200,9 @@ int cmd_related(int argc, char **argv) {
     related_options opt;
     int rc = parse_options(argc, argv, &opt);
     if (rc) return rc;
+    topk_device device;
+    if (cli_search_device("related", opt.device, &device)) return 1;
+    if (opt.device == USEREC_DEVICE_AUTO && device == TOPK_CPU) opt.precision = TOPK_FP32; /* as its note said */
     if (opt.threads) omp_set_num_threads(opt.threads);
     char err[1024] = "";
     topk_matrix items = {0}, queries = {0};
@@ -227,7 +228,7 @@ int cmd_related(int argc, char **argv) {
     }
     if (!rc) rc = atomic_open(&out, opt.out, err, sizeof err); /* before the search: a bad path fails at once */
     if (!rc) {
-        const topk_options topt = {.k = opt.k, .exclude_self = opt.exclude_self, .device = opt.device, .precision = opt.precision};
+        const topk_options topt = {.k = opt.k, .exclude_self = opt.exclude_self, .device = device, .precision = opt.precision};
         struct timespec t0;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         rc = topk_search(q->data, q->rows, items.data, items.rows, items.cols, &topt, index, score, err, sizeof err);
@@ -250,7 +251,7 @@ int cmd_related(int argc, char **argv) {
     if (!opt.quiet) {
         const double flops = 2.0 * (double)n_queries * (double)n_items * (double)dim;
         fprintf(stderr, "related: %zu queries x %zu items (%zu-d), k=%zu, %s %s: %.3f s (%.1f GFLOP/s counting 2*queries*items*dim) -> %s\n",
-                n_queries, n_items, dim, opt.k, opt.device == TOPK_CUDA ? "cuda" : "cpu",
+                n_queries, n_items, dim, opt.k, device == TOPK_CUDA ? "cuda" : "cpu",
                 opt.precision == TOPK_BF16 ? "bf16" : "fp32", search_s, search_s > 0 ? flops / search_s / 1e9 : 0, opt.out);
     }
     return 0;

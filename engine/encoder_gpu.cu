@@ -204,30 +204,44 @@ static userec_status device_count(int *count, userec_error *err) {
     int runtime = 0;
     cudaRuntimeGetVersion(&runtime);
     if (e == cudaErrorInsufficientDriver)
-        return userec_fail(err, USEREC_ERR_UNSUPPORTED,
+        return userec_fail(err, USEREC_ERR_DEVICE,
                            "no CUDA driver, or one older than this build's CUDA runtime %d.%d (%s)", runtime / 1000,
                            runtime % 1000 / 10, cudaGetErrorName(e));
     if (e == cudaErrorNoDevice || (e == cudaSuccess && !*count))
-        return userec_fail(err, USEREC_ERR_UNSUPPORTED, "the CUDA driver sees no GPU");
+        return userec_fail(err, USEREC_ERR_DEVICE, "the CUDA driver sees no GPU");
     CUDA_CHECK(err, e);
     return USEREC_OK;
 }
 
-static userec_status setup(userec_gpu *g, userec_error *err) {
+/* Device `device` exists and can run this build's code; its properties in *prop. It becomes the current
+ * device with its context created (cudaFree(0)): a device that cannot start one is not usable, and the
+ * caller's later work, and timing, do not pay for it. */
+static userec_status usable_device(int device, cudaDeviceProp *prop, userec_error *err) {
     int count;
     TRY(device_count(&count, err));
-    if (g->opt.device < 0 || g->opt.device >= count)
-        return userec_fail(err, USEREC_ERR_UNSUPPORTED, "CUDA device %d asked for; %d device(s) present", g->opt.device,
-                           count);
-    CUDA_CHECK(err, cudaSetDevice(g->opt.device));
-    cudaDeviceProp prop;
-    CUDA_CHECK(err, cudaGetDeviceProperties(&prop, g->opt.device));
-    snprintf(g->name, sizeof g->name, "cuda:%d %s", g->opt.device, prop.name);
-    if (prop.major < 9)
-        return userec_fail(err, USEREC_ERR_UNSUPPORTED,
-                           "%s has compute capability %d.%d; this build carries code for 9.0 (Hopper) and newer "
+    if (device < 0 || device >= count)
+        return userec_fail(err, USEREC_ERR_DEVICE, "CUDA device %d asked for; %d device(s) present", device, count);
+    CUDA_CHECK(err, cudaGetDeviceProperties(prop, device));
+    if (prop->major < 9)
+        return userec_fail(err, USEREC_ERR_DEVICE,
+                           "cuda:%d %s has compute capability %d.%d; this build carries code for 9.0 (Hopper) and newer "
                            "(rebuild with e.g. make CUDA_GENCODE='-gencode arch=compute_%d%d,code=sm_%d%d')",
-                           g->name, prop.major, prop.minor, prop.major, prop.minor, prop.major, prop.minor);
+                           device, prop->name, prop->major, prop->minor, prop->major, prop->minor, prop->major,
+                           prop->minor);
+    CUDA_CHECK(err, cudaSetDevice(device));
+    CUDA_CHECK(err, cudaFree(0));
+    return USEREC_OK;
+}
+
+extern "C" userec_status userec_gpu_check(int device, userec_error *err) {
+    cudaDeviceProp prop;
+    return usable_device(device, &prop, err);
+}
+
+static userec_status setup(userec_gpu *g, userec_error *err) {
+    cudaDeviceProp prop;
+    TRY(usable_device(g->opt.device, &prop, err));
+    snprintf(g->name, sizeof g->name, "cuda:%d %s", g->opt.device, prop.name);
     TRY(check_shapes(g, err));
     CUDA_CHECK(err, cudaStreamCreateWithFlags(&g->compute, cudaStreamNonBlocking));
     CUDA_CHECK(err, cudaStreamCreateWithFlags(&g->upload, cudaStreamNonBlocking));

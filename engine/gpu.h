@@ -35,6 +35,10 @@ typedef struct {
 /* Fills up to max entries and returns how many CUDA devices there are; returns 0 with err set when there is
  * no usable GPU: no device, no driver, a driver older than the runtime, or a build without CUDA. */
 int userec_gpu_list(userec_gpu_device *devices, int max, userec_error *err);
+/* USEREC_OK when CUDA device `device` can run this build's kernels (a driver, the device, compute capability
+ * 9.0 or newer, a context); it is then the current device, its context created. Else USEREC_ERR_DEVICE and
+ * why not in err. */
+userec_status userec_gpu_check(int device, userec_error *err);
 /* CUDA driver and runtime versions as 1000*major + 10*minor (0 when unknown or built without CUDA). */
 void userec_gpu_versions(int *driver, int *runtime);
 
@@ -83,6 +87,11 @@ typedef enum { USEREC_DEVICE_CPU, USEREC_DEVICE_CUDA, USEREC_DEVICE_AUTO } usere
 
 /* "cpu" | "cuda" | "auto" -> *d; returns -1 for anything else. */
 int userec_device_parse(const char *name, userec_device *d);
+
+/* For work that runs on either device as it is (the top-k search): cpu -> cpu; cuda -> cuda when device 0 is
+ * usable, else USEREC_ERR_DEVICE saying why; auto -> cuda when usable, else cpu, saying why on `notes` (stderr
+ * for the CLI). *chosen is USEREC_DEVICE_CPU or USEREC_DEVICE_CUDA. */
+userec_status userec_device_choose(userec_device device, FILE *notes, userec_device *chosen, userec_error *err);
 
 /* A CPU or GPU encoder behind one call. */
 typedef struct userec_encoder userec_encoder;

@@ -1,5 +1,6 @@
-/* gpu_select.c: names of precisions and devices, and the encoder behind --device cpu|cuda|auto: the CPU path
- * (encoder_cpu.c) or the GPU one (encoder_gpu.cu), so that the CLI calls one function either way. */
+/* gpu_select.c: names of precisions and devices, what --device cpu|cuda|auto resolves to (one rule, one message
+ * for every command), and the encoder behind it: the CPU path (encoder_cpu.c) or the GPU one (encoder_gpu.cu),
+ * so that the CLI calls one function either way. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,22 @@ int userec_device_parse(const char *name, userec_device *d) {
     return -1;
 }
 
+/* No usable GPU, for the reason in `why`: an error for --device cuda; for auto, a note and the CPU. */
+static userec_status no_gpu(userec_device device, const userec_error *why, FILE *notes, userec_error *err) {
+    if (device == USEREC_DEVICE_CUDA) return userec_fail(err, why->status, "--device cuda: no usable GPU: %s", why->message);
+    if (notes) fprintf(notes, "userec: --device auto: no usable GPU (%s); running on the CPU in fp32\n", why->message);
+    return USEREC_OK;
+}
+
+userec_status userec_device_choose(userec_device device, FILE *notes, userec_device *chosen, userec_error *err) {
+    userec_error why;
+    *chosen = USEREC_DEVICE_CPU;
+    if (device == USEREC_DEVICE_CPU) return USEREC_OK;
+    if (userec_gpu_check(0, &why)) return no_gpu(device, &why, notes, err);
+    *chosen = USEREC_DEVICE_CUDA;
+    return USEREC_OK;
+}
+
 struct userec_encoder {
     const userec_model *model;
     userec_gpu *gpu; /* NULL on the CPU */
@@ -60,13 +77,10 @@ userec_encoder *userec_encoder_open(const userec_model *model, userec_device dev
         const userec_gpu_options opt = {.device = 0, .precision = precision};
         userec_error why;
         e->gpu = userec_gpu_create(model, &opt, &why);
-        if (!e->gpu && device == USEREC_DEVICE_CUDA) {
-            userec_fail(err, why.status, "--device cuda: no usable GPU: %s", why.message);
+        if (!e->gpu && no_gpu(device, &why, notes, err)) {
             free(e);
             return NULL;
         }
-        if (!e->gpu && notes)
-            fprintf(notes, "userec: --device auto: no usable GPU (%s); running on the CPU in fp32\n", why.message);
     }
     if (e->gpu)
         snprintf(e->name, sizeof e->name, "%s %s", userec_gpu_name(e->gpu), userec_precision_name(precision));

@@ -9,14 +9,16 @@
 #define NO_CUDA "this userec was built without CUDA (no nvcc at build time); rebuild with `make CUDA=1` where the CUDA toolkit is installed"
 
 int userec_gpu_list(userec_gpu_device *devices, int max, userec_error *err) {
-    userec_fail(err, USEREC_ERR_UNSUPPORTED, NO_CUDA);
+    userec_fail(err, USEREC_ERR_DEVICE, NO_CUDA);
     return 0;
 }
 
 void userec_gpu_versions(int *driver, int *runtime) { *driver = *runtime = 0; }
 
+userec_status userec_gpu_check(int device, userec_error *err) { return userec_fail(err, USEREC_ERR_DEVICE, NO_CUDA); }
+
 userec_gpu *userec_gpu_create(const userec_model *model, const userec_gpu_options *opt, userec_error *err) {
-    userec_fail(err, USEREC_ERR_UNSUPPORTED, NO_CUDA);
+    userec_fail(err, USEREC_ERR_DEVICE, NO_CUDA);
     return NULL;
 }
 
@@ -24,7 +26,7 @@ void userec_gpu_destroy(userec_gpu *g) {}
 
 userec_status userec_gpu_encode_ids(userec_gpu *g, const int32_t *ids, const size_t *offsets, size_t n, float *out,
                                     userec_counts *counts, userec_error *err) {
-    return userec_fail(err, USEREC_ERR_UNSUPPORTED, NO_CUDA);
+    return userec_fail(err, USEREC_ERR_DEVICE, NO_CUDA);
 }
 
 void userec_gpu_stats_get(const userec_gpu *g, userec_gpu_stats *stats) { memset(stats, 0, sizeof *stats); }

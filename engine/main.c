@@ -1,5 +1,5 @@
-/* main.c: ./userec dispatches to one subcommand per file (engine/cli_<name>.c). */
-#include <stdarg.h>
+/* main.c: ./userec dispatches to one subcommand per file (engine/cli_<name>.c; what they share is in
+ * engine/cli_common.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,16 +20,6 @@ static const struct {
     {"query", cmd_query, "embed a text and print the catalogue items closest to it"},
     {"tokenize", cmd_tokenize, "print the token ids (spm or tfjs) of texts, one line each"},
 };
-
-int cli_fail(const char *cmd, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "userec %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 2;
-}
 
 static void usage(FILE *to) {
     fprintf(to, "usage: userec COMMAND [options]   (userec COMMAND --help for its options)\n\ncommands:\n");

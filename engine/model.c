@@ -27,6 +27,7 @@ const char *userec_status_name(userec_status status) {
     case USEREC_ERR_UNSUPPORTED: return "unsupported model";
     case USEREC_ERR_INPUT: return "bad input";
     case USEREC_ERR_NOMEM: return "out of memory";
+    case USEREC_ERR_DEVICE: return "GPU or CUDA error";
     }
     return "unknown status";
 }

@@ -18,6 +18,8 @@ typedef enum {
     USEREC_ERR_UNSUPPORTED = 3, /* a well-formed model this engine does not implement */
     USEREC_ERR_INPUT = 4,       /* bad arguments or input data (e.g. a token id out of range) */
     USEREC_ERR_NOMEM = 5,
+    USEREC_ERR_DEVICE = 6,      /* no usable GPU (no driver, no device, too old a card, a build without CUDA) or a
+                                   failure of the CUDA runtime or its libraries */
 } userec_status;
 
 typedef struct {

@@ -5,11 +5,7 @@
 
 extern "C" userec_status gpu_fail_cuda(userec_error *err, cudaError_t e, const char *call, const char *file,
                                        int line) {
-    userec_status status = USEREC_ERR_IO;
-    if (e == cudaErrorMemoryAllocation) status = USEREC_ERR_NOMEM;
-    if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver || e == cudaErrorInvalidDevice ||
-        e == cudaErrorNoKernelImageForDevice || e == cudaErrorUnsupportedPtxVersion)
-        status = USEREC_ERR_UNSUPPORTED;
+    const userec_status status = e == cudaErrorMemoryAllocation ? USEREC_ERR_NOMEM : USEREC_ERR_DEVICE;
     if (err) {
         err->status = status;
         snprintf(err->message, sizeof err->message, "CUDA error %s (%s) in %s (%s:%d)", cudaGetErrorName(e),
@@ -20,7 +16,7 @@ extern "C" userec_status gpu_fail_cuda(userec_error *err, cudaError_t e, const c
 
 extern "C" userec_status gpu_fail_cublas(userec_error *err, cublasStatus_t s, const char *call, const char *file,
                                          int line) {
-    userec_status status = s == CUBLAS_STATUS_ALLOC_FAILED ? USEREC_ERR_NOMEM : USEREC_ERR_IO;
+    const userec_status status = s == CUBLAS_STATUS_ALLOC_FAILED ? USEREC_ERR_NOMEM : USEREC_ERR_DEVICE;
     if (err) {
         err->status = status;
         snprintf(err->message, sizeof err->message, "cuBLAS error %s (%s) in %s (%s:%d)", cublasGetStatusName(s),

@@ -13,8 +13,8 @@ extern "C" {
 
 #include "model.h" /* userec_fail; a C header, hence inside extern "C" */
 
-/* Out of device memory -> USEREC_ERR_NOMEM; no GPU or driver -> USEREC_ERR_UNSUPPORTED; any other failure of
- * the device or its libraries -> USEREC_ERR_IO. */
+/* Out of device memory -> USEREC_ERR_NOMEM; any other failure (no GPU or driver, a kernel image the card cannot
+ * run, a fault) -> USEREC_ERR_DEVICE. */
 userec_status gpu_fail_cuda(userec_error *err, cudaError_t e, const char *call, const char *file, int line);
 userec_status gpu_fail_cublas(userec_error *err, cublasStatus_t s, const char *call, const char *file, int line);
 

@@ -10,7 +10,9 @@
 #   5. `userec bench` in fp32, tf32 and bf16: fixed 32- and 128-token batches on the CPU and the GPU (GPU/CPU
 #      ratios), the catalogue on the GPU; with MFU and the split between copies and kernels
 #   6. the PyTorch peer (bench/peers/torch_use_lite.py) when torch imports and sees the GPU
-#   7. the kernel time per family (tests/gpu/profile_kernels.sh, Nsight Compute) when ncu is there
+#   7. the GPU top-k timing (bench/topk_gpu.sh: 100k all-pairs fp32 and bf16 against torch.mm + torch.topk,
+#      1M x 1M bf16) when userec sees the GPU and numpy imports
+#   8. the kernel time per family (tests/gpu/profile_kernels.sh, Nsight Compute) when ncu is there
 # DATA_DIR (default .gpu-data) is made by tests/gpu/prepare_device_data.sh on a machine with ../shared.
 # Writes DEST/summary.txt and the logs: DEST/logs/, packed into DEST/logs.tar.gz when $OUT is set (the device
 # tool brings few files back). DEST is $OUT when set, else device-check-logs. Exit status 0 when no step failed.
@@ -178,7 +180,22 @@ else
     record torch-peer skip "torch does not import or sees no GPU"
 fi
 
-# ---- 7. where the kernel time goes ----
+# ---- 7. GPU top-k timing ----
+# Its vectors (2 GB at 1M) are made here by numpy; stdout is the table, stderr every run's details.
+if ! grep -q '^cuda:0 ' "$LOGS/devices.log"; then
+    record topk-gpu skip "userec sees no GPU (devices.log)"
+elif ! python3 -c 'import numpy' 2>/dev/null; then
+    record topk-gpu skip "numpy does not import (it makes the vectors)"
+else
+    t0=$SECONDS
+    if timeout 240 bash bench/topk_gpu.sh "$B/userec" "$B/topk" >"$LOGS/topk_gpu.txt" 2>"$LOGS/topk_gpu.log"; then
+        record topk-gpu ok "$((SECONDS - t0)) s (topk_gpu.txt; table below)"
+    else
+        record topk-gpu FAIL "exit $? after $((SECONDS - t0)) s: $(grep -m1 FAIL "$LOGS/topk_gpu.txt" | cut -c1-160) (topk_gpu.log)"
+    fi
+fi
+
+# ---- 8. where the kernel time goes ----
 if command -v ncu >/dev/null; then
     t0=$SECONDS
     if step 120 profile.txt tests/gpu/profile_kernels.sh "$B/userec" "$MODEL"; then
@@ -234,6 +251,7 @@ if peer and peer.get("ok"):
         vs = f"; userec bf16 {mine:.0f}/s = {mine / r['sentences_per_s']:.2f}x the peer" if mine else ""
         print(f"  {r['workload']:<12} {r['sentences_per_s']:>10.0f} sentences/s{vs}")
 PYEOF
+    [ -f "$LOGS/topk_gpu.txt" ] && { echo; cat "$LOGS/topk_gpu.txt"; }
     [ -f "$LOGS/profile.txt" ] && { echo; cat "$LOGS/profile.txt"; }
     echo "verdict: $([ $FAILED = 0 ] && echo PASS || echo FAIL)"
 } | tee "$DEST/summary.txt"
