@@ -11,7 +11,8 @@
 #
 # Extras it installs when missing: the npm packages of bench/peers/tfjs (npm ci), and, as root, Debian's
 # python3-torch (about 180 packages with its dependencies; without root the PyTorch peer is skipped).
-# OPENBLAS_CORETYPE is unset for the whole run, so for userec and PyTorch alike (both use OpenBLAS's sgemm).
+# OPENBLAS_CORETYPE is unset for the whole run, so for PyTorch (its products are OpenBLAS's sgemm) and userec
+# alike; OMP_WAIT_POLICY is passive for all unless set.
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -39,6 +40,10 @@ fi
 
 echo "cpu_peers.sh: OPENBLAS_CORETYPE unset for this run (was '${OPENBLAS_CORETYPE:-}'); $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 unset OPENBLAS_CORETYPE
+# userec's CLI waits passively unless told otherwise (docs/perf.md); PyTorch's libgomp gains as much from it, so
+# every contender gets the same policy: passive unless the caller chose one.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
+echo "cpu_peers.sh: OMP_WAIT_POLICY=$OMP_WAIT_POLICY for every contender"
 echo "cpu_peers.sh: load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 mkdir -p "$WORK"
 RESULTS=$WORK/results.jsonl
@@ -60,10 +65,10 @@ EOF
     # userec's vectors, the reference each peer checks itself against.
     "$USEREC" embed --model "$MODEL" --input "$ids" --format ids -o "$WORK/$len-tokens.npy" --quiet
     for threads in "$(nproc)" 1; do
-        "$USEREC" bench --model "$MODEL" --seq-len '' --ids "$ids" --repeat 3 --threads "$threads" --json >>"$RESULTS"
+        "$USEREC" bench --model "$MODEL" --seq-len '' --ids "$ids" --repeat 5 --threads "$threads" --json >>"$RESULTS"
         if [ $torch = yes ]; then
             /usr/bin/python3 bench/peers/torch_cpu_peer.py --model "$MODEL" --ids "$ids" --expect "$WORK/$len-tokens.npy" \
-                --repeat 3 --threads "$threads" >>"$RESULTS"
+                --repeat 5 --threads "$threads" >>"$RESULTS"
         fi
     done
     node bench/peers/tfjs_peer.js --model-dir "$TFJS_MODEL" --ids "$ids" --expect "$WORK/$len-tokens.npy" --backend wasm --repeat 2 >>"$RESULTS"
@@ -81,7 +86,7 @@ for line in open(sys.argv[1]):
     r = json.loads(line)
     if "results" in r:  # userec bench --json
         rows += [dict(w, contender="userec", name=f"userec {w['device']}", threads=r["threads"],
-                      note=f"MFU {100 * w['mfu']:.0f}% of sgemm") for w in r["results"]]
+                      note=f"MFU {100 * w['mfu']:.0f}% of the fma peak") for w in r["results"]]
     else:
         rows.append(dict(r, contender=r["peer"], name=f"{r['peer']} {r.get('torch') or r.get('tfjs')}"
                          + (" SIMD" if r.get("simd") else ""), note=f"min cosine {r['min_cosine']:.7f}"))

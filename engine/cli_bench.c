@@ -1,5 +1,5 @@
 /* cli_bench.c: `userec bench`: steady-state encoder throughput on the CPU and the GPU, next to each device's
- * ceiling (the CPU's own sgemm rate; the card's dense peak). Load time is measured separately from the timed
+ * ceiling (the CPU's fma throughput, probed; the card's dense peak). Load time is measured separately from the timed
  * runs; each figure is the median of several runs after a warm-up, with the spread (min..max) beside it. */
 #include <cblas.h>
 #include <errno.h>
@@ -38,22 +38,27 @@ static timing summarize(double *secs, int n) {
     return (timing){.median = n % 2 ? secs[n / 2] : 0.5 * (secs[n / 2 - 1] + secs[n / 2]), .min = secs[0], .max = secs[n - 1]};
 }
 
-/* The CPU's practical peak: sgemm GFLOP/s on the encoder's largest product shape ([rows, 512] x [512, 1536]).
- * The peak is the best of the repeats (a shared machine only ever slows a run down), so MFU stays <= 100%. */
-static timing sgemm_probe(int rows, int repeats) {
+/* The rate of one product on the encoder's largest shape ([rows, 512] x [512, 1536]), through userec's GEMM
+ * (the encoder's) or OpenBLAS's sgemm (its peer, also what PyTorch on the CPU runs): GFLOP/s of each repeat. */
+static timing product_probe(int rows, int repeats, int openblas) {
     const int k = 512, n = 1536;
     float *a = malloc(sizeof(float) * (size_t)rows * k), *b = malloc(sizeof(float) * (size_t)k * n),
-          *c = malloc(sizeof(float) * (size_t)rows * n);
+          *c = malloc(sizeof(float) * (size_t)rows * n), *bias = calloc(n, sizeof(float));
     for (size_t i = 0; i < (size_t)rows * k; i++) a[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
     for (size_t i = 0; i < (size_t)k * n; i++) b[i] = (float)((i * 40503u) % 1000) / 1000.0f - 0.5f;
+    gemm_weights packed;
     double secs[64], flops = 2.0 * rows * k * n;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, n, k, 1, a, k, b, n, 0, c, n); /* warm-up */
-    for (int r = 0; r < repeats; r++) {
+    if (gemm_weights_pack(b, bias, k, n, &packed)) return (timing){0};
+    for (int r = -1; r < repeats; r++) { /* r = -1: the warm-up */
         double t = now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, n, k, 1, a, k, b, n, 0, c, n);
-        secs[r] = now() - t;
+        if (openblas)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, n, k, 1, a, k, b, n, 0, c, n);
+        else
+            gemm_dense(a, (size_t)rows, &packed, c, GEMM_BIAS);
+        if (r >= 0) secs[r] = now() - t;
     }
-    free(a), free(b), free(c);
+    gemm_weights_free(&packed);
+    free(a), free(b), free(c), free(bias);
     timing t = summarize(secs, repeats);
     return (timing){.median = flops / t.median / 1e9, .min = flops / t.max / 1e9, .max = flops / t.min / 1e9};
 }
@@ -69,7 +74,7 @@ static void usage(FILE *to) {
                 "  their 10 nearest (timed): the time split of the whole job, tokenise / encode / top-k\n"
                 "  times the encoder on --batch sentences of random token ids per length, and on the sentences of FILE\n"
                 "  (token-id lines, e.g. a tokenised catalogue), on each device and precision: tokens/s, sentences/s,\n"
-                "  GFLOP/s and MFU (CPU: of this CPU's sgemm rate; GPU: of the card's dense peak for the precision),\n"
+                "  GFLOP/s and MFU (CPU: of this CPU's probed fma peak; GPU: of the card's dense peak for the precision),\n"
                 "  the GPU's time split between copies and kernels, and GPU/CPU ratios when both devices run.\n"
                 "  --batch defaults to 256 sentences on the CPU, 16384 on a GPU; the CPU runs fp32 only.\n");
 }
@@ -196,7 +201,9 @@ typedef struct {
     int batch, repeats, json;
     const userec_model *model;
     userec_model_info info;
-    double cpu_peak_gflops; /* 0 until the sgemm probe ran */
+    double cpu_peak_gflops;   /* 0 until the probes ran: the fma ceiling, the MFU denominator */
+    double cpu_gemm_gflops;   /* userec's GEMM on the largest product shape */
+    double cpu_sgemm_gflops;  /* OpenBLAS's sgemm on the same, the peer */
     const char *texts_file;
     workload texts;         /* --texts, tokenised once for every device */
     double tokenize_s;
@@ -299,7 +306,12 @@ static int bench_device(bench_run *b, userec_device d, userec_precision p, const
     userec_encoder *enc = userec_encoder_open(b->model, d, p, stderr, &err);
     if (!enc) return cli_fail("bench", "%s", err.message), 1;
     const int on_gpu = userec_encoder_gpu(enc) != NULL, batch = b->batch ? b->batch : on_gpu ? 16384 : 256;
-    if (!on_gpu && !b->cpu_peak_gflops) b->cpu_peak_gflops = best(sgemm_probe(256 * 32, 2 * b->repeats));
+    if (!on_gpu && !b->cpu_peak_gflops) {
+        /* The best run of each: a shared machine only ever slows a run down, so MFU stays <= 100%. */
+        b->cpu_peak_gflops = cpu_fma_peak_gflops(2 * b->repeats);
+        b->cpu_gemm_gflops = best(product_probe(256 * 32, 2 * b->repeats, 0));
+        b->cpu_sgemm_gflops = best(product_probe(256 * 32, 2 * b->repeats, 1));
+    }
     char *lens = strdup(seq_lens), *save = NULL;
     int rc = 0;
     for (char *tok = strtok_r(lens, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
@@ -424,10 +436,15 @@ int cmd_bench(int argc, char **argv) {
             }
             rc = bench_device(&b, device_list[d], precision_list[p], seq_lens, ids_file);
         }
-    if (!b.json && b.cpu_peak_gflops) printf("CPU sgemm probe (the CPU's MFU denominator): best %.1f GFLOP/s\n", b.cpu_peak_gflops);
+    if (!b.json && b.cpu_peak_gflops)
+        printf("CPU peak (fma probe, the MFU denominator): %.1f GFLOP/s; [8192, 512] x [512, 1536]: userec GEMM %.1f GFLOP/s, "
+               "OpenBLAS sgemm %.1f GFLOP/s (best runs)\n",
+               b.cpu_peak_gflops, b.cpu_gemm_gflops, b.cpu_sgemm_gflops);
     if (b.json) printf("], \"ratios\": [");
     print_ratios(&b);
-    if (b.json) printf("], \"cpu_sgemm_gflops\": %.2f}\n", b.cpu_peak_gflops);
+    if (b.json)
+        printf("], \"cpu_peak_gflops\": %.2f, \"cpu_gemm_gflops\": %.2f, \"cpu_sgemm_gflops\": %.2f}\n", b.cpu_peak_gflops,
+               b.cpu_gemm_gflops, b.cpu_sgemm_gflops);
     workload_free(&b.texts);
     userec_free(m);
     return rc;

@@ -1,40 +1,59 @@
 /* cpu_attention.c: scaled dot-product attention for packed sentences, one (sentence, head) per task.
- * Sentences are short (at most max_len = 128 tokens), so a head's scores fit in a row buffer on the stack
- * and the work is a small fraction of the matrix products: plain loops that the compiler vectorises. */
+ * Both products of a head run on the GEMM micro-kernel (cpu_gemm.h): scores = q . k^T with k packed as the
+ * columns, then ctx = softmax(scores) . v, the softmax written straight into the packed layout the second
+ * product reads. A sentence has at most max_len (128) tokens, so a head's operands fit in L2. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 
+#include "cpu_gemm.h"
 #include "cpu_ops.h"
+
+static size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+/* One thread's operands for a head of up to max_len tokens and depth channels. */
+typedef struct {
+    float *q, *k, *scores, *p, *v;
+    size_t ld_scores;
+} head_scratch;
+
+/* Lays the operands out from base (64-byte aligned, as the micro-kernel's aligned loads need) and returns the
+ * floats used, each operand rounded up to a 64-byte multiple; base NULL only measures. */
+static size_t head_scratch_at(float *base, size_t max_len, size_t depth, head_scratch *h) {
+    const size_t rows = round_up(max_len, GEMM_MR), cols = round_up(max_len, GEMM_NR);
+    const size_t sizes[] = {rows * depth, cols * depth, max_len * cols, rows * max_len, max_len * round_up(depth, GEMM_NR)};
+    float **parts[] = {&h->q, &h->k, &h->scores, &h->p, &h->v};
+    size_t used = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        *parts[i] = base ? base + used : NULL;
+        used += round_up(sizes[i], 16);
+    }
+    h->ld_scores = cols;
+    return used;
+}
 
 /* One head of one sentence: ctx[i] = softmax_j(q_i . k_j * scale) . v_j for i, j < len. */
 static void attend_head(const float *qkv, size_t len, uint32_t w, uint32_t depth, uint32_t head, float scale,
-                        float *ctx, float *scores, float *q_scaled) {
+                        float *ctx, head_scratch *h) {
     const size_t stride = 3 * (size_t)w;
-    const float *q0 = qkv + (size_t)head * depth, *k0 = q0 + w, *v0 = q0 + 2 * (size_t)w;
+    const float *q = qkv + (size_t)head * depth, *k = q + w, *v = q + 2 * (size_t)w;
+    gemm_pack_rows(q, len, stride, 0, depth, GEMM_MR, depth * GEMM_MR, h->q);
+    /* The graph scales q before the product (q *= 1/sqrt(depth)); doing the same keeps its rounding. */
+    for (size_t i = 0; i < round_up(len, GEMM_MR) * depth; i++) h->q[i] *= scale;
+    gemm_pack_rows(k, len, stride, 0, depth, GEMM_NR, depth * GEMM_NR, h->k);
+    gemm_packed(len, len, depth, h->q, h->k, depth * GEMM_NR, h->scores, h->ld_scores, 0, NULL, 0);
+    /* Softmax per query row, its probabilities stored k-major in GEMM_MR-row panels for the second product. */
     for (size_t i = 0; i < len; i++) {
-        const float *q = q0 + i * stride;
-        /* The graph scales q before the product (q *= 1/sqrt(depth)); doing the same keeps its rounding. */
-        for (uint32_t c = 0; c < depth; c++) q_scaled[c] = q[c] * scale;
-        float max = -INFINITY;
-        for (size_t j = 0; j < len; j++) {
-            const float *k = k0 + j * stride;
-            float dot = 0;
-#pragma omp simd reduction(+ : dot)
-            for (uint32_t c = 0; c < depth; c++) dot += q_scaled[c] * k[c];
-            scores[j] = dot;
-            max = dot > max ? dot : max;
-        }
-        float sum = 0;
-        for (size_t j = 0; j < len; j++) sum += scores[j] = expf(scores[j] - max);
-        float *out = ctx + i * w + (size_t)head * depth;
-        for (uint32_t c = 0; c < depth; c++) out[c] = 0;
-        for (size_t j = 0; j < len; j++) {
-            const float *v = v0 + j * stride, p = scores[j] / sum;
-#pragma omp simd
-            for (uint32_t c = 0; c < depth; c++) out[c] += p * v[c];
-        }
+        float *row = h->scores + i * h->ld_scores, *panel = h->p + i / GEMM_MR * len * GEMM_MR + i % GEMM_MR;
+        float max = -INFINITY, sum = 0;
+        for (size_t j = 0; j < len; j++) max = row[j] > max ? row[j] : max;
+        for (size_t j = 0; j < len; j++) sum += row[j] = expf(row[j] - max);
+        for (size_t j = 0; j < len; j++) panel[j * GEMM_MR] = row[j] / sum;
     }
+    for (size_t i = len; i < round_up(len, GEMM_MR); i++) /* the last panel's padding rows */
+        for (size_t j = 0; j < len; j++) h->p[i / GEMM_MR * len * GEMM_MR + i % GEMM_MR + j * GEMM_MR] = 0.0f;
+    gemm_pack_cols(v, len, stride, depth, h->v);
+    gemm_packed(len, depth, len, h->p, h->v, len * GEMM_NR, ctx + (size_t)head * depth, w, 0, NULL, 0);
 }
 
 int cpu_attention(const float *qkv, const size_t *starts, size_t n_sentences, uint32_t w, uint32_t n_heads,
@@ -44,19 +63,22 @@ int cpu_attention(const float *qkv, const size_t *starts, size_t n_sentences, ui
     size_t max_len = 0;
     for (size_t s = 0; s < n_sentences; s++)
         if (starts[s + 1] - starts[s] > max_len) max_len = starts[s + 1] - starts[s];
+    if (!max_len) return 0; /* only empty sentences: no rows to attend */
     const long tasks = (long)(n_sentences * n_heads);
-    const size_t per_thread = max_len + depth; /* a row of scores and the scaled query */
-    float *scratch = malloc((size_t)omp_get_max_threads() * per_thread * sizeof *scratch);
+    head_scratch measure;
+    const size_t per_thread = head_scratch_at(NULL, max_len, depth, &measure);
+    float *scratch = aligned_alloc(64, (size_t)omp_get_max_threads() * per_thread * sizeof *scratch);
     if (!scratch) return -1;
 #pragma omp parallel
     {
-        float *mine = scratch + (size_t)omp_get_thread_num() * per_thread;
+        head_scratch mine;
+        head_scratch_at(scratch + (size_t)omp_get_thread_num() * per_thread, max_len, depth, &mine);
 #pragma omp for schedule(dynamic, 4)
         for (long t = 0; t < tasks; t++) {
             size_t s = (size_t)t / n_heads;
             uint32_t head = (uint32_t)((size_t)t % n_heads);
             attend_head(qkv + starts[s] * 3 * (size_t)w, starts[s + 1] - starts[s], w, depth, head, scale,
-                        ctx + starts[s] * (size_t)w, mine, mine + max_len);
+                        ctx + starts[s] * (size_t)w, &mine);
         }
     }
     free(scratch);

@@ -1,23 +1,8 @@
-/* cpu_ops.c: layer norm, dense layers (CBLAS), ReLU, pooling and the output head of the CPU forward pass. */
-#include <cblas.h>
+/* cpu_ops.c: layer norm, pooling and the output head of the CPU forward pass (dense layers: cpu_gemm.c). */
 #include <math.h>
 #include <string.h>
 
 #include "cpu_ops.h"
-
-void cpu_dense(const float *x, size_t rows, uint32_t in, uint32_t out, const dense *d, float *y, int accumulate) {
-    /* Put the bias (plus the residual already in y) in place, then let sgemm accumulate x . W on top. */
-#pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < rows; r++) {
-        float *yr = y + r * out;
-        if (accumulate)
-            for (uint32_t c = 0; c < out; c++) yr[c] += d->b[c];
-        else
-            memcpy(yr, d->b, out * sizeof *yr);
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)out, (int)in, 1.0f, x, (int)in, d->w,
-                (int)out, 1.0f, y, (int)out);
-}
 
 void cpu_layer_norm(const float *x, size_t rows, uint32_t w, const layer_norm *n, float eps, float *y) {
 #pragma omp parallel for schedule(static)
@@ -34,11 +19,6 @@ void cpu_layer_norm(const float *x, size_t rows, uint32_t w, const layer_norm *n
 #pragma omp simd
         for (uint32_t c = 0; c < w; c++) yr[c] = (xr[c] - mean) * inv * n->scale[c] + n->bias[c];
     }
-}
-
-void cpu_relu(float *x, size_t n) {
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0;
 }
 
 void cpu_mean_pool(const float *x, const size_t *starts, size_t n_sentences, uint32_t w, float *pooled) {

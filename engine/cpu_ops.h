@@ -1,4 +1,4 @@
-/* cpu_ops.h: the hand-written pieces of the CPU forward pass (the matrix products go to CBLAS).
+/* cpu_ops.h: the hand-written pieces of the CPU forward pass (the matrix products: cpu_gemm.h).
  * All matrices are row-major; "rows" are packed tokens of several sentences, no padding. */
 #ifndef USEREC_CPU_OPS_H
 #define USEREC_CPU_OPS_H
@@ -8,13 +8,16 @@
 
 #include "model.h"
 
-/* y[r] = (accumulate ? y[r] : 0) + x[r] . d.w + d.b for r < rows; x is [rows, in], y is [rows, out]. */
-void cpu_dense(const float *x, size_t rows, uint32_t in, uint32_t out, const dense *d, float *y, int accumulate);
+/* The CPU forward pass (encoder_cpu.c) on a workspace that a caller encoding many batches keeps between calls
+ * (one call at a time per workspace); userec_encode_ids makes a fresh one each call. */
+typedef struct cpu_workspace cpu_workspace;
+cpu_workspace *cpu_workspace_new(void);
+void cpu_workspace_free(cpu_workspace *ws);
+userec_status cpu_encode_ids(const userec_model *m, cpu_workspace *ws, const int32_t *ids, const size_t *offsets,
+                             size_t n, float *out, userec_counts *counts, userec_error *err);
 
 /* y[r] = (x[r] - mean) * rsqrt(var + eps) * scale + bias, biased variance, per row of width w. */
 void cpu_layer_norm(const float *x, size_t rows, uint32_t w, const layer_norm *n, float eps, float *y);
-
-void cpu_relu(float *x, size_t n);
 
 /* Multi-head self-attention over packed sentences. qkv is [rows, 3w] (q | k | v), sentence s owns rows
  * starts[s] .. starts[s+1]; ctx gets [rows, w], heads concatenated in order. Every key of a sentence is

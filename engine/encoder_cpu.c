@@ -7,12 +7,15 @@
 #include "cpu_ops.h"
 #include "model.h"
 
-typedef struct {
+/* Activations of one batch, kept by a userec_encoder between calls: buffers this size are mmapped fresh by
+ * malloc, and page-faulting them in again for every batch cost about 5% of the encoder's time. */
+struct cpu_workspace {
     float *x, *x0, *h, *qkv, *ctx, *ffn;
     size_t *starts;
-} workspace;
+    size_t rows, n; /* capacity: tokens and sentences */
+};
 
-static void workspace_free(workspace *ws) {
+static void workspace_release(cpu_workspace *ws) {
     free(ws->x);
     free(ws->x0);
     free(ws->h);
@@ -20,13 +23,27 @@ static void workspace_free(workspace *ws) {
     free(ws->ctx);
     free(ws->ffn);
     free(ws->starts);
+    *ws = (cpu_workspace){0};
 }
 
-static int workspace_alloc(workspace *ws, const usew_hparams *hp, size_t rows, size_t n) {
-    size_t widest = hp->d_model;
-    for (uint32_t i = 0; i < hp->n_layers; i++) widest = hp->layer_width[i] > widest ? hp->layer_width[i] : widest;
+cpu_workspace *cpu_workspace_new(void) { return calloc(1, sizeof(cpu_workspace)); }
+
+void cpu_workspace_free(cpu_workspace *ws) {
+    if (!ws) return;
+    workspace_release(ws);
+    free(ws);
+}
+
+/* Room for rows tokens of n sentences; grows (never shrinks) the buffers. */
+static int workspace_reserve(cpu_workspace *ws, const usew_hparams *hp, size_t rows, size_t n) {
     rows = rows > n ? rows : n; /* h also holds the n pooled rows */
     rows = rows ? rows : 1;
+    if (rows <= ws->rows && n <= ws->n) return 0;
+    rows = rows > ws->rows ? rows : ws->rows;
+    n = n > ws->n ? n : ws->n;
+    workspace_release(ws);
+    size_t widest = hp->d_model;
+    for (uint32_t i = 0; i < hp->n_layers; i++) widest = hp->layer_width[i] > widest ? hp->layer_width[i] : widest;
     ws->x = malloc(rows * hp->d_model * sizeof(float));
     ws->x0 = malloc(rows * hp->layer_width[0] * sizeof(float));
     ws->h = malloc(rows * widest * sizeof(float));
@@ -34,7 +51,12 @@ static int workspace_alloc(workspace *ws, const usew_hparams *hp, size_t rows, s
     ws->ctx = malloc(rows * widest * sizeof(float));
     ws->ffn = malloc(rows * hp->d_ffn * sizeof(float));
     ws->starts = malloc((n + 1) * sizeof(size_t));
-    return ws->x && ws->x0 && ws->h && ws->qkv && ws->ctx && ws->ffn && ws->starts ? 0 : -1;
+    if (ws->x && ws->x0 && ws->h && ws->qkv && ws->ctx && ws->ffn && ws->starts) {
+        ws->rows = rows, ws->n = n;
+        return 0;
+    }
+    workspace_release(ws);
+    return -1;
 }
 
 /* x0 = 2*E[id] + PE[p] (the EMB_TWICE quirk, which userec_load requires) for every kept token, packed. */
@@ -51,55 +73,58 @@ static void embed_tokens(const userec_model *m, const int32_t *ids, const size_t
 }
 
 static int encoder_layer_forward(const userec_model *m, const encoder_layer *l, const float *x_in, size_t rows,
-                                 workspace *ws, size_t n) {
+                                 cpu_workspace *ws, size_t n) {
     const usew_hparams *hp = &m->hp;
     const uint32_t w = l->width, d = hp->d_model;
     cpu_layer_norm(x_in, rows, w, &l->attn_norm, hp->ln_eps, ws->h);
-    cpu_dense(ws->h, rows, w, 3 * w, &l->qkv, ws->qkv, 0);
+    gemm_dense(ws->h, rows, &l->qkv.packed, ws->qkv, GEMM_BIAS);
     if (cpu_attention(ws->qkv, ws->starts, n, w, hp->n_heads, ws->ctx)) return -1;
     if (l->proj.w) /* the residual changes width: x = x_in . Wd + bd, written fresh */
-        cpu_dense(x_in, rows, w, d, &l->proj, ws->x, 0);
+        gemm_dense(x_in, rows, &l->proj.packed, ws->x, GEMM_BIAS);
     else if (x_in != ws->x)
         memcpy(ws->x, x_in, rows * d * sizeof *ws->x);
-    cpu_dense(ws->ctx, rows, w, d, &l->out, ws->x, 1); /* x += ctx . Wo + bo */
+    gemm_dense(ws->ctx, rows, &l->out.packed, ws->x, GEMM_BIAS_ADD); /* x += ctx . Wo + bo */
     cpu_layer_norm(ws->x, rows, d, &l->ffn_norm, hp->ln_eps, ws->h);
-    cpu_dense(ws->h, rows, d, hp->d_ffn, &l->ffn_up, ws->ffn, 0);
-    cpu_relu(ws->ffn, rows * hp->d_ffn);
-    cpu_dense(ws->ffn, rows, hp->d_ffn, d, &l->ffn_down, ws->x, 1); /* x += relu(..) . W2 + b2 */
+    gemm_dense(ws->h, rows, &l->ffn_up.packed, ws->ffn, GEMM_BIAS_RELU);
+    gemm_dense(ws->ffn, rows, &l->ffn_down.packed, ws->x, GEMM_BIAS_ADD); /* x += relu(..) . W2 + b2 */
     return 0;
 }
 
-userec_status userec_encode_ids(const userec_model *m, const int32_t *ids, const size_t *offsets, size_t n,
-                                float *out, userec_counts *counts, userec_error *err) {
+userec_status cpu_encode_ids(const userec_model *m, cpu_workspace *ws, const int32_t *ids, const size_t *offsets,
+                             size_t n, float *out, userec_counts *counts, userec_error *err) {
     const usew_hparams *hp = &m->hp;
     size_t rows, clipped;
     userec_status status = model_check_ids(hp, ids, offsets, n, &rows, &clipped, err);
     if (status) return status;
-    workspace ws = {0};
-    if (workspace_alloc(&ws, hp, rows, n)) {
-        workspace_free(&ws);
+    if (workspace_reserve(ws, hp, rows, n))
         return userec_fail(err, USEREC_ERR_NOMEM, "out of memory for a batch of %zu sentences, %zu tokens", n, rows);
-    }
-    ws.starts[0] = 0;
+    ws->starts[0] = 0;
     for (size_t s = 0; s < n; s++) {
         size_t len = offsets[s + 1] - offsets[s];
-        ws.starts[s + 1] = ws.starts[s] + (len > hp->max_len ? hp->max_len : len);
+        ws->starts[s + 1] = ws->starts[s] + (len > hp->max_len ? hp->max_len : len);
     }
-    embed_tokens(m, ids, offsets, ws.starts, n, ws.x0);
+    embed_tokens(m, ids, offsets, ws->starts, n, ws->x0);
     for (uint32_t i = 0; i < hp->n_layers && !status; i++)
-        if (encoder_layer_forward(m, &m->layers[i], i == 0 ? ws.x0 : ws.x, rows, &ws, n))
+        if (encoder_layer_forward(m, &m->layers[i], i == 0 ? ws->x0 : ws->x, rows, ws, n))
             status = userec_fail(err, USEREC_ERR_NOMEM, "out of memory for attention scratch");
-    if (!status) {
-        /* Pool into h (n rows), then the tanh head and L2 normalisation straight into out. */
-        cpu_mean_pool(ws.x, ws.starts, n, hp->d_model, ws.h);
-        cpu_dense(ws.h, n, hp->d_model, hp->d_model, &m->head, out, 0);
-        cpu_tanh_l2_normalize(out, n, hp->d_model, hp->l2_floor);
-        if (counts) {
-            counts->sentences += n;
-            counts->tokens += rows;
-            counts->clipped += clipped;
-        }
+    if (status) return status;
+    /* Pool into h (n rows), then the tanh head and L2 normalisation straight into out. */
+    cpu_mean_pool(ws->x, ws->starts, n, hp->d_model, ws->h);
+    gemm_dense(ws->h, n, &m->head.packed, out, GEMM_BIAS);
+    cpu_tanh_l2_normalize(out, n, hp->d_model, hp->l2_floor);
+    if (counts) {
+        counts->sentences += n;
+        counts->tokens += rows;
+        counts->clipped += clipped;
     }
-    workspace_free(&ws);
+    return USEREC_OK;
+}
+
+userec_status userec_encode_ids(const userec_model *m, const int32_t *ids, const size_t *offsets, size_t n,
+                                float *out, userec_counts *counts, userec_error *err) {
+    cpu_workspace *ws = cpu_workspace_new();
+    if (!ws) return userec_fail(err, USEREC_ERR_NOMEM, "out of memory");
+    userec_status status = cpu_encode_ids(m, ws, ids, offsets, n, out, counts, err);
+    cpu_workspace_free(ws);
     return status;
 }

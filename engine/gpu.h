@@ -101,6 +101,7 @@ typedef struct userec_encoder userec_encoder;
 userec_encoder *userec_encoder_open(const userec_model *model, userec_device device, userec_precision precision,
                                     FILE *notes, userec_error *err);
 void userec_encoder_close(userec_encoder *e);
+/* One call at a time per encoder: it reuses its buffers from call to call. */
 userec_status userec_encoder_encode(userec_encoder *e, const int32_t *ids, const size_t *offsets, size_t n, float *out,
                                     userec_counts *counts, userec_error *err);
 /* "cpu fp32" or "cuda:0 NVIDIA H100 80GB HBM3 bf16" */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu_ops.h"
 #include "gpu.h"
 #include "model.h"
 
@@ -56,7 +57,8 @@ userec_status userec_device_choose(userec_device device, FILE *notes, userec_dev
 
 struct userec_encoder {
     const userec_model *model;
-    userec_gpu *gpu; /* NULL on the CPU */
+    userec_gpu *gpu;    /* NULL on the CPU */
+    cpu_workspace *cpu; /* the CPU path's buffers, reused batch after batch */
     char name[400];
 };
 
@@ -82,6 +84,11 @@ userec_encoder *userec_encoder_open(const userec_model *model, userec_device dev
             return NULL;
         }
     }
+    if (!e->gpu && !(e->cpu = cpu_workspace_new())) {
+        free(e);
+        userec_fail(err, USEREC_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
     if (e->gpu)
         snprintf(e->name, sizeof e->name, "%s %s", userec_gpu_name(e->gpu), userec_precision_name(precision));
     else
@@ -92,13 +99,14 @@ userec_encoder *userec_encoder_open(const userec_model *model, userec_device dev
 void userec_encoder_close(userec_encoder *e) {
     if (!e) return;
     userec_gpu_destroy(e->gpu);
+    cpu_workspace_free(e->cpu);
     free(e);
 }
 
 userec_status userec_encoder_encode(userec_encoder *e, const int32_t *ids, const size_t *offsets, size_t n, float *out,
                                     userec_counts *counts, userec_error *err) {
     return e->gpu ? userec_gpu_encode_ids(e->gpu, ids, offsets, n, out, counts, err)
-                  : userec_encode_ids(e->model, ids, offsets, n, out, counts, err);
+                  : cpu_encode_ids(e->model, e->cpu, ids, offsets, n, out, counts, err);
 }
 
 const char *userec_encoder_name(const userec_encoder *e) { return e->name; }

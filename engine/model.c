@@ -59,6 +59,20 @@ static void require_dense(const usew_file *f, const char *prefix, uint32_t in, u
     d->w = require(f, name, in, out, missing, len);
     snprintf(name, sizeof name, "%.64s.bias", prefix);
     d->b = require(f, name, out, 0, missing, len);
+    d->packed = (gemm_weights){.in = in, .out = out};
+}
+
+/* Every dense layer of the model (at most 5 per layer and the head); returns how many. */
+static size_t model_dense_layers(userec_model *m, dense **all) {
+    size_t n = 0;
+    for (uint32_t i = 0; i < m->hp.n_layers; i++) {
+        encoder_layer *l = &m->layers[i];
+        dense *of_layer[] = {&l->qkv, &l->out, &l->proj, &l->ffn_up, &l->ffn_down};
+        for (size_t j = 0; j < sizeof of_layer / sizeof *of_layer; j++)
+            if (of_layer[j]->w) all[n++] = of_layer[j];
+    }
+    all[n++] = &m->head;
+    return n;
 }
 
 static void require_norm(const usew_file *f, const char *prefix, uint32_t width, layer_norm *n, char *missing,
@@ -198,6 +212,12 @@ userec_model *model_from_file(usew_file *f, userec_error *err) {
         userec_fail(err, USEREC_ERR_NOMEM, "%s: out of memory", path);
         goto fail;
     }
+    dense *all[5 * USEW_MAX_LAYERS + 1];
+    for (size_t i = 0, n = model_dense_layers(m, all); i < n; i++)
+        if (gemm_weights_pack(all[i]->w, all[i]->b, all[i]->packed.in, all[i]->packed.out, &all[i]->packed)) {
+            userec_fail(err, USEREC_ERR_NOMEM, "%s: out of memory for the packed weights", path);
+            goto fail;
+        }
     if (load_tokenizers(m, path, err)) goto fail;
     return m;
 fail:
@@ -207,6 +227,8 @@ fail:
 
 void userec_free(userec_model *m) {
     if (!m) return;
+    dense *all[5 * USEW_MAX_LAYERS + 1];
+    for (size_t i = 0, n = model_dense_layers(m, all); i < n; i++) gemm_weights_free(&all[i]->packed);
     usew_close(m->file);
     for (int k = 0; k < 3; k++) tokenizer_free(m->tokenizers[k]);
     free(m->timing);

@@ -2,12 +2,14 @@
 #ifndef USEREC_MODEL_H
 #define USEREC_MODEL_H
 
+#include "cpu_gemm.h"
 #include "tokenizer.h"
 #include "userec.h"
 #include "weights.h"
 
 typedef struct {
-    const float *w, *b;
+    const float *w, *b;  /* as stored in the file: w [in, out] row-major, b [out] */
+    gemm_weights packed; /* the same repacked at load for the CPU's micro-kernel (cpu_gemm.h) */
 } dense;
 
 typedef struct {

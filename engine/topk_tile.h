@@ -8,14 +8,12 @@
 
 #include <stddef.h>
 
-/* The micro-kernel's block: TILE_MR queries x TILE_NR items. */
-#define TILE_MR 6
-#define TILE_NR 16
+#include "cpu_gemm.h" /* the micro-kernel: GEMM_MR queries x GEMM_NR items per call */
 
 /* Per-thread working memory for tiles of at most max_rows x max_cols. */
 typedef struct {
     float *packed_queries, *packed_items, *scores;
-    size_t max_rows, max_cols, dim, ld; /* scores: round_up(max_rows, TILE_MR) rows of ld floats */
+    size_t max_rows, max_cols, dim, ld; /* scores: round_up(max_rows, GEMM_MR) rows of ld floats */
 } topk_tile;
 
 int topk_tile_init(topk_tile *t, size_t max_rows, size_t max_cols, size_t dim);

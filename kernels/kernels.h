@@ -10,6 +10,7 @@
 #include <cuda_runtime_api.h>
 #include <stdint.h>
 
+#include "cpu_gemm.h" /* gemm_epilogue */
 #include "gpu.h"
 #include "userec.h"
 
@@ -60,11 +61,7 @@ userec_status launch_tanh_l2_normalize(float *y, int n, int width, float l2_floo
 
 /* gemm.cu: y = x . W + b through cuBLASLt, the bias, ReLU and residual sum fused into its epilogue.
  * W is [in, out] (the .usew layout), b has y's type (cuBLASLt adds the bias in the output type). */
-typedef enum {
-    GEMM_BIAS,      /* y = x.W + b */
-    GEMM_BIAS_RELU, /* y = relu(x.W + b) */
-    GEMM_BIAS_ADD,  /* y += x.W + b (the residual stream) */
-} gemm_epilogue;
+/* gemm_epilogue: cpu_gemm.h's, shared with the CPU path. */
 
 typedef struct gemm_context gemm_context;
 

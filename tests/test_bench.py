@@ -20,7 +20,7 @@ def test_bench_json_figures_are_consistent():
         out = run([BIN, "bench", "--model", model, "--seq-len", "8,20", "--batch", "16", "--repeat", "2",
                    "--texts", texts, "--json"]).stdout
     report = json.loads(out)
-    assert report["load_s"] > 0 and report["cpu_sgemm_gflops"] > 0, report
+    assert report["load_s"] > 0 and report["cpu_sgemm_gflops"] > 0 and report["cpu_gemm_gflops"] > 0, report
     timed = [r for r in report["results"] if "tokens_per_s" in r]
     assert [r["workload"] for r in timed] == ["8", "20", "texts.txt"], timed
     for r in timed:
@@ -29,6 +29,7 @@ def test_bench_json_figures_are_consistent():
         gflops = (r["tokens_per_s"] * FLOPS_PER_TOKEN + r["sentences_per_s"] * FLOPS_PER_SENTENCE) / 1e9
         assert abs(gflops / r["gflops"] - 1) < 1e-2, (gflops, r)
         assert 0 < r["mfu"] <= 1 and abs(r["mfu"] - r["gflops"] / r["peak_gflops"]) < 1e-3, r
+        assert r["peak_gflops"] == report["cpu_peak_gflops"], (r, report["cpu_peak_gflops"])  # the fma probe
         assert r["seconds_min"] <= r["seconds_median"] <= r["seconds_max"], r
     assert timed[0]["tokens"] == 16 * 8 and timed[1]["tokens"] == 16 * 20
     job = report["results"][-1]

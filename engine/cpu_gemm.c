@@ -1,0 +1,166 @@
+/* cpu_gemm.c: the micro-kernel, the packing routines and the dense-layer driver of cpu_gemm.h.
+ * The driver splits the rows into GEMM_MC blocks (and, for short products, the columns into groups) and hands
+ * the blocks to OpenMP threads that never wait on each other: each packs its block's rows once, then sweeps
+ * every weight panel over them GEMM_KC steps at a time, the bias, residual and ReLU folded into the same pass. */
+#include "cpu_gemm.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+/* Rows per block: its packed rows (GEMM_MC x in floats, at most 432 KiB for the 1536-wide FFN) stay in L2. */
+#define GEMM_MC 72
+
+static size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+void gemm_pack_rows(const float *src, size_t n, size_t ld, size_t k0, size_t kc, size_t width, size_t panel_stride,
+                    float *dst) {
+    for (size_t p0 = 0; p0 < n; p0 += width, dst += panel_stride)
+        for (size_t r = 0; r < width; r++) {
+            if (p0 + r < n) {
+                const float *row = src + (p0 + r) * ld + k0;
+                for (size_t k = 0; k < kc; k++) dst[k * width + r] = row[k];
+            } else {
+                for (size_t k = 0; k < kc; k++) dst[k * width + r] = 0.0f;
+            }
+        }
+}
+
+void gemm_pack_cols(const float *src, size_t k, size_t ld, size_t n, float *dst) {
+    for (size_t c0 = 0; c0 < n; c0 += GEMM_NR, dst += k * GEMM_NR) {
+        const size_t cols = n - c0 < GEMM_NR ? n - c0 : GEMM_NR;
+        for (size_t r = 0; r < k; r++) {
+            memcpy(dst + r * GEMM_NR, src + r * ld + c0, cols * sizeof *dst);
+            memset(dst + r * GEMM_NR + cols, 0, (GEMM_NR - cols) * sizeof *dst);
+        }
+    }
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+void gemm_micro_kernel(size_t kc, const float *a, const float *b, float *c, size_t ldc, int load_c, const float *bias,
+                       int relu) {
+    __m256 acc[GEMM_MR][2];
+    const __m256 bias0 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+    const __m256 bias1 = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
+#pragma GCC unroll 6
+    for (int i = 0; i < GEMM_MR; i++) {
+        acc[i][0] = load_c ? _mm256_loadu_ps(c + i * ldc) : _mm256_setzero_ps();
+        acc[i][1] = load_c ? _mm256_loadu_ps(c + i * ldc + 8) : _mm256_setzero_ps();
+        if (bias) {
+            acc[i][0] = _mm256_add_ps(acc[i][0], bias0);
+            acc[i][1] = _mm256_add_ps(acc[i][1], bias1);
+        }
+    }
+#pragma GCC unroll 2
+    for (size_t k = 0; k < kc; k++, a += GEMM_MR, b += GEMM_NR) {
+        const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+#pragma GCC unroll 6
+        for (int i = 0; i < GEMM_MR; i++) {
+            const __m256 ai = _mm256_broadcast_ss(a + i);
+            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+        }
+    }
+    const __m256 zero = _mm256_setzero_ps();
+#pragma GCC unroll 6
+    for (int i = 0; i < GEMM_MR; i++) {
+        _mm256_storeu_ps(c + i * ldc, relu ? _mm256_max_ps(acc[i][0], zero) : acc[i][0]);
+        _mm256_storeu_ps(c + i * ldc + 8, relu ? _mm256_max_ps(acc[i][1], zero) : acc[i][1]);
+    }
+}
+#else
+/* The same arithmetic without AVX2: fmaf rounds once, exactly like the vector fma, so the results are equal. */
+void gemm_micro_kernel(size_t kc, const float *a, const float *b, float *c, size_t ldc, int load_c, const float *bias,
+                       int relu) {
+    float acc[GEMM_MR][GEMM_NR];
+    for (int i = 0; i < GEMM_MR; i++)
+        for (int j = 0; j < GEMM_NR; j++) acc[i][j] = (load_c ? c[i * ldc + j] : 0.0f) + (bias ? bias[j] : 0.0f);
+    for (size_t k = 0; k < kc; k++, a += GEMM_MR, b += GEMM_NR)
+        for (int i = 0; i < GEMM_MR; i++)
+            for (int j = 0; j < GEMM_NR; j++) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    for (int i = 0; i < GEMM_MR; i++)
+        for (int j = 0; j < GEMM_NR; j++) c[i * ldc + j] = relu && acc[i][j] < 0 ? 0.0f : acc[i][j];
+}
+#endif
+
+int gemm_weights_pack(const float *w, const float *b, uint32_t in, uint32_t out, gemm_weights *packed) {
+    const size_t padded = round_up(out, GEMM_NR), floats = (size_t)in * padded + padded;
+    *packed = (gemm_weights){.in = in, .out = out};
+    if (!(packed->panels = aligned_alloc(64, round_up(floats * sizeof(float), 64)))) return -1;
+    gemm_pack_cols(w, in, out, out, packed->panels);
+    float *bias = packed->panels + (size_t)in * padded;
+    for (size_t col = 0; col < padded; col++) bias[col] = col < out ? b[col] : 0.0f;
+    packed->bias = bias;
+    return 0;
+}
+
+void gemm_weights_free(gemm_weights *packed) {
+    free(packed->panels);
+    *packed = (gemm_weights){0};
+}
+
+void gemm_packed(size_t rows, size_t cols, size_t kc, const float *a, const float *b, size_t b_panel_stride, float *c,
+                 size_t ldc, int load_c, const float *bias, int relu) {
+    for (size_t j = 0; j < cols; j += GEMM_NR, b += b_panel_stride) /* b's panel stays in L1 for every row tile */
+        for (size_t i = 0; i < rows; i += GEMM_MR) {
+            const float *a_panel = a + i * kc, *tile_bias = bias ? bias + j : NULL;
+            float *out = c + i * ldc + j;
+            /* The next tile's outputs are on their way to L1 while this one computes (a miss there stalls the
+             * micro-kernel's first loads or last stores). */
+            if (i + GEMM_MR < rows)
+                for (size_t r = 0; r < GEMM_MR && i + GEMM_MR + r < rows; r++) {
+                    __builtin_prefetch(out + (GEMM_MR + r) * ldc, 1);
+                    __builtin_prefetch(out + (GEMM_MR + r) * ldc + GEMM_NR - 1, 1);
+                }
+            const size_t tile_rows = rows - i < GEMM_MR ? rows - i : GEMM_MR;
+            const size_t tile_cols = cols - j < GEMM_NR ? cols - j : GEMM_NR;
+            if (tile_rows == GEMM_MR && tile_cols == GEMM_NR) {
+                gemm_micro_kernel(kc, a_panel, b, out, ldc, load_c, tile_bias, relu);
+                continue;
+            }
+            float tile[GEMM_MR * GEMM_NR] = {0};
+            for (size_t r = 0; load_c && r < tile_rows; r++) memcpy(tile + r * GEMM_NR, out + r * ldc, tile_cols * sizeof *tile);
+            gemm_micro_kernel(kc, a_panel, b, tile, GEMM_NR, load_c, tile_bias, relu);
+            for (size_t r = 0; r < tile_rows; r++) memcpy(out + r * ldc, tile + r * GEMM_NR, tile_cols * sizeof *tile);
+        }
+}
+
+void gemm_dense(const float *x, size_t rows, const gemm_weights *w, float *y, gemm_epilogue epilogue) {
+    const size_t in = w->in, out = w->out, col_panels = round_up(out, GEMM_NR) / GEMM_NR;
+    const size_t row_blocks = round_up(rows, GEMM_MC) / GEMM_MC;
+    /* Few rows (small batches, the head): split the columns too, so every thread gets work. */
+    size_t groups = 1;
+    while (row_blocks * groups < 4 * (size_t)omp_get_max_threads() && groups * 2 <= col_panels) groups *= 2;
+    const size_t panels_per_group = round_up(col_panels, groups) / groups;
+#pragma omp parallel
+    {
+        /* The block's rows, packed GEMM_KC columns at a time: chunk k0 at a_panels + k0 * GEMM_MC. */
+        float *a_panels = aligned_alloc(64, GEMM_MC * round_up(in, GEMM_KC) * sizeof(float));
+#pragma omp for schedule(dynamic)
+        for (size_t task = 0; task < row_blocks * groups; task++) {
+            const size_t r0 = task / groups * GEMM_MC, block_rows = rows - r0 < GEMM_MC ? rows - r0 : GEMM_MC;
+            const size_t p0 = task % groups * panels_per_group;
+            const size_t p1 = p0 + panels_per_group < col_panels ? p0 + panels_per_group : col_panels;
+            for (size_t k0 = 0; k0 < in; k0 += GEMM_KC)
+                gemm_pack_rows(x + r0 * in, block_rows, in, k0, in - k0 < GEMM_KC ? in - k0 : GEMM_KC, GEMM_MR,
+                               (in - k0 < GEMM_KC ? in - k0 : GEMM_KC) * GEMM_MR, a_panels + k0 * GEMM_MC);
+            /* Per column panel, every chunk of k: the block's outputs (GEMM_MC x GEMM_NR) stay in L1. */
+            for (size_t p = p0; p < p1; p++) {
+                const size_t col = p * GEMM_NR, cols = out - col < GEMM_NR ? out - col : GEMM_NR;
+                for (size_t k0 = 0; k0 < in; k0 += GEMM_KC) {
+                    const size_t kc = in - k0 < GEMM_KC ? in - k0 : GEMM_KC;
+                    const int first = k0 == 0, last = k0 + kc == in;
+                    gemm_packed(block_rows, cols, kc, a_panels + k0 * GEMM_MC, w->panels + p * in * GEMM_NR + k0 * GEMM_NR,
+                                in * GEMM_NR, y + r0 * out + col, out, !first || epilogue == GEMM_BIAS_ADD,
+                                first ? w->bias + col : NULL, last && epilogue == GEMM_BIAS_RELU);
+                }
+            }
+        }
+        free(a_panels);
+    }
+}

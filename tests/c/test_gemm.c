@@ -1,0 +1,113 @@
+/* test_gemm.c: the CPU dense layers (engine/cpu_gemm.h) against their definition: every output is one fp32
+ * fma chain in ascending k started from the bias (plus the residual), so the expected values are computed by a
+ * scalar loop and must match bit for bit, whatever the shape, the thread count or the row's position. A float64
+ * product bounds the chain's rounding, as a check on the definition itself. */
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "cpu_gemm.h"
+
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+static float uniform_pm1(void) { /* xorshift64*, in [-1, 1) */
+    rng ^= rng >> 12, rng ^= rng << 25, rng ^= rng >> 27;
+    return (float)((double)((rng * 2685821657736338717ull) >> 40) / 8388608.0 - 1.0);
+}
+
+static float *random_floats(size_t n) {
+    float *x = malloc(n * sizeof *x);
+    for (size_t i = 0; i < n; i++) x[i] = uniform_pm1();
+    return x;
+}
+
+static const char *epilogue_name(gemm_epilogue e) {
+    return e == GEMM_BIAS ? "bias" : e == GEMM_BIAS_RELU ? "bias+relu" : "bias+residual";
+}
+
+/* y = epilogue(x . w + b) through gemm_dense against the scalar chain (bit for bit) and float64 (tolerance). */
+static void check_dense(size_t rows, uint32_t in, uint32_t out, gemm_epilogue epilogue, int threads) {
+    float *x = random_floats(rows * in), *w = random_floats((size_t)in * out), *b = random_floats(out);
+    float *y = random_floats(rows * out), *residual = malloc(rows * out * sizeof *residual);
+    memcpy(residual, y, rows * out * sizeof *y);
+    gemm_weights packed;
+    char name[160];
+    snprintf(name, sizeof name, "dense %zu x %u -> %u, %s, %d threads", rows, in, out, epilogue_name(epilogue), threads);
+    if (gemm_weights_pack(w, b, in, out, &packed)) {
+        CHECK(0, name, "out of memory");
+        return;
+    }
+    omp_set_num_threads(threads);
+    gemm_dense(x, rows, &packed, y, epilogue);
+    size_t differ = 0, at = 0, beyond = 0;
+    float first_want[3] = {0};
+    double max_err = 0, tol_at_max = 0;
+    float want_at = 0, got_at = 0;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < out; c++) {
+            float chain = (epilogue == GEMM_BIAS_ADD ? residual[r * out + c] : 0.0f) + b[c];
+            double exact = (epilogue == GEMM_BIAS_ADD ? residual[r * out + c] : 0.0) + b[c];
+            for (size_t k = 0; k < in; k++) {
+                chain = fmaf(x[r * in + k], w[k * out + c], chain);
+                exact += (double)x[r * in + k] * w[k * out + c];
+            }
+            if (epilogue == GEMM_BIAS_RELU) chain = chain < 0 ? 0.0f : chain, exact = exact < 0 ? 0.0 : exact;
+            if (r == 0 && c < 3) first_want[c] = chain;
+            const float got = y[r * out + c];
+            if (memcmp(&got, &chain, sizeof got) && !differ++) at = r * out + c, want_at = chain, got_at = got;
+            /* fp32 chain of `in` steps: |error| <= in * 2^-24 * sum |terms|, bounded here by atol + |exact| * eps */
+            const double err = fabs((double)got - exact), tol = 1e-6 * (in + 1) + fabs(exact) * 1e-6;
+            beyond += err > tol;
+            if (err > max_err) max_err = err, tol_at_max = tol;
+        }
+    CHECK(!differ, name, "%zu outputs differ from the fma chain, first [%zu, %zu]: got %.9g, want %.9g", differ,
+          at / out, at % out, got_at, want_at);
+    snprintf(name + strlen(name), sizeof name - strlen(name), ": within float64 tolerance");
+    CHECK(!beyond, name, "%zu outputs beyond 1e-6 * (in + 1) + |exact| * 1e-6", beyond);
+    printf("# %zu x %u -> %u %s: max |error| vs float64 %.3g (tolerance there %.3g); first values got/want:",
+           rows, in, out, epilogue_name(epilogue), max_err, tol_at_max);
+    for (size_t c = 0; c < 3 && c < out; c++) printf(" %.9g/%.9g", y[c], first_want[c]);
+    printf("\n");
+    gemm_weights_free(&packed);
+    free(x), free(w), free(b), free(y), free(residual);
+}
+
+/* A row gets the same bits alone and anywhere inside a large batch (the encoder's batch invariance). */
+static void check_row_position_independence(void) {
+    const size_t rows = 333;
+    const uint32_t in = 520, out = 70;
+    float *x = random_floats(rows * in), *w = random_floats((size_t)in * out), *b = random_floats(out);
+    float *batch = malloc(rows * out * sizeof *batch), alone[70];
+    gemm_weights packed;
+    if (gemm_weights_pack(w, b, in, out, &packed)) {
+        CHECK(0, "dense: a row alone equals the row in a batch", "out of memory");
+        return;
+    }
+    omp_set_num_threads(2);
+    gemm_dense(x, rows, &packed, batch, GEMM_BIAS_RELU);
+    size_t differ = 0;
+    for (size_t r = 0; r < rows; r += 7) {
+        gemm_dense(x + r * in, 1, &packed, alone, GEMM_BIAS_RELU);
+        differ += memcmp(alone, batch + r * out, sizeof alone) != 0;
+    }
+    CHECK(!differ, "dense: a row alone equals the row in a batch", "%zu of %zu rows differ", differ, (rows + 6) / 7);
+    gemm_weights_free(&packed);
+    free(x), free(w), free(b), free(batch);
+}
+
+int main(void) {
+    /* Shapes around every edge: one output, partial micro-tiles (rows % 6, out % 16), partial k chunks
+     * (in % 256), several row blocks, and the encoder's own shapes. */
+    const struct {
+        size_t rows;
+        uint32_t in, out;
+    } shapes[] = {{1, 1, 1}, {5, 7, 3}, {6, 16, 16}, {73, 300, 40}, {150, 513, 17}, {200, 256, 768}, {97, 1536, 512}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (gemm_epilogue e = GEMM_BIAS; e <= GEMM_BIAS_ADD; e++)
+            check_dense(shapes[s].rows, shapes[s].in, shapes[s].out, e, 1 + (int)(s % 3));
+    check_row_position_independence();
+    CHECK_DONE();
+}
