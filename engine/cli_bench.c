@@ -48,17 +48,18 @@ static timing product_probe(int rows, int repeats, int openblas) {
     for (size_t i = 0; i < (size_t)k * n; i++) b[i] = (float)((i * 40503u) % 1000) / 1000.0f - 0.5f;
     gemm_weights packed;
     double secs[64], flops = 2.0 * rows * k * n;
-    if (gemm_weights_pack(b, bias, k, n, &packed)) return (timing){0};
-    for (int r = -1; r < repeats; r++) { /* r = -1: the warm-up */
+    int ok = !gemm_weights_pack(b, bias, k, n, &packed);
+    for (int r = -1; r < repeats && ok; r++) { /* r = -1: the warm-up */
         double t = now();
         if (openblas)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, n, k, 1, a, k, b, n, 0, c, n);
         else
-            gemm_dense(a, (size_t)rows, &packed, c, GEMM_BIAS);
+            ok = !gemm_dense(a, (size_t)rows, &packed, c, GEMM_BIAS);
         if (r >= 0) secs[r] = now() - t;
     }
     gemm_weights_free(&packed);
     free(a), free(b), free(c), free(bias);
+    if (!ok) return (timing){0}; /* out of memory: no figure */
     timing t = summarize(secs, repeats);
     return (timing){.median = flops / t.median / 1e9, .min = flops / t.max / 1e9, .max = flops / t.min / 1e9};
 }

@@ -130,37 +130,79 @@ void gemm_packed(size_t rows, size_t cols, size_t kc, const float *a, const floa
         }
 }
 
-void gemm_dense(const float *x, size_t rows, const gemm_weights *w, float *y, gemm_epilogue epilogue) {
+/* Rows [0, block_rows) of y (row stride ldy), the columns of weight panels [p0, p1), = epilogue(x . W + b) for
+ * at most GEMM_MC rows of x (row stride ldx). a_panels: room for GEMM_MC x round_up(in, GEMM_KC) floats. */
+static void block_product(const float *x, size_t ldx, size_t block_rows, const gemm_weights *w, size_t p0, size_t p1,
+                          float *y, size_t ldy, gemm_epilogue epilogue, float *a_panels) {
+    const size_t in = w->in, out = w->out;
+    /* The block's rows, packed GEMM_KC columns at a time: chunk k0 at a_panels + k0 * GEMM_MC. */
+    for (size_t k0 = 0; k0 < in; k0 += GEMM_KC) {
+        const size_t kc = in - k0 < GEMM_KC ? in - k0 : GEMM_KC;
+        gemm_pack_rows(x, block_rows, ldx, k0, kc, GEMM_MR, kc * GEMM_MR, a_panels + k0 * GEMM_MC);
+    }
+    /* Per column panel, every chunk of k: the block's outputs (GEMM_MC x GEMM_NR) stay in L1. */
+    for (size_t p = p0; p < p1; p++) {
+        const size_t col = p * GEMM_NR, cols = out - col < GEMM_NR ? out - col : GEMM_NR;
+        for (size_t k0 = 0; k0 < in; k0 += GEMM_KC) {
+            const size_t kc = in - k0 < GEMM_KC ? in - k0 : GEMM_KC;
+            const int first = k0 == 0, last = k0 + kc == in;
+            gemm_packed(block_rows, cols, kc, a_panels + k0 * GEMM_MC, w->panels + p * in * GEMM_NR + k0 * GEMM_NR,
+                        in * GEMM_NR, y + col, ldy, !first || epilogue == GEMM_BIAS_ADD, first ? w->bias + col : NULL,
+                        last && epilogue == GEMM_BIAS_RELU);
+        }
+    }
+}
+
+static float *a_panels_alloc(size_t in) { return aligned_alloc(64, GEMM_MC * round_up(in, GEMM_KC) * sizeof(float)); }
+
+int gemm_dense(const float *x, size_t rows, const gemm_weights *w, float *y, gemm_epilogue epilogue) {
     const size_t in = w->in, out = w->out, col_panels = round_up(out, GEMM_NR) / GEMM_NR;
     const size_t row_blocks = round_up(rows, GEMM_MC) / GEMM_MC;
     /* Few rows (small batches, the head): split the columns too, so every thread gets work. */
     size_t groups = 1;
     while (row_blocks * groups < 4 * (size_t)omp_get_max_threads() && groups * 2 <= col_panels) groups *= 2;
     const size_t panels_per_group = round_up(col_panels, groups) / groups;
-#pragma omp parallel
+    int failed = 0;
+#pragma omp parallel reduction(| : failed)
     {
-        /* The block's rows, packed GEMM_KC columns at a time: chunk k0 at a_panels + k0 * GEMM_MC. */
-        float *a_panels = aligned_alloc(64, GEMM_MC * round_up(in, GEMM_KC) * sizeof(float));
+        float *a_panels = a_panels_alloc(in);
+        failed = !a_panels;
 #pragma omp for schedule(dynamic)
         for (size_t task = 0; task < row_blocks * groups; task++) {
             const size_t r0 = task / groups * GEMM_MC, block_rows = rows - r0 < GEMM_MC ? rows - r0 : GEMM_MC;
             const size_t p0 = task % groups * panels_per_group;
             const size_t p1 = p0 + panels_per_group < col_panels ? p0 + panels_per_group : col_panels;
-            for (size_t k0 = 0; k0 < in; k0 += GEMM_KC)
-                gemm_pack_rows(x + r0 * in, block_rows, in, k0, in - k0 < GEMM_KC ? in - k0 : GEMM_KC, GEMM_MR,
-                               (in - k0 < GEMM_KC ? in - k0 : GEMM_KC) * GEMM_MR, a_panels + k0 * GEMM_MC);
-            /* Per column panel, every chunk of k: the block's outputs (GEMM_MC x GEMM_NR) stay in L1. */
-            for (size_t p = p0; p < p1; p++) {
-                const size_t col = p * GEMM_NR, cols = out - col < GEMM_NR ? out - col : GEMM_NR;
-                for (size_t k0 = 0; k0 < in; k0 += GEMM_KC) {
-                    const size_t kc = in - k0 < GEMM_KC ? in - k0 : GEMM_KC;
-                    const int first = k0 == 0, last = k0 + kc == in;
-                    gemm_packed(block_rows, cols, kc, a_panels + k0 * GEMM_MC, w->panels + p * in * GEMM_NR + k0 * GEMM_NR,
-                                in * GEMM_NR, y + r0 * out + col, out, !first || epilogue == GEMM_BIAS_ADD,
-                                first ? w->bias + col : NULL, last && epilogue == GEMM_BIAS_RELU);
-                }
-            }
+            if (a_panels && p0 < p1) /* p0 >= p1: the last groups of an uneven split */
+                block_product(x + r0 * in, in, block_rows, w, p0, p1, y + r0 * out, out, epilogue, a_panels);
         }
         free(a_panels);
     }
+    return failed ? -1 : 0;
+}
+
+int gemm_mlp(const float *x, size_t rows, const gemm_weights *up, const gemm_weights *down, float *y) {
+    const size_t threads = (size_t)omp_get_max_threads();
+    /* Blocks of GEMM_MC rows, smaller when that leaves a thread idle (small batches). */
+    size_t block = round_up((rows + threads - 1) / threads, GEMM_MR);
+    block = block > GEMM_MC ? GEMM_MC : block ? block : GEMM_MR;
+    const size_t blocks = (rows + block - 1) / block;
+    int failed = 0;
+#pragma omp parallel reduction(| : failed)
+    {
+        float *a_panels = a_panels_alloc(up->in > down->in ? up->in : down->in);
+        float *hidden = malloc(GEMM_MC * up->out * sizeof *hidden);
+        failed = !a_panels || !hidden;
+#pragma omp for schedule(dynamic)
+        for (size_t b = 0; b < blocks; b++) {
+            const size_t r0 = b * block, block_rows = rows - r0 < block ? rows - r0 : block;
+            if (failed) continue;
+            block_product(x + r0 * up->in, up->in, block_rows, up, 0, round_up(up->out, GEMM_NR) / GEMM_NR, hidden,
+                          up->out, GEMM_BIAS_RELU, a_panels);
+            block_product(hidden, up->out, block_rows, down, 0, round_up(down->out, GEMM_NR) / GEMM_NR,
+                          y + r0 * down->out, down->out, GEMM_BIAS_ADD, a_panels);
+        }
+        free(a_panels);
+        free(hidden);
+    }
+    return failed ? -1 : 0;
 }

@@ -52,8 +52,13 @@ typedef enum {
 } gemm_epilogue;
 
 /* y = epilogue(x . W + b) for rows rows of x ([rows, W.in], row-major) into y ([rows, W.out]), on all OpenMP
- * threads. */
-void gemm_dense(const float *x, size_t rows, const gemm_weights *w, float *y, gemm_epilogue epilogue);
+ * threads. Returns -1 when the threads' packing buffers cannot be had (y is then incomplete). */
+int gemm_dense(const float *x, size_t rows, const gemm_weights *w, float *y, gemm_epilogue epilogue);
+
+/* The feed-forward block, y += relu(x . up + b_up) . down + b_down, a block of rows at a time: the hidden
+ * activations ([block, up.out]) stay in the thread's cache instead of making a round trip through memory.
+ * The same bits as the two gemm_dense calls. Returns -1 when out of memory (y is then incomplete). */
+int gemm_mlp(const float *x, size_t rows, const gemm_weights *up, const gemm_weights *down, float *y);
 
 /* The CPU's arithmetic ceiling in GFLOP/s: the best of repeats runs of an fma-only probe on every OpenMP thread
  * (cpu_peak.c). */

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "atomic_file.h"
@@ -244,11 +245,26 @@ static char *sibling(const char *path, const char *suffix) {
     return asprintf(&s, "%.*s%s", (int)stem, path, suffix) < 0 ? NULL : s;
 }
 
+/* Whether path names the input file (an output there would replace the input as the job commits). */
+static int is_the_input(const embed_job *job, const char *path) {
+    struct stat in, out;
+    return strcmp(job->input, "-") && !stat(job->input, &in) && !stat(path, &out) && in.st_dev == out.st_dev &&
+           in.st_ino == out.st_ino;
+}
+
 static int open_writer(const embed_job *job, size_t dim, writer *wr, char *err, size_t err_len) {
     char *rejects = sibling(job->out, ".rejects.tsv"), *ids = sibling(job->out, ".ids");
+    const char *clash = NULL;
+    if (rejects && ids) {
+        if (is_the_input(job, job->out)) clash = job->out;
+        else if (is_the_input(job, rejects)) clash = rejects;
+        else if (!job->jsonl && is_the_input(job, ids)) clash = ids;
+    }
     int rc = -1;
     if (!rejects || !ids) {
         ERR(err, err_len, "out of memory");
+    } else if (clash) {
+        ERR(err, err_len, "%s: an output of -o %s, but it is the input file: choose another -o", clash, job->out);
     } else if (!atomic_open(&wr->rejects, rejects, err, err_len)) {
         if (job->jsonl) rc = atomic_open(&wr->rows_jsonl, job->out, err, err_len);
         else if ((wr->npy = npy_writer_open(job->out, job->dtype, dim, err, err_len))) {

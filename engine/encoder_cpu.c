@@ -10,7 +10,7 @@
 /* Activations of one batch, kept by a userec_encoder between calls: buffers this size are mmapped fresh by
  * malloc, and page-faulting them in again for every batch cost about 5% of the encoder's time. */
 struct cpu_workspace {
-    float *x, *x0, *h, *qkv, *ctx, *ffn;
+    float *x, *x0, *h, *qkv, *ctx;
     size_t *starts;
     size_t rows, n; /* capacity: tokens and sentences */
 };
@@ -21,7 +21,6 @@ static void workspace_release(cpu_workspace *ws) {
     free(ws->h);
     free(ws->qkv);
     free(ws->ctx);
-    free(ws->ffn);
     free(ws->starts);
     *ws = (cpu_workspace){0};
 }
@@ -49,9 +48,8 @@ static int workspace_reserve(cpu_workspace *ws, const usew_hparams *hp, size_t r
     ws->h = malloc(rows * widest * sizeof(float));
     ws->qkv = malloc(rows * 3 * widest * sizeof(float));
     ws->ctx = malloc(rows * widest * sizeof(float));
-    ws->ffn = malloc(rows * hp->d_ffn * sizeof(float));
     ws->starts = malloc((n + 1) * sizeof(size_t));
-    if (ws->x && ws->x0 && ws->h && ws->qkv && ws->ctx && ws->ffn && ws->starts) {
+    if (ws->x && ws->x0 && ws->h && ws->qkv && ws->ctx && ws->starts) {
         ws->rows = rows, ws->n = n;
         return 0;
     }
@@ -72,22 +70,22 @@ static void embed_tokens(const userec_model *m, const int32_t *ids, const size_t
         }
 }
 
+/* One layer on the workspace; -1 when scratch memory cannot be had. */
 static int encoder_layer_forward(const userec_model *m, const encoder_layer *l, const float *x_in, size_t rows,
                                  cpu_workspace *ws, size_t n) {
     const usew_hparams *hp = &m->hp;
     const uint32_t w = l->width, d = hp->d_model;
     cpu_layer_norm(x_in, rows, w, &l->attn_norm, hp->ln_eps, ws->h);
-    gemm_dense(ws->h, rows, &l->qkv.packed, ws->qkv, GEMM_BIAS);
+    if (gemm_dense(ws->h, rows, &l->qkv.packed, ws->qkv, GEMM_BIAS)) return -1;
     if (cpu_attention(ws->qkv, ws->starts, n, w, hp->n_heads, ws->ctx)) return -1;
-    if (l->proj.w) /* the residual changes width: x = x_in . Wd + bd, written fresh */
-        gemm_dense(x_in, rows, &l->proj.packed, ws->x, GEMM_BIAS);
-    else if (x_in != ws->x)
+    if (l->proj.w) { /* the residual changes width: x = x_in . Wd + bd, written fresh */
+        if (gemm_dense(x_in, rows, &l->proj.packed, ws->x, GEMM_BIAS)) return -1;
+    } else if (x_in != ws->x) {
         memcpy(ws->x, x_in, rows * d * sizeof *ws->x);
-    gemm_dense(ws->ctx, rows, &l->out.packed, ws->x, GEMM_BIAS_ADD); /* x += ctx . Wo + bo */
+    }
+    if (gemm_dense(ws->ctx, rows, &l->out.packed, ws->x, GEMM_BIAS_ADD)) return -1; /* x += ctx . Wo + bo */
     cpu_layer_norm(ws->x, rows, d, &l->ffn_norm, hp->ln_eps, ws->h);
-    gemm_dense(ws->h, rows, &l->ffn_up.packed, ws->ffn, GEMM_BIAS_RELU);
-    gemm_dense(ws->ffn, rows, &l->ffn_down.packed, ws->x, GEMM_BIAS_ADD); /* x += relu(..) . W2 + b2 */
-    return 0;
+    return gemm_mlp(ws->h, rows, &l->ffn_up.packed, &l->ffn_down.packed, ws->x); /* x += relu(..) . W2 + b2 */
 }
 
 userec_status cpu_encode_ids(const userec_model *m, cpu_workspace *ws, const int32_t *ids, const size_t *offsets,
@@ -106,11 +104,12 @@ userec_status cpu_encode_ids(const userec_model *m, cpu_workspace *ws, const int
     embed_tokens(m, ids, offsets, ws->starts, n, ws->x0);
     for (uint32_t i = 0; i < hp->n_layers && !status; i++)
         if (encoder_layer_forward(m, &m->layers[i], i == 0 ? ws->x0 : ws->x, rows, ws, n))
-            status = userec_fail(err, USEREC_ERR_NOMEM, "out of memory for attention scratch");
+            status = userec_fail(err, USEREC_ERR_NOMEM, "out of memory for the threads' scratch buffers");
     if (status) return status;
     /* Pool into h (n rows), then the tanh head and L2 normalisation straight into out. */
     cpu_mean_pool(ws->x, ws->starts, n, hp->d_model, ws->h);
-    gemm_dense(ws->h, n, &m->head.packed, out, GEMM_BIAS);
+    if (gemm_dense(ws->h, n, &m->head.packed, out, GEMM_BIAS))
+        return userec_fail(err, USEREC_ERR_NOMEM, "out of memory for the threads' scratch buffers");
     cpu_tanh_l2_normalize(out, n, hp->d_model, hp->l2_floor);
     if (counts) {
         counts->sentences += n;

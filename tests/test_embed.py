@@ -216,6 +216,23 @@ def test_bad_options_fail_clearly_and_write_nothing():
         assert sorted(os.listdir(tmp)) == ["x.csv"], os.listdir(tmp)
 
 
+def test_an_output_that_is_the_input_is_refused():
+    """`-o X.npy` writes X.ids and X.rejects.tsv beside it: with X.ids (or X.rejects.tsv) as the input, the
+    job must refuse before reading, not replace its own input."""
+    model = common.tiny_usew()
+    with tempfile.TemporaryDirectory(prefix="userec-embed-") as tmp:
+        for name, out in [("items.ids", "items.npy"), ("items.rejects.tsv", "items.jsonl"), ("items.npy", "items.npy")]:
+            path = os.path.join(tmp, name)
+            with open(path, "w") as f:
+                f.write("5 6 7\n8 9\n")
+            proc = run([BIN, "embed", "--model", model, "--input", path, "--format", "ids", "-o", os.path.join(tmp, out)],
+                       check=False)
+            assert proc.returncode == 1 and "it is the input file" in proc.stderr and name in proc.stderr, (name, proc.stderr)
+            assert open(path).read() == "5 6 7\n8 9\n", name
+            assert sorted(os.listdir(tmp)) == [name], os.listdir(tmp)
+            os.remove(path)
+
+
 def peak_rss_kb(cmd):
     """Max resident set of a child process, in kB (from wait4's rusage of that child alone)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

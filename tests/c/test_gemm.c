@@ -1,7 +1,8 @@
 /* test_gemm.c: the CPU dense layers (engine/cpu_gemm.h) against their definition: every output is one fp32
  * fma chain in ascending k started from the bias (plus the residual), so the expected values are computed by a
  * scalar loop and must match bit for bit, whatever the shape, the thread count or the row's position. A float64
- * product bounds the chain's rounding, as a check on the definition itself. */
+ * product bounds the chain's rounding, as a check on the definition itself; the fused feed-forward block must
+ * give the bits of its two products. */
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -41,7 +42,7 @@ static void check_dense(size_t rows, uint32_t in, uint32_t out, gemm_epilogue ep
         return;
     }
     omp_set_num_threads(threads);
-    gemm_dense(x, rows, &packed, y, epilogue);
+    const int failed = gemm_dense(x, rows, &packed, y, epilogue);
     size_t differ = 0, at = 0, beyond = 0;
     float first_want[3] = {0};
     double max_err = 0, tol_at_max = 0;
@@ -63,8 +64,8 @@ static void check_dense(size_t rows, uint32_t in, uint32_t out, gemm_epilogue ep
             beyond += err > tol;
             if (err > max_err) max_err = err, tol_at_max = tol;
         }
-    CHECK(!differ, name, "%zu outputs differ from the fma chain, first [%zu, %zu]: got %.9g, want %.9g", differ,
-          at / out, at % out, got_at, want_at);
+    CHECK(!failed && !differ, name, "failed %d; %zu outputs differ from the fma chain, first [%zu, %zu]: got %.9g, want %.9g",
+          failed, differ, at / out, at % out, got_at, want_at);
     snprintf(name + strlen(name), sizeof name - strlen(name), ": within float64 tolerance");
     CHECK(!beyond, name, "%zu outputs beyond 1e-6 * (in + 1) + |exact| * 1e-6", beyond);
     printf("# %zu x %u -> %u %s: max |error| vs float64 %.3g (tolerance there %.3g); first values got/want:",
@@ -87,15 +88,33 @@ static void check_row_position_independence(void) {
         return;
     }
     omp_set_num_threads(2);
-    gemm_dense(x, rows, &packed, batch, GEMM_BIAS_RELU);
-    size_t differ = 0;
-    for (size_t r = 0; r < rows; r += 7) {
-        gemm_dense(x + r * in, 1, &packed, alone, GEMM_BIAS_RELU);
-        differ += memcmp(alone, batch + r * out, sizeof alone) != 0;
-    }
+    size_t differ = gemm_dense(x, rows, &packed, batch, GEMM_BIAS_RELU) != 0;
+    for (size_t r = 0; r < rows; r += 7)
+        differ += gemm_dense(x + r * in, 1, &packed, alone, GEMM_BIAS_RELU) || memcmp(alone, batch + r * out, sizeof alone);
     CHECK(!differ, "dense: a row alone equals the row in a batch", "%zu of %zu rows differ", differ, (rows + 6) / 7);
     gemm_weights_free(&packed);
     free(x), free(w), free(b), free(batch);
+}
+
+/* gemm_mlp gives the bits of its two gemm_dense calls, for batches below, at and above a block per thread. */
+static void check_mlp_equals_two_products(size_t rows, int threads) {
+    const uint32_t d = 40, hidden = 100;
+    float *x = random_floats(rows * d), *w_up = random_floats((size_t)d * hidden), *b_up = random_floats(hidden);
+    float *w_down = random_floats((size_t)hidden * d), *b_down = random_floats(d);
+    float *fused = random_floats(rows * d), *apart = malloc(rows * d * sizeof *apart), *mid = malloc(rows * hidden * sizeof *mid);
+    memcpy(apart, fused, rows * d * sizeof *fused);
+    gemm_weights up, down;
+    char name[96];
+    snprintf(name, sizeof name, "mlp: %zu rows, %d threads, equals relu-product then residual product", rows, threads);
+    omp_set_num_threads(threads);
+    int failed = gemm_weights_pack(w_up, b_up, d, hidden, &up) || gemm_weights_pack(w_down, b_down, hidden, d, &down) ||
+                 gemm_mlp(x, rows, &up, &down, fused) || gemm_dense(x, rows, &up, mid, GEMM_BIAS_RELU) ||
+                 gemm_dense(mid, rows, &down, apart, GEMM_BIAS_ADD);
+    size_t differ = 0;
+    for (size_t i = 0; i < rows * d; i++) differ += memcmp(&fused[i], &apart[i], sizeof *fused) != 0;
+    CHECK(!failed && !differ, name, "failed %d, %zu of %zu outputs differ", failed, differ, rows * d);
+    gemm_weights_free(&up), gemm_weights_free(&down);
+    free(x), free(w_up), free(b_up), free(w_down), free(b_down), free(fused), free(apart), free(mid);
 }
 
 int main(void) {
@@ -109,5 +128,7 @@ int main(void) {
         for (gemm_epilogue e = GEMM_BIAS; e <= GEMM_BIAS_ADD; e++)
             check_dense(shapes[s].rows, shapes[s].in, shapes[s].out, e, 1 + (int)(s % 3));
     check_row_position_independence();
+    const size_t mlp_rows[] = {1, 7, 150, 1000};
+    for (size_t i = 0; i < sizeof mlp_rows / sizeof *mlp_rows; i++) check_mlp_equals_two_products(mlp_rows[i], 1 + (int)(i % 2));
     CHECK_DONE();
 }
