@@ -27,10 +27,11 @@ static void usage(FILE *to) {
         fprintf(to, "  %-10s %s\n", commands[i].name, commands[i].summary);
 }
 
-/* OpenBLAS runs its own threads beside OpenMP's. libgomp's default lets idle OpenMP workers spin between
- * parallel regions, stealing the cores OpenBLAS's threads need for the matrix products (measured on 2 vCPUs:
- * the encoder 1.3x-1.5x slower). libgomp reads the policy once, when it loads, so the CLI sets it and runs
- * itself again, unless the user chose a policy. */
+/* Other threads share the cores with OpenMP's: embed's reader and tokenizer pool, OpenBLAS's in bench's
+ * sgemm probe. libgomp's default lets idle OpenMP workers spin between parallel regions, stealing those
+ * threads' cores (when OpenBLAS still did the encoder's products: 1.78x slower on 2 vCPUs, docs/perf.md).
+ * libgomp reads the policy once, when it loads, so the CLI sets it and runs itself again, unless the user
+ * chose a policy. */
 static void prefer_passive_openmp(char **argv) {
     if (getenv("OMP_WAIT_POLICY")) return;
     if (setenv("OMP_WAIT_POLICY", "passive", 1)) return;
