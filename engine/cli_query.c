@@ -7,11 +7,9 @@
 
 #include "cli.h"
 #include "input.h"
-#include "tokenizer.h"
 #include "topk.h"
 #include "userec.h"
 #include "util.h"
-#include "weights.h"
 
 typedef struct {
     const char *model, *emb, *ids, *catalog, *text_col, *id_col, *format;
@@ -79,50 +77,24 @@ static int parse_options(int argc, char **argv, query_options *opt) {
     return 0;
 }
 
-/* Tokenizes the texts and encodes them on `device` (fp32) into n rows of dim floats. */
+/* Tokenizes the texts with the model's default tokenizer and encodes them on `device` (fp32) into n rows of dim
+ * floats. */
 static int embed_texts(const char *model_path, userec_device device, char **texts, size_t n, float **out, size_t *dim,
-                       userec_counts *counts, char *err, size_t err_len) {
-    usew_file *f = usew_open(model_path, NULL, err, err_len);
-    if (!f) return -1;
-    tokenizer *tok = tokenizer_from_usew(f, USEW_TOK_NONE, err, err_len);
-    usew_close(f); /* the tokenizer keeps its own copies */
-    if (!tok) return -1;
+                       userec_text_counts *counts, char *err, size_t err_len) {
     userec_error uerr;
     userec_model *m = userec_load(model_path, &uerr);
     userec_encoder *enc = m ? userec_encoder_open(m, device, USEREC_FP32, stderr, &uerr) : NULL;
-    tok_scratch *scratch = tok_scratch_new();
-    size_t *offsets = malloc((n + 1) * sizeof *offsets), n_ids = 0, cap = 0;
-    int32_t *ids = NULL;
-    int rc = !enc ? ERR(err, err_len, "%s", uerr.message) : !scratch || !offsets ? ERR(err, err_len, "out of memory") : 0;
-    for (size_t i = 0; !rc && i < n; i++) {
-        tok_result r;
-        offsets[i] = n_ids;
-        if ((rc = tokenizer_encode(tok, texts[i], strlen(texts[i]), 0, scratch, &r, err, err_len))) break;
-        if (n_ids + r.n_ids > cap) {
-            cap = 2 * (n_ids + r.n_ids);
-            int32_t *grown = realloc(ids, cap * sizeof *ids);
-            if (!grown) {
-                rc = ERR(err, err_len, "out of memory");
-                break;
-            }
-            ids = grown;
-        }
-        memcpy(ids + n_ids, r.ids, r.n_ids * sizeof *ids);
-        n_ids += r.n_ids;
-    }
-    if (!rc) {
-        offsets[n] = n_ids;
-        *dim = userec_info(m).dim;
-        if (!(*out = malloc(n * *dim * sizeof **out))) rc = ERR(err, err_len, "out of memory");
-        else if (userec_encoder_encode(enc, ids ? ids : (int32_t[1]){0}, offsets, n, *out, counts, &uerr))
-            rc = ERR(err, err_len, "%s", uerr.message);
-    }
-    free(ids);
-    free(offsets);
-    tok_scratch_free(scratch);
+    size_t *lens = malloc(n * sizeof *lens);
+    int rc = !enc ? ERR(err, err_len, "%s", uerr.message) : 0;
+    if (!rc) *dim = userec_info(m).dim;
+    if (!rc && !(lens && (*out = malloc(n * *dim * sizeof **out)))) rc = ERR(err, err_len, "out of memory");
+    for (size_t i = 0; !rc && i < n; i++) lens[i] = strlen(texts[i]);
+    if (!rc && userec_encoder_encode_texts(enc, USEREC_TOKENIZER_DEFAULT, (const char *const *)texts, lens, n, *out,
+                                           counts, &uerr))
+        rc = ERR(err, err_len, "%s", uerr.message);
+    free(lens);
     userec_encoder_close(enc);
     userec_free(m);
-    tokenizer_free(tok);
     return rc;
 }
 
@@ -210,7 +182,7 @@ int cmd_query(int argc, char **argv) {
     int32_t *index = NULL;
     char **names = NULL, **name_text = NULL; /* with --catalog: the neighbours' names, sorted, and their texts */
     size_t dim = 0, scaled = 0, zero, n_names = 0, n_items = 0;
-    userec_counts counts = {0};
+    userec_text_counts counts = {0};
     topk_device search_device;
     if (cli_search_device("query", opt.device, &search_device)) return 1;
     /* auto that fell back has said so once: the encoder then goes straight to the CPU */

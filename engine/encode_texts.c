@@ -1,12 +1,15 @@
-/* encode_texts.c: userec_encode_texts, the public texts-to-vectors call: tokenize, then the CPU encoder. */
+/* encode_texts.c: texts to vectors: tokenize, then the encoder: userec_encode_texts (public, the CPU) and
+ * userec_encoder_encode_texts (any device, for the CLI). */
 #include <stdlib.h>
 #include <string.h>
 
+#include "gpu.h"
 #include "model.h"
 
-userec_status userec_encode_texts(const userec_model *m, userec_tokenizer_kind kind, const char *const *texts,
-                                  const size_t *lens, size_t n, float *out, userec_text_counts *counts,
-                                  userec_error *err) {
+/* enc NULL: the stateless CPU call. */
+static userec_status encode_texts(const userec_model *m, userec_encoder *enc, userec_tokenizer_kind kind,
+                                  const char *const *texts, const size_t *lens, size_t n, float *out,
+                                  userec_text_counts *counts, userec_error *err) {
     const tokenizer *tok = model_tokenizer(m, (enum usew_tokenizer)kind, err);
     if (!tok) return err ? err->status : USEREC_ERR_UNSUPPORTED;
     tok_scratch *scratch = tok_scratch_new();
@@ -38,7 +41,8 @@ userec_status userec_encode_texts(const userec_model *m, userec_tokenizer_kind k
     userec_counts c = {0};
     if (!status) {
         offsets[n] = n_ids;
-        status = userec_encode_ids(m, ids, offsets, n, out, &c, err);
+        status = enc ? userec_encoder_encode(enc, ids, offsets, n, out, &c, err)
+                     : userec_encode_ids(m, ids, offsets, n, out, &c, err);
     }
     if (!status && counts) {
         counts->texts += n;
@@ -50,4 +54,16 @@ userec_status userec_encode_texts(const userec_model *m, userec_tokenizer_kind k
     free(offsets);
     free(ids);
     return status;
+}
+
+userec_status userec_encode_texts(const userec_model *m, userec_tokenizer_kind kind, const char *const *texts,
+                                  const size_t *lens, size_t n, float *out, userec_text_counts *counts,
+                                  userec_error *err) {
+    return encode_texts(m, NULL, kind, texts, lens, n, out, counts, err);
+}
+
+userec_status userec_encoder_encode_texts(userec_encoder *e, userec_tokenizer_kind kind, const char *const *texts,
+                                          const size_t *lens, size_t n, float *out, userec_text_counts *counts,
+                                          userec_error *err) {
+    return encode_texts(userec_encoder_model(e), e, kind, texts, lens, n, out, counts, err);
 }

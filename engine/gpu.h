@@ -104,6 +104,11 @@ void userec_encoder_close(userec_encoder *e);
 /* One call at a time per encoder: it reuses its buffers from call to call. */
 userec_status userec_encoder_encode(userec_encoder *e, const int32_t *ids, const size_t *offsets, size_t n, float *out,
                                     userec_counts *counts, userec_error *err);
+/* userec_encode_texts (userec.h) on this encoder's device (encode_texts.c). */
+userec_status userec_encoder_encode_texts(userec_encoder *e, userec_tokenizer_kind kind, const char *const *texts,
+                                          const size_t *lens, size_t n, float *out, userec_text_counts *counts,
+                                          userec_error *err);
+const userec_model *userec_encoder_model(const userec_encoder *e);
 /* "cpu fp32" or "cuda:0 NVIDIA H100 80GB HBM3 bf16" */
 const char *userec_encoder_name(const userec_encoder *e);
 /* The GPU encoder inside (for its stats), or NULL on the CPU. */

@@ -110,5 +110,6 @@ userec_status userec_encoder_encode(userec_encoder *e, const int32_t *ids, const
 }
 
 const char *userec_encoder_name(const userec_encoder *e) { return e->name; }
+const userec_model *userec_encoder_model(const userec_encoder *e) { return e->model; }
 userec_gpu *userec_encoder_gpu(userec_encoder *e) { return e->gpu; }
 size_t userec_encoder_batch_tokens(const userec_encoder *e) { return e->gpu ? GPU_BATCH_TOKENS : CPU_BATCH_TOKENS; }
