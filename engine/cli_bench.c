@@ -39,7 +39,8 @@ static timing summarize(double *secs, int n) {
 }
 
 /* The rate of one product on the encoder's largest shape ([rows, 512] x [512, 1536]), through userec's GEMM
- * (the encoder's) or OpenBLAS's sgemm (its peer, also what PyTorch on the CPU runs): GFLOP/s of each repeat. */
+ * (the encoder's) or OpenBLAS's sgemm (its peer, also what PyTorch on the CPU runs): GFLOP/s of each repeat
+ * (at most 64). */
 static timing product_probe(int rows, int repeats, int openblas) {
     const int k = 512, n = 1536;
     float *a = malloc(sizeof(float) * (size_t)rows * k), *b = malloc(sizeof(float) * (size_t)k * n),
@@ -65,6 +66,8 @@ static timing product_probe(int rows, int repeats, int openblas) {
 }
 
 static double best(timing t) { return t.max; }
+
+#define PROBE_RUNS 10 /* the fewest runs of each CPU probe (30-100 ms each) */
 
 static void usage(FILE *to) {
     fprintf(to, "usage: userec bench [--model MODEL.usew] [--device cpu,cuda] [--precision fp32,tf32,bf16] [--seq-len 32,128]\n"
@@ -308,10 +311,12 @@ static int bench_device(bench_run *b, userec_device d, userec_precision p, const
     if (!enc) return cli_fail("bench", "%s", err.message), 1;
     const int on_gpu = userec_encoder_gpu(enc) != NULL, batch = b->batch ? b->batch : on_gpu ? 16384 : 256;
     if (!on_gpu && !b->cpu_peak_gflops) {
-        /* The best run of each: a shared machine only ever slows a run down, so MFU stays <= 100%. */
-        b->cpu_peak_gflops = cpu_fma_peak_gflops(2 * b->repeats);
-        b->cpu_gemm_gflops = best(product_probe(256 * 32, 2 * b->repeats, 0));
-        b->cpu_sgemm_gflops = best(product_probe(256 * 32, 2 * b->repeats, 1));
+        /* The best run of each: a shared machine only ever slows a run down. At least PROBE_RUNS runs however
+         * few the timed repeats, so that one unlucky probe cannot make the MFU of a lucky call exceed 100%. */
+        const int runs = 2 * b->repeats < PROBE_RUNS ? PROBE_RUNS : 2 * b->repeats > 64 ? 64 : 2 * b->repeats;
+        b->cpu_peak_gflops = cpu_fma_peak_gflops(runs);
+        b->cpu_gemm_gflops = best(product_probe(256 * 32, runs, 0));
+        b->cpu_sgemm_gflops = best(product_probe(256 * 32, runs, 1));
     }
     char *lens = strdup(seq_lens), *save = NULL;
     int rc = 0;
