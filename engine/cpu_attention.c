@@ -9,8 +9,6 @@
 #include "cpu_gemm.h"
 #include "cpu_ops.h"
 
-static size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
-
 /* One thread's operands for a head of up to max_len tokens and depth channels. */
 typedef struct {
     float *q, *k, *scores, *p, *v;

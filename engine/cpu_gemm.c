@@ -16,8 +16,6 @@
 /* Rows per block: its packed rows (GEMM_MC x in floats, at most 432 KiB for the 1536-wide FFN) stay in L2. */
 #define GEMM_MC 72
 
-static size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
-
 void gemm_pack_rows(const float *src, size_t n, size_t ld, size_t k0, size_t kc, size_t width, size_t panel_stride,
                     float *dst) {
     for (size_t p0 = 0; p0 < n; p0 += width, dst += panel_stride)

@@ -12,6 +12,9 @@
 #define GEMM_NR 16  /* columns of a micro-tile: two 8-float vectors */
 #define GEMM_KC 256 /* k steps per pass: a GEMM_NR panel of B (16 KiB) stays in L1 while A micro-panels stream */
 
+/* n rounded up to a multiple of `to`: the sizes of packed operands, whole panels and tiles. */
+static inline size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
 /* Copies rows [0, n) of src (row stride ld), columns [k0, k0 + kc), into panels of `width` rows, each panel
  * k-major ([kc][width]) and panel_stride floats apart; rows past n are zeros. */
 void gemm_pack_rows(const float *src, size_t n, size_t ld, size_t k0, size_t kc, size_t width, size_t panel_stride,

@@ -1,5 +1,5 @@
 /* cpu_peak.c: the CPU's arithmetic ceiling, the denominator of its MFU in `userec bench`: fp32 fma throughput
- * on every OpenMP thread, measured by a probe that only does fmas. GEMM_ACCUMULATORS independent chains per
+ * on every OpenMP thread, measured by a probe that only does fmas. ACCUMULATORS independent chains per
  * thread hide the fma latency on every pipe, and nothing touches memory, so no real kernel can go faster. */
 #include <omp.h>
 

@@ -9,8 +9,6 @@
 /* GEMM_KC dims of a GEMM_NR micro-panel (16 KiB) stay in L1 while TILE_MC queries (144 KiB) stay in L2. */
 #define TILE_MC 144
 
-static size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
-
 int topk_tile_init(topk_tile *t, size_t max_rows, size_t max_cols, size_t dim) {
     const size_t rows = round_up(max_rows, GEMM_MR), cols = round_up(max_cols, GEMM_NR);
     *t = (topk_tile){.max_rows = max_rows, .max_cols = max_cols, .dim = dim, .ld = cols};
