@@ -78,8 +78,9 @@ struct userec_gpu {
     const float *embed, *timing;
     gpu_layer layers[USEW_MAX_LAYERS];
     gpu_dense head;
-    float *x;                               /* the residual stream, fp32 [rows, d_model] */
-    void *x0, *h, *qkv, *ctx, *ffn, *pooled; /* act type */
+    float *x;          /* the residual stream, fp32 [rows, d_model] */
+    float *pooled_sum; /* the sentence vectors before the head, fp32 [n, d_model] */
+    void *x0, *h, *qkv, *ctx, *ffn, *pooled_ffn, *pooled; /* act type */
     slot slots[SLOTS];
     userec_gpu_stats stats;
 };
@@ -181,6 +182,8 @@ static userec_status alloc_activations(userec_gpu *g, userec_error *err) {
     TRY(device_alloc(g, rows * 3 * widest * a, &g->qkv, err));
     TRY(device_alloc(g, rows * widest * a, &g->ctx, err));
     TRY(device_alloc(g, rows * hp->d_ffn * a, &g->ffn, err));
+    TRY(device_alloc(g, n * hp->d_model * sizeof(float), (void **)&g->pooled_sum, err));
+    TRY(device_alloc(g, n * hp->d_ffn * a, &g->pooled_ffn, err));
     TRY(device_alloc(g, n * hp->d_model * a, &g->pooled, err));
     for (int k = 0; k < SLOTS; k++) {
         slot *s = &g->slots[k];
@@ -326,10 +329,19 @@ static userec_status forward(userec_gpu *g, const slot *sl, chunk_shape sh, user
                               err));
         TRY(gemm_run(g->gemm, p, rows, d, d_ffn, g->h, l->ffn_up.w, l->ffn_up.b, g->ffn, g->act, GEMM_BIAS_RELU, s,
                      err));
-        TRY(gemm_run(g->gemm, p, rows, d_ffn, d, g->ffn, l->ffn_down.w, l->ffn_down.b, g->x, GPU_F32, GEMM_BIAS_ADD, s,
-                     err));
+        if (i + 1 < hp->n_layers) {
+            TRY(gemm_run(g->gemm, p, rows, d_ffn, d, g->ffn, l->ffn_down.w, l->ffn_down.b, g->x, GPU_F32,
+                         GEMM_BIAS_ADD, s, err));
+            continue;
+        }
+        /* The last down-projection after pooling, as on the CPU (encoder_cpu.c, pooled_ffn_block):
+         * pooled = mean(x) + mean(ffn) . W2 + b2, then zeros for an empty sentence. */
+        TRY(launch_mean_pool(g->x, GPU_F32, sl->starts_d, sh.n, d, g->pooled_sum, GPU_F32, s, err));
+        TRY(launch_mean_pool(g->ffn, g->act, sl->starts_d, sh.n, d_ffn, g->pooled_ffn, g->act, s, err));
+        TRY(gemm_run(g->gemm, p, sh.n, d_ffn, d, g->pooled_ffn, l->ffn_down.w, l->ffn_down.b, g->pooled_sum, GPU_F32,
+                     GEMM_BIAS_ADD, s, err));
+        TRY(launch_pooled_finish(g->pooled_sum, sl->starts_d, sh.n, d, g->pooled, g->act, s, err));
     }
-    TRY(launch_mean_pool(g->x, sl->starts_d, sh.n, d, g->pooled, g->act, s, err));
     TRY(gemm_run(g->gemm, p, sh.n, d, d, g->pooled, g->head.w, g->head.b, sl->out_d, GPU_F32, GEMM_BIAS, s, err));
     return launch_tanh_l2_normalize(sl->out_d, sh.n, d, hp->l2_floor, s, err);
 }

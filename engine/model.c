@@ -237,10 +237,12 @@ void userec_free(userec_model *m) {
 
 userec_model_info userec_info(const userec_model *m) {
     const usew_hparams *hp = &m->hp;
-    double macs = 0;
+    /* The last layer's down-projection runs once per sentence, after pooling (encoder_cpu.c, pooled_ffn_block). */
+    const double ffn_down = (double)hp->d_ffn * hp->d_model;
+    double macs = -ffn_down;
     for (uint32_t i = 0; i < hp->n_layers; i++) {
         const encoder_layer *l = &m->layers[i];
-        macs += (double)l->width * 3 * l->width + (double)l->width * hp->d_model + 2.0 * hp->d_model * hp->d_ffn;
+        macs += (double)l->width * 3 * l->width + (double)l->width * hp->d_model + 2 * ffn_down;
         if (l->proj.w) macs += (double)l->width * hp->d_model;
     }
     return (userec_model_info){
@@ -249,7 +251,7 @@ userec_model_info userec_info(const userec_model *m) {
         .vocab_rows = hp->vocab_rows,
         .n_layers = hp->n_layers,
         .flops_per_token = 2 * macs,
-        .flops_per_sentence = 2.0 * hp->d_model * hp->d_model,
+        .flops_per_sentence = 2 * (ffn_down + (double)hp->d_model * hp->d_model),
     };
 }
 

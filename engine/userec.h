@@ -35,7 +35,7 @@ typedef struct {
     uint32_t vocab_rows; /* valid ids are 0 .. vocab_rows-1 */
     uint32_t n_layers;
     double flops_per_token;    /* multiply-adds x 2 of the per-token matrix products */
-    double flops_per_sentence; /* the head's, once per sentence */
+    double flops_per_sentence; /* once per sentence: the last feed-forward down-projection (after pooling), the head */
 } userec_model_info;
 
 /* Per-call counts: what was encoded and what had to be clipped. */

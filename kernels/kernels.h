@@ -52,9 +52,13 @@ userec_status launch_attention(const void *qkv, const int32_t *starts, int n_sen
  * max_len-token sentence needs; fails with USEREC_ERR_UNSUPPORTED when the depth or the memory does not fit. */
 userec_status attention_prepare(int max_len, int width, int n_heads, gpu_dtype t, userec_error *err);
 
-/* pool_head.cu: pooled[s] = mean of x's rows of sentence s (zeros for an empty one), x fp32 [rows, width]. */
-userec_status launch_mean_pool(const float *x, const int32_t *starts, int n_sentences, int width, void *pooled,
-                               gpu_dtype pooled_type, cudaStream_t stream, userec_error *err);
+/* pool_head.cu: pooled[s] = mean of x's rows of sentence s (zeros for an empty one), x [rows, width]; the sums
+ * run in fp32 whatever the storage types. */
+userec_status launch_mean_pool(const void *x, gpu_dtype x_type, const int32_t *starts, int n_sentences, int width,
+                               void *pooled, gpu_dtype pooled_type, cudaStream_t stream, userec_error *err);
+/* pooled[s] = sum[s] converted to pooled_type, or zeros for an empty sentence (whose sum holds a bias). */
+userec_status launch_pooled_finish(const float *sum, const int32_t *starts, int n_sentences, int width, void *pooled,
+                                   gpu_dtype pooled_type, cudaStream_t stream, userec_error *err);
 /* y[s] = tanh(y[s]) / max(||tanh(y[s])||, sqrt(l2_floor)), in place on fp32 [n, width]. */
 userec_status launch_tanh_l2_normalize(float *y, int n, int width, float l2_floor, cudaStream_t stream,
                                        userec_error *err);

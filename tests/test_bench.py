@@ -6,9 +6,10 @@ import tempfile
 import common
 from common import BIN, run
 
-# docs/perf.md: the matrix products of USE-lite, 2 x multiply-adds per token and per sentence (the head).
-FLOPS_PER_TOKEN = 2 * (256 * 768 + 256 * 512 + 256 * 512 + 2 * 512 * 1536 + 512 * 1536 + 512 * 512 + 2 * 512 * 1536)
-FLOPS_PER_SENTENCE = 2 * 512 * 512
+# docs/perf.md: the matrix products of USE-lite, 2 x multiply-adds per token and per sentence.
+# The last layer's down-projection (512 x 1536) runs once per sentence, after pooling (docs/architecture.md).
+FLOPS_PER_TOKEN = 2 * (256 * 768 + 256 * 512 + 256 * 512 + 2 * 512 * 1536 + 512 * 1536 + 512 * 512 + 512 * 1536)
+FLOPS_PER_SENTENCE = 2 * (1536 * 512 + 512 * 512)
 
 
 def test_bench_json_figures_are_consistent():
@@ -29,7 +30,8 @@ def test_bench_json_figures_are_consistent():
         gflops = (r["tokens_per_s"] * FLOPS_PER_TOKEN + r["sentences_per_s"] * FLOPS_PER_SENTENCE) / 1e9
         assert abs(gflops / r["gflops"] - 1) < 1e-2, (gflops, r)
         assert 0 < r["mfu"] <= 1 and abs(r["mfu"] - r["gflops"] / r["peak_gflops"]) < 1e-3, r
-        assert r["peak_gflops"] == report["cpu_peak_gflops"], (r, report["cpu_peak_gflops"])  # the fma probe
+        # the best fma probe so far: the probes run again before every timed run, so a later one may be higher
+        assert 0 < r["peak_gflops"] <= report["cpu_peak_gflops"], (r, report["cpu_peak_gflops"])
         assert r["seconds_min"] <= r["seconds_median"] <= r["seconds_max"], r
     assert timed[0]["tokens"] == 16 * 8 and timed[1]["tokens"] == 16 * 20
     job = report["results"][-1]

@@ -26,7 +26,8 @@ import sys
 
 path, precision, length = sys.argv[1:]
 FAMILIES = [("attention_kernel", "attention"), ("embed_norm_kernel", "embedding + LN"),
-            ("layer_norm_kernel", "layer norm"), ("mean_pool_kernel", "mean pool"), ("tanh_l2_kernel", "tanh + L2")]
+            ("layer_norm_kernel", "layer norm"), ("mean_pool_kernel", "mean pool"), ("pooled_finish_kernel", "pool finish"),
+            ("tanh_l2_kernel", "tanh + L2")]
 with open(path, newline="") as f:
     rows = [r for r in csv.reader(line for line in f if line.startswith('"')) if r]
 if not rows or "Kernel Name" not in rows[0]:
