@@ -204,3 +204,51 @@ int gemm_mlp(const float *x, size_t rows, const gemm_weights *up, const gemm_wei
     }
     return failed ? -1 : 0;
 }
+
+int gemm_relu_mean(const float *x, const size_t *starts, size_t n, const gemm_weights *w, float *pooled) {
+    /* Tasks are runs of whole sentences, at least GEMM_MC rows each (but the last): one thread then adds every
+     * row of a sentence, in order, so the sums are cpu_mean_pool's whatever the threads do. */
+    size_t *task_first = malloc((n + 1) * sizeof *task_first), tasks = 0;
+    if (!task_first) return -1;
+    for (size_t s = 0; s < n;) {
+        task_first[tasks++] = s;
+        do s++;
+        while (s < n && starts[s] - starts[task_first[tasks - 1]] < GEMM_MC);
+    }
+    task_first[tasks] = n;
+    const size_t out = w->out, col_panels = round_up(out, GEMM_NR) / GEMM_NR;
+    int failed = 0;
+#pragma omp parallel reduction(| : failed)
+    {
+        float *a_panels = a_panels_alloc(w->in), *hidden = malloc(GEMM_MC * out * sizeof *hidden);
+        failed = !a_panels || !hidden;
+#pragma omp for schedule(dynamic)
+        for (size_t t = 0; t < tasks; t++) {
+            if (failed) continue;
+            const size_t s0 = task_first[t], s1 = task_first[t + 1], end = starts[s1];
+            memset(pooled + s0 * out, 0, (s1 - s0) * out * sizeof *pooled);
+            size_t s = s0;
+            for (size_t r0 = starts[s0]; r0 < end; r0 += GEMM_MC) { /* blocks may cross sentences */
+                const size_t block_rows = end - r0 < GEMM_MC ? end - r0 : GEMM_MC;
+                block_product(x + r0 * w->in, w->in, block_rows, w, 0, col_panels, hidden, out, GEMM_BIAS_RELU,
+                              a_panels);
+                for (size_t r = r0; r < r0 + block_rows; r++) {
+                    while (starts[s + 1] <= r) s++;
+                    float *sum = pooled + s * out;
+                    const float *row = hidden + (r - r0) * out;
+#pragma omp simd
+                    for (size_t c = 0; c < out; c++) sum[c] += row[c];
+                }
+            }
+            for (s = s0; s < s1; s++) {
+                const size_t len = starts[s + 1] - starts[s];
+                const float denom = (float)(len ? len : 1);
+                for (size_t c = 0; c < out; c++) pooled[s * out + c] /= denom;
+            }
+        }
+        free(a_panels);
+        free(hidden);
+    }
+    free(task_first);
+    return failed ? -1 : 0;
+}

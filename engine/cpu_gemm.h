@@ -63,6 +63,12 @@ int gemm_dense(const float *x, size_t rows, const gemm_weights *w, float *y, gem
  * The same bits as the two gemm_dense calls. Returns -1 when out of memory (y is then incomplete). */
 int gemm_mlp(const float *x, size_t rows, const gemm_weights *up, const gemm_weights *down, float *y);
 
+/* pooled[s] = the mean of relu(x . W + b) over the rows starts[s] .. starts[s+1] of sentence s (zeros for an
+ * empty one), for n sentences: a feed-forward block's first product straight into per-sentence means, a block
+ * of rows at a time, so its hidden activations ([rows, W.out]) never leave the thread's cache. The same bits as
+ * gemm_dense(.., GEMM_BIAS_RELU) then cpu_mean_pool. Returns -1 when out of memory (pooled is then incomplete). */
+int gemm_relu_mean(const float *x, const size_t *starts, size_t n, const gemm_weights *w, float *pooled);
+
 /* The CPU's arithmetic ceiling in GFLOP/s: the best of repeats runs of an fma-only probe on every OpenMP thread
  * (cpu_peak.c). */
 double cpu_fma_peak_gflops(int repeats);

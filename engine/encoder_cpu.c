@@ -10,7 +10,7 @@
 /* Activations of one batch, kept by a userec_encoder between calls: buffers this size are mmapped fresh by
  * malloc, and page-faulting them in again for every batch cost about 5% of the encoder's time. */
 struct cpu_workspace {
-    float *x, *x0, *h, *qkv, *ctx; /* per token; qkv also holds the last layer's hidden activations */
+    float *x, *x0, *h, *qkv, *ctx; /* per token */
     float *pooled, *pooled_hidden; /* per sentence */
     size_t *starts;
     size_t rows, n; /* capacity: tokens and sentences */
@@ -46,11 +46,10 @@ static int workspace_reserve(cpu_workspace *ws, const usew_hparams *hp, size_t r
     workspace_release(ws);
     size_t widest = hp->d_model;
     for (uint32_t i = 0; i < hp->n_layers; i++) widest = hp->layer_width[i] > widest ? hp->layer_width[i] : widest;
-    const size_t qkv_width = 3 * widest > hp->d_ffn ? 3 * widest : hp->d_ffn;
     ws->x = malloc(rows * hp->d_model * sizeof(float));
     ws->x0 = malloc(rows * hp->layer_width[0] * sizeof(float));
     ws->h = malloc(rows * widest * sizeof(float));
-    ws->qkv = malloc(rows * qkv_width * sizeof(float));
+    ws->qkv = malloc(rows * 3 * widest * sizeof(float));
     ws->ctx = malloc(rows * widest * sizeof(float));
     ws->pooled = malloc(n * hp->d_model * sizeof(float));
     ws->pooled_hidden = malloc(n * hp->d_ffn * sizeof(float));
@@ -98,11 +97,9 @@ static int attention_block(const userec_model *m, const encoder_layer *l, const 
 static int pooled_ffn_block(const userec_model *m, const encoder_layer *l, size_t rows, cpu_workspace *ws,
                             size_t n) {
     const usew_hparams *hp = &m->hp;
-    float *hidden = ws->qkv;
     cpu_layer_norm(ws->x, rows, hp->d_model, &l->ffn_norm, hp->ln_eps, ws->h);
-    if (gemm_dense(ws->h, rows, &l->ffn_up.packed, hidden, GEMM_BIAS_RELU)) return -1;
+    if (gemm_relu_mean(ws->h, ws->starts, n, &l->ffn_up.packed, ws->pooled_hidden)) return -1;
     cpu_mean_pool(ws->x, ws->starts, n, hp->d_model, ws->pooled);
-    cpu_mean_pool(hidden, ws->starts, n, hp->d_ffn, ws->pooled_hidden);
     if (gemm_dense(ws->pooled_hidden, n, &l->ffn_down.packed, ws->pooled, GEMM_BIAS_ADD)) return -1;
     for (size_t s = 0; s < n; s++) /* an empty sentence pools to zeros (SPEC 1.6), not to b2 */
         if (ws->starts[s + 1] == ws->starts[s]) memset(ws->pooled + s * hp->d_model, 0, hp->d_model * sizeof(float));

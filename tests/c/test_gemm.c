@@ -2,7 +2,7 @@
  * fma chain in ascending k started from the bias (plus the residual), so the expected values are computed by a
  * scalar loop and must match bit for bit, whatever the shape, the thread count or the row's position. A float64
  * product bounds the chain's rounding, as a check on the definition itself; the fused feed-forward block must
- * give the bits of its two products. */
+ * give the bits of its two products, and the pooled first product the bits of the product then the pool. */
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -12,6 +12,7 @@
 
 #include "check.h"
 #include "cpu_gemm.h"
+#include "cpu_ops.h"
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 static float uniform_pm1(void) { /* xorshift64*, in [-1, 1) */
@@ -117,6 +118,33 @@ static void check_mlp_equals_two_products(size_t rows, int threads) {
     free(x), free(w_up), free(b_up), free(w_down), free(b_down), free(fused), free(apart), free(mid);
 }
 
+/* gemm_relu_mean gives the bits of gemm_dense(.., GEMM_BIAS_RELU) then cpu_mean_pool, for sentences that are
+ * empty, shorter than a row block, as long as several, and crossing blocks. */
+static void check_relu_mean_equals_product_then_pool(int threads) {
+    const size_t lens[] = {3, 0, 1, 150, 72, 0, 40, 41, 7, 128, 0, 5};
+    const size_t n = sizeof lens / sizeof *lens;
+    const uint32_t in = 40, out = 100;
+    size_t starts[sizeof lens / sizeof *lens + 1] = {0};
+    for (size_t s = 0; s < n; s++) starts[s + 1] = starts[s] + lens[s];
+    const size_t rows = starts[n];
+    float *x = random_floats(rows * in), *w = random_floats((size_t)in * out), *b = random_floats(out);
+    float *fused = random_floats(n * out), *apart = malloc(n * out * sizeof *apart), *mid = malloc(rows * out * sizeof *mid);
+    gemm_weights packed;
+    char name[96];
+    snprintf(name, sizeof name, "relu_mean: %zu sentences, %zu rows, %d threads, equals product then mean pool", n,
+             rows, threads);
+    omp_set_num_threads(threads);
+    int failed = gemm_weights_pack(w, b, in, out, &packed) || gemm_relu_mean(x, starts, n, &packed, fused) ||
+                 gemm_dense(x, rows, &packed, mid, GEMM_BIAS_RELU);
+    if (!failed) cpu_mean_pool(mid, starts, n, out, apart);
+    size_t differ = 0;
+    for (size_t i = 0; i < n * out; i++) differ += memcmp(&fused[i], &apart[i], sizeof *fused) != 0;
+    CHECK(!failed && !differ, name, "failed %d, %zu of %zu outputs differ; first: %.9g vs %.9g", failed, differ, n * out,
+          fused[0], apart[0]);
+    gemm_weights_free(&packed);
+    free(x), free(w), free(b), free(fused), free(apart), free(mid);
+}
+
 int main(void) {
     /* Shapes around every edge: one output, partial micro-tiles (rows % 6, out % 16), partial k chunks
      * (in % 256), several row blocks, and the encoder's own shapes. */
@@ -130,5 +158,6 @@ int main(void) {
     check_row_position_independence();
     const size_t mlp_rows[] = {1, 7, 150, 1000};
     for (size_t i = 0; i < sizeof mlp_rows / sizeof *mlp_rows; i++) check_mlp_equals_two_products(mlp_rows[i], 1 + (int)(i % 2));
+    for (int threads = 1; threads <= 3; threads++) check_relu_mean_equals_product_then_pool(threads);
     CHECK_DONE();
 }
