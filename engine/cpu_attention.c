@@ -43,9 +43,9 @@ static void attend_head(const float *qkv, size_t len, uint32_t w, uint32_t depth
     /* Softmax per query row, its probabilities stored k-major in GEMM_MR-row panels for the second product. */
     for (size_t i = 0; i < len; i++) {
         float *row = h->scores + i * h->ld_scores, *panel = h->p + i / GEMM_MR * len * GEMM_MR + i % GEMM_MR;
-        float max = -INFINITY, sum = 0;
+        float max = -INFINITY;
         for (size_t j = 0; j < len; j++) max = row[j] > max ? row[j] : max;
-        for (size_t j = 0; j < len; j++) sum += row[j] = expf(row[j] - max);
+        const float sum = cpu_exp_shifted(row, len, max);
         for (size_t j = 0; j < len; j++) panel[j * GEMM_MR] = row[j] / sum;
     }
     for (size_t i = len; i < round_up(len, GEMM_MR); i++) /* the last panel's padding rows */
