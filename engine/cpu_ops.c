@@ -32,20 +32,29 @@ static __m256 exp8_nonpositive(__m256 x) {
 #endif
 
 float cpu_exp_shifted(float *x, size_t n, float shift) {
-    size_t j = 0;
     float sum = 0;
 #if defined(__AVX2__) && defined(__FMA__)
+    const __m256 shift8 = _mm256_set1_ps(shift);
     __m256 sums = _mm256_setzero_ps();
+    size_t j = 0;
     for (; j + 8 <= n; j += 8) {
-        const __m256 e = exp8_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(x + j), _mm256_set1_ps(shift)));
+        const __m256 e = exp8_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(x + j), shift8));
         _mm256_storeu_ps(x + j, e);
         sums = _mm256_add_ps(sums, e);
     }
     float lanes[8];
+    if (j < n) { /* the last n % 8 go through the same exp, padded with -inf (whose exp is 0) */
+        for (size_t l = 0; l < 8; l++) lanes[l] = j + l < n ? x[j + l] : -INFINITY;
+        const __m256 e = exp8_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(lanes), shift8));
+        _mm256_storeu_ps(lanes, e);
+        for (size_t l = 0; j + l < n; l++) x[j + l] = lanes[l];
+        sums = _mm256_add_ps(sums, e);
+    }
     _mm256_storeu_ps(lanes, sums);
     for (int l = 0; l < 8; l++) sum += lanes[l];
+#else
+    for (size_t j = 0; j < n; j++) sum += x[j] = expf(x[j] - shift);
 #endif
-    for (; j < n; j++) sum += x[j] = expf(x[j] - shift);
     return sum;
 }
 

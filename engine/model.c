@@ -237,13 +237,14 @@ void userec_free(userec_model *m) {
 
 userec_model_info userec_info(const userec_model *m) {
     const usew_hparams *hp = &m->hp;
-    /* The last layer's down-projection runs once per sentence, after pooling (encoder_cpu.c, pooled_ffn_block). */
-    const double ffn_down = (double)hp->d_ffn * hp->d_model;
-    double macs = -ffn_down;
+    const double ffn = (double)hp->d_ffn * hp->d_model; /* each of a feed-forward block's two products */
+    double macs = 0;
     for (uint32_t i = 0; i < hp->n_layers; i++) {
         const encoder_layer *l = &m->layers[i];
-        macs += (double)l->width * 3 * l->width + (double)l->width * hp->d_model + 2 * ffn_down;
+        macs += (double)l->width * 3 * l->width + (double)l->width * hp->d_model + ffn;
         if (l->proj.w) macs += (double)l->width * hp->d_model;
+        /* The last layer's down-projection runs once per sentence, after pooling (encoder_cpu.c, pooled_ffn_block). */
+        if (i + 1 < hp->n_layers) macs += ffn;
     }
     return (userec_model_info){
         .dim = hp->d_model,
@@ -251,7 +252,7 @@ userec_model_info userec_info(const userec_model *m) {
         .vocab_rows = hp->vocab_rows,
         .n_layers = hp->n_layers,
         .flops_per_token = 2 * macs,
-        .flops_per_sentence = 2 * (ffn_down + (double)hp->d_model * hp->d_model),
+        .flops_per_sentence = 2 * (ffn + (double)hp->d_model * hp->d_model),
     };
 }
 

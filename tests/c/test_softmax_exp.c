@@ -1,6 +1,6 @@
 /* test_softmax_exp.c: cpu_exp_shifted (engine/cpu_ops.h), the exponentials of attention's softmax, against
  * float64 exp: within 2 ULP (relative 2.4e-7) wherever e^x is a normal float, within 2^-126 below that; its
- * sum within the float roundings its additions can make; the vector body and the scalar tail alike. */
+ * sum within the float roundings its additions can make; whole vectors and the padded tail alike. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +50,8 @@ int main(void) {
     check_exp("softmax range [-20, 0], 100003 values", 100003, -20, 0, 0);
     check_exp("shifted scores [-30, 0] + 7.5, 4099 values", 4099, -30, 0, 7.5f);
     check_exp("down to underflow [-104, -80], 20001 values", 20001, -104, -80, 0);
-    check_exp("short row (scalar tail only), 7 values", 7, -3, 0, 1.25f);
+    check_exp("short row (the padded tail only), 7 values", 7, -3, 0, 1.25f);
+    check_exp("a row of 8 and a tail of 5, 13 values", 13, -9, 0, -2.0f);
     check_exp("one value, 0", 1, 0, 0, 0);
     CHECK_DONE();
 }
