@@ -1,17 +1,29 @@
-# userec: `make` builds ./userec, `make test` runs every test, `make demo` runs the main job on the example.
+# userec: `make` builds ./userec and the library, `make check` runs the fast tests (under a minute),
+# `make test` every test, `make demo` the main job on the example, `make install PREFIX=...` installs.
 BUILD ?= build
 BIN ?= userec
 PY ?= /usr/bin/python3
 CC ?= gcc
 SHARED ?= ../shared
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+# The library's version (engine/userec.h says the same; tests/test_install.py checks that they agree).
+VERSION := 0.4.0
+SOVERSION := 0
 
 CFLAGS ?= -O3 -march=native -g
 # Flags the build needs are appended even when CFLAGS is given on the command line (e.g. sanitizers).
-override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -Iengine
-override LDLIBS += -lopenblas -lutf8proc -lm -fopenmp
+# -fPIC: one set of objects serves the static and the shared library. -fvisibility=hidden: the shared library
+# exports what engine/userec.h declares (USEREC_API) and nothing else.
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -fPIC -fvisibility=hidden \
+                   -Iengine -DUSEREC_VERSION_STRING='"$(VERSION)"'
+LIB_LIBS := -lutf8proc -lz -lm -fopenmp
+override LDLIBS += -lopenblas $(LIB_LIBS)
 
-LIB_SRC := $(filter-out engine/main.c engine/cli_%.c,$(wildcard engine/*.c))
-CLI_SRC := engine/main.c $(wildcard engine/cli_*.c)
+# One folder per concern under engine/ (docs/architecture.md); the CLI, one file per command, in cli/.
+LIB_SRC := $(wildcard engine/*/*.c)
+CLI_SRC := $(wildcard cli/*.c)
 TEST_SRC := $(wildcard tests/c/test_*.c tests/gpu/test_*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -20,7 +32,7 @@ DEPS_STAMP := $(BUILD)/.deps-ok
 vpath test_%.c tests/c tests/gpu
 
 # CUDA: `make CUDA=1` forces the GPU build, `make CUDA=0` leaves it out; by default it is on when nvcc is in
-# PATH or /usr/local/cuda/bin. Without it, engine/*_stub.c answer that this build has no GPU.
+# PATH or /usr/local/cuda/bin. Without it, engine/gpu/gpu_stub.c answers that this build has no GPU.
 NVCC ?= $(firstword $(shell command -v nvcc 2>/dev/null) $(wildcard /usr/local/cuda/bin/nvcc))
 CUDA ?= $(if $(NVCC),1,0)
 ifeq ($(CUDA),1)
@@ -31,14 +43,22 @@ CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(realpath $(NVCC)))
 # Hopper machine code plus PTX that newer GPUs compile at load time.
 CUDA_GENCODE ?= -gencode arch=compute_90,code=[sm_90,compute_90]
 NVCCFLAGS ?= -O3 -lineinfo
-NVCCFLAGS += -std=c++17 $(CUDA_GENCODE) -DUSEREC_CUDA -Iengine -Ikernels -Xcompiler -Wall,-Wextra,-Wno-unused-parameter
+NVCCFLAGS += -std=c++17 $(CUDA_GENCODE) -DUSEREC_CUDA -Iengine -Ikernels \
+             -Xcompiler -Wall,-Wextra,-Wno-unused-parameter,-fPIC,-fvisibility=hidden
 override CFLAGS += -DUSEREC_CUDA
-LIB_OBJ += $(patsubst %.cu,$(BUILD)/%.o,$(wildcard engine/*.cu kernels/*.cu))
-override LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+LIB_OBJ += $(patsubst %.cu,$(BUILD)/%.o,$(wildcard engine/*/*.cu kernels/*.cu))
+CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+LIB_LIBS += $(CUDA_LIBS)
+override LDLIBS += $(CUDA_LIBS)
 endif
 
-.PHONY: all test demo weights deps clean test-model
-all: $(BIN)
+STATIC_LIB := $(BUILD)/libuserec.a
+SHARED_LIB := $(BUILD)/libuserec.so.$(VERSION)
+SONAME := libuserec.so.$(SOVERSION)
+
+.PHONY: all lib test check demo weights deps clean test-model install uninstall fuzz
+all: $(BIN) lib
+lib: $(STATIC_LIB) $(SHARED_LIB) $(BUILD)/libuserec.so
 
 # Installs the Debian packages the build and tests need when run as root; otherwise names them in one line.
 $(DEPS_STAMP): tools/install-deps.sh
@@ -54,18 +74,50 @@ $(BUILD)/%.o: %.cu $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(NVCC) $(NVCCFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/libuserec.a: $(LIB_OBJ)
+$(STATIC_LIB): $(LIB_OBJ)
+	rm -f $@
 	$(AR) rcs $@ $^
 
-$(BIN): $(CLI_OBJ) $(BUILD)/libuserec.a
+$(SHARED_LIB): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -o $@ $^ $(LIB_LIBS)
+
+$(BUILD)/libuserec.so: $(SHARED_LIB)
+	ln -sf $(notdir $<) $(BUILD)/$(SONAME)
+	ln -sf $(notdir $<) $@
+
+$(BIN): $(CLI_OBJ) $(STATIC_LIB)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: %.c $(BUILD)/libuserec.a
+$(BUILD)/tests/%: %.c $(STATIC_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Itests/c -o $@ $< $(BUILD)/libuserec.a $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/c -o $@ $< $(STATIC_LIB) $(LDLIBS)
 
-test: $(BIN) $(TEST_BIN)
+test: $(BIN) lib $(TEST_BIN)
 	@$(PY) tests/run.py --build $(BUILD) --bin $(BIN) --shared $(SHARED)
+
+# The edit loop: the C unit tests and a slice of the oracle tests (tests marked quick), under a minute.
+check: $(BIN) lib $(TEST_BIN)
+	@$(PY) tests/run.py --quick --build $(BUILD) --bin $(BIN) --shared $(SHARED)
+
+# Installs the CLI, both libraries, the header, a pkg-config file and the Python module.
+PC_REQUIRES_LIBS := $(LIB_LIBS)
+install: $(BIN) lib
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include \
+	    $(DESTDIR)$(PREFIX)/lib/python3/dist-packages
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/userec
+	install -m 644 $(STATIC_LIB) $(DESTDIR)$(PREFIX)/lib/libuserec.a
+	install -m 755 $(SHARED_LIB) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf $(notdir $(SHARED_LIB)) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(notdir $(SHARED_LIB)) $(DESTDIR)$(PREFIX)/lib/libuserec.so
+	install -m 644 engine/userec.h $(DESTDIR)$(PREFIX)/include/userec.h
+	install -m 644 python/userec.py $(DESTDIR)$(PREFIX)/lib/python3/dist-packages/userec.py
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS_PRIVATE@|$(PC_REQUIRES_LIBS)|' \
+	    tools/userec.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/userec.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/userec $(DESTDIR)$(PREFIX)/lib/libuserec.a $(DESTDIR)$(PREFIX)/lib/libuserec.so* \
+	    $(DESTDIR)$(PREFIX)/include/userec.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/userec.pc \
+	    $(DESTDIR)$(PREFIX)/lib/python3/dist-packages/userec.py
 
 # The deterministic test weights (SPEC 2.3) as a .usew, for benchmarks and the demo without real weights;
 # tests/common.py builds the same file at the same path.

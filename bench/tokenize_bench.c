@@ -11,9 +11,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "tokenizer.h"
-#include "util.h"
-#include "weights.h"
+#include "tokenizer/tokenizer.h"
+#include "common/util.h"
+#include "model/weights.h"
 
 static double now(void) {
     struct timespec ts;

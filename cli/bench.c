@@ -1,4 +1,4 @@
-/* cli_bench.c: `userec bench`: steady-state encoder throughput on the CPU and the GPU, next to each device's
+/* bench.c: `userec bench`: steady-state encoder throughput on the CPU and the GPU, next to each device's
  * ceiling (the CPU's fma throughput, probed; the card's dense peak). Load time is measured separately from the timed
  * runs; each figure is the median of several runs after a warm-up, with the spread (min..max) beside it. */
 #include <cblas.h>
@@ -11,18 +11,13 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "gpu.h"
-#include "model.h"
-#include "topk.h"
+#include "common/clock.h"
+#include "gpu/gpu.h"
+#include "model/model.h"
+#include "topk/topk.h"
 #include "userec.h"
 
 void openblas_set_num_threads(int);
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int by_value(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -51,12 +46,12 @@ static timing product_probe(int rows, int repeats, int openblas) {
     double secs[64], flops = 2.0 * rows * k * n;
     int ok = !gemm_weights_pack(b, bias, k, n, &packed);
     for (int r = -1; r < repeats && ok; r++) { /* r = -1: the warm-up */
-        double t = now();
+        double t = now_seconds();
         if (openblas)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, n, k, 1, a, k, b, n, 0, c, n);
         else
             ok = !gemm_dense(a, (size_t)rows, &packed, c, GEMM_BIAS);
-        if (r >= 0) secs[r] = now() - t;
+        if (r >= 0) secs[r] = now_seconds() - t;
     }
     gemm_weights_free(&packed);
     free(a), free(b), free(c), free(bias);
@@ -161,10 +156,10 @@ static int text_workload(workload *w, const char *path, const userec_model *m, d
     *bytes = 0;
     while (!rc && (len = getline(&line, &line_cap, f)) >= 0) {
         if (len && line[len - 1] == '\n') line[--len] = 0;
-        double t = now();
+        double t = now_seconds();
         tok_result r;
         if (tokenizer_encode(tok, line, (size_t)len, 0, scratch, &r, msg, sizeof msg)) rc = cli_fail("bench", "%s", msg);
-        *secs += now() - t;
+        *secs += now_seconds() - t;
         *bytes += (size_t)len;
         if (!rc && w->n + 2 > cap_rows) {
             size_t *o = realloc(w->offsets, (cap_rows = 2 * cap_rows + 1024) * sizeof *o);
@@ -220,13 +215,13 @@ typedef struct {
  * over the output (the caller frees it) and the median encode time. */
 static int time_workload(bench_run *b, userec_encoder *enc, userec_precision p, const workload *w, float **vectors,
                          double *encode_s) {
-    userec_gpu *gpu = userec_encoder_gpu(enc);
+    const int gpu = userec_encoder_device(enc) == USEREC_DEVICE_CUDA;
     float *out = malloc(w->n * b->info.dim * sizeof *out);
     if (!out) return cli_fail("bench", "out of memory for %zu output rows", w->n);
     userec_error err;
     userec_counts counts = {0};
     int rc = userec_encoder_encode(enc, w->ids, w->offsets, w->n, out, &counts, &err) ? cli_fail("bench", "%s", err.message) : 0;
-    if (gpu) userec_gpu_stats_reset(gpu); /* the split covers the timed runs only */
+    userec_encoder_stats_reset(enc); /* the split covers the timed runs only */
     double secs[64];
     for (int r = 0; r < b->repeats && !rc; r++) {
         if (!gpu) {
@@ -236,9 +231,9 @@ static int time_workload(bench_run *b, userec_encoder *enc, userec_precision p, 
             const double probe = cpu_fma_peak_gflops(1);
             if (probe > b->cpu_peak_gflops) b->cpu_peak_gflops = probe;
         }
-        double t = now();
+        double t = now_seconds();
         if (userec_encoder_encode(enc, w->ids, w->offsets, w->n, out, NULL, &err)) rc = cli_fail("bench", "%s", err.message);
-        secs[r] = now() - t;
+        secs[r] = now_seconds() - t;
     }
     if (rc || !vectors) free(out);
     if (rc) return rc;
@@ -247,9 +242,9 @@ static int time_workload(bench_run *b, userec_encoder *enc, userec_precision p, 
     const double tokens_s = (double)counts.tokens / t.median, sentences_s = (double)w->n / t.median;
     const double gflops = (tokens_s * b->info.flops_per_token + sentences_s * b->info.flops_per_sentence) / 1e9;
     const char *device = userec_encoder_name(enc);
-    const double peak = gpu ? 1000 * userec_gpu_peak_tflops(device, p) : b->cpu_peak_gflops;
-    userec_gpu_stats split = {0};
-    if (gpu) userec_gpu_stats_get(gpu, &split);
+    const double peak = gpu ? 1000 * gpu_peak_tflops(device, p) : b->cpu_peak_gflops;
+    userec_encoder_stats split = {0};
+    userec_encoder_stats_get(enc, &split);
     const double per_run = 1.0 / b->repeats;
     if (b->json) {
         printf("%s{\"device\": \"%s\", \"precision\": \"%s\", \"workload\": \"%s\", \"sentences\": %zu, \"tokens\": %zu, "
@@ -274,7 +269,7 @@ static int time_workload(bench_run *b, userec_encoder *enc, userec_precision p, 
     }
     if (b->n_results < MAX_RESULTS) {
         result *r = &b->results[b->n_results++];
-        *r = (result){.on_gpu = gpu != NULL, .precision = p, .sentences_s = sentences_s};
+        *r = (result){.on_gpu = gpu, .precision = p, .sentences_s = sentences_s};
         snprintf(r->workload, sizeof r->workload, "%s", w->label);
     }
     return 0;
@@ -290,14 +285,14 @@ static int time_text_job(bench_run *b, userec_encoder *enc, userec_precision p, 
     const size_t n = b->texts.n, k = 10;
     int32_t *index = malloc(n * k * sizeof *index);
     float *score = malloc(n * k * sizeof *score);
-    topk_options opt = {.k = k, .exclude_self = 1, .device = on_gpu ? TOPK_CUDA : TOPK_CPU,
-                        .precision = on_gpu && p == USEREC_BF16 ? TOPK_BF16 : TOPK_FP32};
-    char err[512];
-    double t = now();
-    if (!index || !score) rc = cli_fail("bench", "out of memory for the top-k of %zu texts", n);
-    else if (topk_search(vectors, n, vectors, n, b->info.dim, &opt, index, score, err, sizeof err))
-        rc = cli_fail("bench", "top-k: %s", err);
-    const double topk_s = now() - t, total = b->tokenize_s + encode_s + topk_s;
+    userec_topk_options opt = {.k = k, .exclude_self = 1, .device = on_gpu ? USEREC_DEVICE_CUDA : USEREC_DEVICE_CPU,
+                        .precision = on_gpu && p == USEREC_BF16 ? USEREC_BF16 : USEREC_FP32};
+    userec_error err;
+    double t = now_seconds();
+    if (!index || !score) rc = cli_failed("bench", "out of memory for the top-k of %zu texts", n);
+    else if (userec_topk_search(vectors, n, vectors, n, b->info.dim, &opt, index, score, &err))
+        rc = cli_failed("bench", "%s", err.message);
+    const double topk_s = now_seconds() - t, total = b->tokenize_s + encode_s + topk_s;
     if (!rc && b->json)
         printf(", {\"device\": \"%s\", \"precision\": \"%s\", \"workload\": \"%s job\", \"texts\": %zu, \"bytes\": %zu, "
                "\"tokenize_s\": %.6f, \"encode_s\": %.6f, \"topk_s\": %.6f, \"topk_k\": %zu}",
@@ -315,8 +310,8 @@ static int time_text_job(bench_run *b, userec_encoder *enc, userec_precision p, 
 static int bench_device(bench_run *b, userec_device d, userec_precision p, const char *seq_lens, const char *ids_file) {
     userec_error err;
     userec_encoder *enc = userec_encoder_open(b->model, d, p, stderr, &err);
-    if (!enc) return cli_fail("bench", "%s", err.message), 1;
-    const int on_gpu = userec_encoder_gpu(enc) != NULL, batch = b->batch ? b->batch : on_gpu ? 16384 : 256;
+    if (!enc) return cli_failed("bench", "%s", err.message);
+    const int on_gpu = userec_encoder_device(enc) == USEREC_DEVICE_CUDA, batch = b->batch ? b->batch : on_gpu ? 16384 : 256;
     if (!on_gpu && !b->cpu_peak_gflops) {
         /* The best run of each: a shared machine only ever slows a run down. At least PROBE_RUNS runs however
          * few the timed repeats, so that one unlucky probe cannot make the MFU of a lucky call exceed 100%. */
@@ -328,11 +323,8 @@ static int bench_device(bench_run *b, userec_device d, userec_precision p, const
     char *lens = strdup(seq_lens), *save = NULL;
     int rc = 0;
     for (char *tok = strtok_r(lens, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
-        const int len = atoi(tok);
-        if (len < 1 || (unsigned)len > b->info.max_len) {
-            rc = cli_fail("bench", "--seq-len %s: lengths run from 1 to %u", tok, b->info.max_len);
-            break;
-        }
+        int len;
+        if ((rc = cli_int_option("bench", "--seq-len", tok, 1, (int)b->info.max_len, &len))) break;
         workload w = {0};
         rc = random_workload(&w, len, batch, b->info.vocab_rows) ? cli_fail("bench", "out of memory") : time_workload(b, enc, p, &w, NULL, NULL);
         workload_free(&w);
@@ -382,22 +374,25 @@ int cmd_bench(int argc, char **argv) {
         switch (c) {
         case 'm': b.model_path = optarg; break;
         case 's': seq_lens = optarg; break;
-        case 'b': b.batch = atoi(optarg); break;
-        case 'r': b.repeats = atoi(optarg); break;
-        case 't': threads = atoi(optarg); break;
+        case 'b':
+            if (cli_int_option("bench", "--batch", optarg, 1, 1 << 24, &b.batch)) return EXIT_USAGE;
+            break;
+        case 'r':
+            if (cli_int_option("bench", "--repeat", optarg, 1, 64, &b.repeats)) return EXIT_USAGE;
+            break;
+        case 't':
+            if (cli_threads_option("bench", optarg, &threads)) return EXIT_USAGE;
+            break;
         case 'j': b.json = 1; break;
         case 'd': devices = optarg; break;
         case 'p': precisions = optarg; break;
         case 'i': ids_file = optarg; break;
         case 'x': b.texts_file = optarg; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: usage(stderr); return EXIT_USAGE;
         }
     }
-    if (b.batch < 0 || b.repeats < 1 || b.repeats > 64 || optind < argc) {
-        usage(stderr);
-        return cli_fail("bench", "--batch >= 1 (0: the device's default); --repeat 1..64");
-    }
+    if (optind < argc) return cli_fail("bench", "unexpected argument '%s'", argv[optind]);
     if (!b.model_path) {
         static const char *defaults[] = {"weights/use-lite.usew", "build/testdata/use-lite-seed1.usew"};
         for (int i = 0; i < 2 && !b.model_path; i++)
@@ -414,24 +409,24 @@ int cmd_bench(int argc, char **argv) {
     int n_devices = 0, n_precisions = 0;
     char *dev_copy = strdup(devices), *prec_copy = strdup(precisions), *save = NULL;
     for (char *tok = strtok_r(dev_copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-        if (n_devices == 8 || userec_device_parse(tok, &device_list[n_devices++]))
+        if (n_devices == 8 || userec_device_parse(tok, &device_list[n_devices++], NULL))
             return free(dev_copy), free(prec_copy), cli_fail("bench", "--device wants a list of cpu, cuda, auto; not '%s'", tok);
     for (char *tok = strtok_r(prec_copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-        if (n_precisions == USEREC_PRECISIONS || userec_precision_parse(tok, &precision_list[n_precisions++]))
+        if (n_precisions == USEREC_PRECISIONS || userec_precision_parse(tok, &precision_list[n_precisions++], NULL))
             return free(dev_copy), free(prec_copy), cli_fail("bench", "--precision wants a list of fp32, tf32, bf16; not '%s'", tok);
     free(dev_copy), free(prec_copy);
     if (threads > 0) omp_set_num_threads(threads), openblas_set_num_threads(threads);
-    double t0 = now();
+    double t0 = now_seconds();
     userec_error err;
     userec_model *m = userec_load(b.model_path, &err);
-    if (!m) return cli_fail("bench", "%s", err.message), 1;
-    const double load_s = now() - t0;
+    if (!m) return cli_failed("bench", "%s", err.message);
+    const double load_s = now_seconds() - t0;
     b.model = m;
     b.info = userec_info(m);
     if (b.texts_file && text_workload(&b.texts, b.texts_file, m, &b.tokenize_s, &b.text_bytes)) {
         workload_free(&b.texts);
         userec_free(m);
-        return 2;
+        return EXIT_USAGE;
     }
     if (b.json)
         printf("{\"model\": \"%s\", \"threads\": %d, \"load_s\": %.4f, \"results\": [", b.model_path, omp_get_max_threads(), load_s);

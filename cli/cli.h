@@ -1,9 +1,16 @@
-/* cli.h: the subcommands of ./userec, one file each (engine/cli_<name>.c). */
+/* cli.h: the commands of ./userec, one file each (cli/<command>.c), and what they share (cli/options.c): the
+ * error line, the exit codes, and one parser for every option value. */
 #ifndef USEREC_CLI_H
 #define USEREC_CLI_H
 
-#include "gpu.h"
-#include "topk.h"
+#include <stddef.h>
+#include <stdint.h>
+
+#include "userec.h"
+
+/* Exit codes, the same for every command (docs/cli.md). */
+#define EXIT_USAGE 2  /* bad options or arguments: nothing was done */
+#define EXIT_FAILED 1 /* the job ran and failed (unreadable input, a bad model, too many rejects, a GPU error) */
 
 int cmd_info(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
@@ -13,13 +20,28 @@ int cmd_related(int argc, char **argv);
 int cmd_query(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 
-/* Prints "userec <cmd>: <message>" to stderr and returns 2 (the exit code for usage and input errors). */
+/* Prints "userec <cmd>: <message>" to stderr and returns EXIT_USAGE. */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same line, returning EXIT_FAILED: for a job that ran and failed. */
+int cli_failed(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* --device cpu|cuda|auto into *device (gpu.h); returns 0, or cli_fail's 2 naming the bad value. */
+/* Option values. Each parses the whole of arg (no sign where none belongs, no trailing garbage, no overflow),
+ * checks it against [min, max], and returns 0, or cli_fail's EXIT_USAGE with a message naming the option, the
+ * range and the value given. */
+int cli_uint_option(const char *cmd, const char *option, const char *arg, uint64_t min, uint64_t max, uint64_t *out);
+int cli_size_option(const char *cmd, const char *option, const char *arg, size_t min, size_t max, size_t *out);
+int cli_int_option(const char *cmd, const char *option, const char *arg, int min, int max, int *out);
+int cli_real_option(const char *cmd, const char *option, const char *arg, double min, double max, double *out);
+
+/* The most threads any --threads may ask for: more only adds scheduling cost (docs/cli.md). */
+#define CLI_MAX_THREADS 1024
+int cli_threads_option(const char *cmd, const char *arg, int *threads);
+/* --device cpu|cuda|auto and --precision fp32|tf32|bf16. */
 int cli_device_option(const char *cmd, const char *arg, userec_device *device);
-/* Where the top-k search runs for --device `wanted` (userec_device_choose, its notes on stderr); returns 0, or 1
- * (the exit code of a failed run) after saying why --device cuda cannot run. */
-int cli_search_device(const char *cmd, userec_device wanted, topk_device *where);
+int cli_precision_option(const char *cmd, const char *arg, userec_precision *precision);
+
+/* Where the top-k search runs for --device `wanted` (userec_device_choose, its notes on stderr); returns 0, or
+ * EXIT_FAILED after saying why --device cuda cannot run. */
+int cli_search_device(const char *cmd, userec_device wanted, userec_device *where);
 
 #endif

@@ -1,10 +1,10 @@
-/* cli_devices.c: `userec devices`: what this build can run on: the CPU, and each CUDA GPU the driver shows,
+/* devices.c: `userec devices`: what this build can run on: the CPU, and each CUDA GPU the driver shows,
  * with the peak rates bench measures MFU against; or why there is no usable GPU. */
 #include <omp.h>
 #include <string.h>
 
 #include "cli.h"
-#include "gpu.h"
+#include "gpu/gpu.h"
 
 #define MAX_LISTED 16
 
@@ -15,28 +15,28 @@ int cmd_devices(int argc, char **argv) {
         return 0;
     }
     printf("cpu      %d threads, fp32\n", omp_get_max_threads());
-    userec_gpu_device devices[MAX_LISTED];
+    userec_gpu_info devices[MAX_LISTED];
     userec_error err;
-    const int count = userec_gpu_list(devices, MAX_LISTED, &err);
+    const int count = gpu_list(devices, MAX_LISTED, &err);
     if (!count) {
         printf("cuda     unavailable: %s\n", err.message);
         return 0;
     }
     int driver, runtime;
-    userec_gpu_versions(&driver, &runtime);
+    gpu_versions(&driver, &runtime);
     printf("cuda     driver %d.%d, runtime %d.%d, %d device(s)\n", driver / 1000, driver % 1000 / 10, runtime / 1000,
            runtime % 1000 / 10, count);
     for (int i = 0; i < count && i < MAX_LISTED; i++) {
-        const userec_gpu_device *d = &devices[i];
+        const userec_gpu_info *d = &devices[i];
         printf("cuda:%-3d %s, compute capability %d.%d, %d SMs, %.1f GiB", i, d->name, d->cc_major, d->cc_minor,
                d->multiprocessors, (double)d->memory_bytes / (1u << 30));
-        const double bf16 = userec_gpu_peak_tflops(d->name, USEREC_BF16);
+        const double bf16 = gpu_peak_tflops(d->name, USEREC_BF16);
         if (bf16)
-            printf("; dense peak TFLOP/s fp32 %.0f, tf32 %.0f, bf16 %.0f", userec_gpu_peak_tflops(d->name, USEREC_FP32),
-                   userec_gpu_peak_tflops(d->name, USEREC_TF32), bf16);
+            printf("; dense peak TFLOP/s fp32 %.0f, tf32 %.0f, bf16 %.0f", gpu_peak_tflops(d->name, USEREC_FP32),
+                   gpu_peak_tflops(d->name, USEREC_TF32), bf16);
         else
             printf("; not in the peak table (engine/gpu_peak.c): no MFU");
-        printf("%s\n", d->cc_major < 9 ? "; too old for this build (sm_90 code)" : "");
+        printf("%s\n", d->usable ? "" : "; this build has no code for this card");
     }
     return 0;
 }

@@ -1,5 +1,5 @@
-/* cli_embed.c: `userec embed`: options, model and device set-up, the summary and the exit code. The work
- * itself is engine/embed_job.c. */
+/* embed.c: `userec embed`: options, model and device set-up, the summary and the exit code. The work itself
+ * is engine/jobs/embed_job.c. */
 #include <getopt.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -7,11 +7,9 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "embed_job.h"
-#include "model.h"
-#include "util.h"
-
-void openblas_set_num_threads(int);
+#include "jobs/embed_job.h"
+#include "model/model.h"
+#include "common/util.h"
 
 typedef struct {
     const char *model, *format, *format_out, *tokenizer;
@@ -65,7 +63,6 @@ static int parse_options(int argc, char **argv, embed_options *opt) {
     *opt = (embed_options){.max_reject_rate = 0.01, .device = USEREC_DEVICE_CPU, .precision = USEREC_FP32};
     embed_job *job = &opt->job;
     int c;
-    char *end;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
         switch (c) {
@@ -89,28 +86,24 @@ static int parse_options(int argc, char **argv, embed_options *opt) {
             break;
         case O_FORMAT_OUT: opt->format_out = optarg; break;
         case O_DEVICE:
-            if (cli_device_option("embed", optarg, &opt->device)) return 2;
+            if (cli_device_option("embed", optarg, &opt->device)) return EXIT_USAGE;
             break;
         case O_PRECISION:
-            if (userec_precision_parse(optarg, &opt->precision))
-                return cli_fail("embed", "--precision wants fp32, tf32 or bf16, not '%s'", optarg);
+            if (cli_precision_option("embed", optarg, &opt->precision)) return EXIT_USAGE;
             break;
         case O_BATCH_TOKENS:
-            job->batch_tokens = strtoul(optarg, &end, 10);
-            if (*end || !job->batch_tokens) return cli_fail("embed", "--batch-tokens wants a positive integer, not '%s'", optarg);
+            if (cli_size_option("embed", "--batch-tokens", optarg, 1, (size_t)1 << 30, &job->batch_tokens))
+                return EXIT_USAGE;
             break;
         case O_THREADS:
-            opt->threads = (int)strtol(optarg, &end, 10);
-            if (*end || opt->threads < 1) return cli_fail("embed", "--threads wants a positive integer, not '%s'", optarg);
+            if (cli_threads_option("embed", optarg, &opt->threads)) return EXIT_USAGE;
             break;
         case O_MAX_REJECT:
-            opt->max_reject_rate = strtod(optarg, &end);
-            if (*end || !(opt->max_reject_rate >= 0 && opt->max_reject_rate <= 1))
-                return cli_fail("embed", "--max-reject-rate wants a fraction between 0 and 1, not '%s'", optarg);
+            if (cli_real_option("embed", "--max-reject-rate", optarg, 0, 1, &opt->max_reject_rate)) return EXIT_USAGE;
             break;
         case 'q': opt->quiet = 1; break;
         case 'h': usage(stdout); exit(0);
-        default: usage(stderr); return 2;
+        default: usage(stderr); return EXIT_USAGE;
         }
     }
     if (optind < argc) return cli_fail("embed", "unexpected argument '%s'", argv[optind]);
@@ -156,28 +149,25 @@ int cmd_embed(int argc, char **argv) {
     embed_options opt;
     int rc = parse_options(argc, argv, &opt);
     if (rc) return rc;
-    if (opt.threads) {
-        omp_set_num_threads(opt.threads);
-        openblas_set_num_threads(opt.threads);
-    }
+    if (opt.threads) omp_set_num_threads(opt.threads);
     embed_job *job = &opt.job;
     job->threads = opt.threads ? opt.threads : omp_get_max_threads();
     job->progress = opt.quiet ? PROGRESS_NONE : isatty(STDERR_FILENO) ? PROGRESS_BAR : PROGRESS_LOG;
     userec_error uerr;
     userec_model *m = userec_load(opt.model, &uerr);
-    if (!m) return cli_fail("embed", "%s", uerr.message), 1;
+    if (!m) return cli_failed("embed", "%s", uerr.message);
     const userec_model_info info = userec_info(m);
     if (job->in.format != INPUT_IDS) {
         enum usew_tokenizer kind = !opt.tokenizer ? USEW_TOK_NONE : !strcmp(opt.tokenizer, "spm") ? USEW_TOK_SPM : USEW_TOK_TFJS;
         if (!(job->tok = model_tokenizer(m, kind, &uerr))) {
             userec_free(m);
-            return cli_fail("embed", "%s", uerr.message), 1;
+            return cli_failed("embed", "%s", uerr.message);
         }
     }
     userec_encoder *enc = userec_encoder_open(m, opt.device, opt.precision, stderr, &uerr);
     if (!enc) {
         userec_free(m);
-        return cli_fail("embed", "%s", uerr.message), 1;
+        return cli_failed("embed", "%s", uerr.message);
     }
     if (!job->batch_tokens) job->batch_tokens = userec_encoder_batch_tokens(enc);
     if (!opt.quiet)
@@ -188,14 +178,14 @@ int cmd_embed(int argc, char **argv) {
     rc = embed_job_run(job, enc, info.dim, info.vocab_rows, &sum, err, sizeof err);
     userec_encoder_close(enc);
     userec_free(m);
-    if (rc) return cli_fail("embed", "%s (nothing was written)", err), 1;
+    if (rc) return cli_failed("embed", "%s (nothing was written)", err);
     if (!opt.quiet) print_summary(&sum, &opt, &info);
     double reject_rate = sum.read ? (double)sum.rejected / (double)sum.read : 0;
     if (reject_rate > opt.max_reject_rate) {
         fprintf(stderr, "embed: failing: %zu of %zu rows (%.2f%%) were rejected, more than --max-reject-rate %g "
                         "(%.2f%%); the rows are listed in the rejects file\n",
                 sum.rejected, sum.read, 100 * reject_rate, opt.max_reject_rate, 100 * opt.max_reject_rate);
-        return 1;
+        return EXIT_FAILED;
     }
     return 0;
 }

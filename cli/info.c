@@ -1,9 +1,9 @@
-/* cli_info.c: `userec info MODEL`: what a .usew file holds, and whether this engine can run it. */
+/* info.c: `userec info MODEL`: what a .usew file holds, and whether this engine can run it. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
-#include "model.h"
+#include "model/model.h"
 
 static void print_flags(uint32_t flags) {
     static const char *names[] = {"pre_ln", "emb_twice", "timing_signal", "l0_residual_proj", "tanh_head",

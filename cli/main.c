@@ -1,5 +1,5 @@
-/* main.c: ./userec dispatches to one subcommand per file (engine/cli_<name>.c; what they share is in
- * engine/cli_common.c). */
+/* main.c: ./userec dispatches to one command per file (cli/<command>.c; what they share is in cli/options.c);
+ * `userec help [COMMAND]` and `userec --version`. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,10 +21,38 @@ static const struct {
     {"tokenize", cmd_tokenize, "print the token ids (spm or tfjs) of texts, one line each"},
 };
 
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
 static void usage(FILE *to) {
-    fprintf(to, "usage: userec COMMAND [options]   (userec COMMAND --help for its options)\n\ncommands:\n");
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(to, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(to, "usage: userec COMMAND [options]   (userec help COMMAND, or userec COMMAND --help, for its options)\n"
+                "       userec --version\n\ncommands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++) fprintf(to, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(to, "  %-10s %s\n", "help", "this list, or one command's options");
+    fprintf(to, "\nexit codes: 0 done, %d the job failed (the message says why), %d bad options or arguments\n"
+                "documentation: README.md and docs/ (docs/cli.md lists every command)\n",
+            EXIT_FAILED, EXIT_USAGE);
+}
+
+static int find_command(const char *name) {
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(name, commands[i].name)) return (int)i;
+    return -1;
+}
+
+/* `userec help` and `userec help COMMAND` (the command's own --help). */
+static int help(int argc, char **argv) {
+    if (argc < 3) {
+        usage(stdout);
+        return 0;
+    }
+    const int c = find_command(argv[2]);
+    if (c < 0) {
+        fprintf(stderr, "userec help: unknown command '%s'\n", argv[2]);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    char *args[] = {argv[2], "--help", NULL};
+    return commands[c].run(2, args);
 }
 
 /* Other threads share the cores with OpenMP's: embed's reader and tokenizer pool, OpenBLAS's in bench's
@@ -42,11 +70,22 @@ int main(int argc, char **argv) {
     prefer_passive_openmp(argv);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+        return argc < 2 ? EXIT_USAGE : 0;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("userec %s (library %s, %s)\n", USEREC_VERSION, userec_version(),
+#ifdef USEREC_CUDA
+               "with CUDA"
+#else
+               "without CUDA"
+#endif
+        );
+        return 0;
+    }
+    if (!strcmp(argv[1], "help")) return help(argc, argv);
+    const int c = find_command(argv[1]);
+    if (c >= 0) return commands[c].run(argc - 1, argv + 1);
     fprintf(stderr, "userec: unknown command '%s'\n", argv[1]);
     usage(stderr);
-    return 2;
+    return EXIT_USAGE;
 }

@@ -1,27 +1,87 @@
-/* cli_common.c: what several subcommands share: the error line and the values of common options. */
+/* options.c: what the commands share: the error line, the option-value parsers, the device choice. */
+#include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cli.h"
+
+static void vsay(const char *cmd, const char *fmt, va_list ap) {
+    fprintf(stderr, "userec %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
 
 int cli_fail(const char *cmd, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "userec %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsay(cmd, fmt, ap);
     va_end(ap);
-    return 2;
+    return EXIT_USAGE;
+}
+
+int cli_failed(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsay(cmd, fmt, ap);
+    va_end(ap);
+    return EXIT_FAILED;
+}
+
+int cli_uint_option(const char *cmd, const char *option, const char *arg, uint64_t min, uint64_t max, uint64_t *out) {
+    char *end;
+    errno = 0;
+    const unsigned long long v = strtoull(arg, &end, 10);
+    /* strtoull skips blanks and accepts a sign (negating "-1" into a huge value): only digits are a number here */
+    if (arg[0] < '0' || arg[0] > '9' || *end || errno == ERANGE || v < min || v > max)
+        return cli_fail(cmd, "%s wants an integer from %llu to %llu, not '%s'", option, (unsigned long long)min,
+                        (unsigned long long)max, arg);
+    *out = v;
+    return 0;
+}
+
+int cli_size_option(const char *cmd, const char *option, const char *arg, size_t min, size_t max, size_t *out) {
+    uint64_t v = 0;
+    if (cli_uint_option(cmd, option, arg, min, max, &v)) return EXIT_USAGE;
+    *out = (size_t)v;
+    return 0;
+}
+
+int cli_int_option(const char *cmd, const char *option, const char *arg, int min, int max, int *out) {
+    uint64_t v = 0;
+    if (min < 0) return cli_fail(cmd, "%s: negative ranges are not parsed here", option); /* none exist yet */
+    if (cli_uint_option(cmd, option, arg, (uint64_t)min, (uint64_t)max, &v)) return EXIT_USAGE;
+    *out = (int)v;
+    return 0;
+}
+
+int cli_real_option(const char *cmd, const char *option, const char *arg, double min, double max, double *out) {
+    char *end;
+    errno = 0;
+    const double v = strtod(arg, &end);
+    if (end == arg || *end || errno == ERANGE || !isfinite(v) || v < min || v > max)
+        return cli_fail(cmd, "%s wants a number from %g to %g, not '%s'", option, min, max, arg);
+    *out = v;
+    return 0;
+}
+
+int cli_threads_option(const char *cmd, const char *arg, int *threads) {
+    return cli_int_option(cmd, "--threads", arg, 1, CLI_MAX_THREADS, threads);
 }
 
 int cli_device_option(const char *cmd, const char *arg, userec_device *device) {
-    return userec_device_parse(arg, device) ? cli_fail(cmd, "--device wants cpu, cuda or auto, not '%s'", arg) : 0;
+    return userec_device_parse(arg, device, NULL) ? cli_fail(cmd, "--device wants cpu, cuda or auto, not '%s'", arg) : 0;
 }
 
-int cli_search_device(const char *cmd, userec_device wanted, topk_device *where) {
-    userec_device chosen;
+int cli_precision_option(const char *cmd, const char *arg, userec_precision *precision) {
+    return userec_precision_parse(arg, precision, NULL)
+               ? cli_fail(cmd, "--precision wants fp32, tf32 or bf16, not '%s'", arg)
+               : 0;
+}
+
+int cli_search_device(const char *cmd, userec_device wanted, userec_device *where) {
     userec_error err;
-    if (userec_device_choose(wanted, stderr, &chosen, &err)) return cli_fail(cmd, "%s", err.message), 1;
-    *where = chosen == USEREC_DEVICE_CUDA ? TOPK_CUDA : TOPK_CPU;
+    if (userec_device_choose(wanted, stderr, where, &err)) return cli_failed(cmd, "%s", err.message);
     return 0;
 }

@@ -1,4 +1,4 @@
-/* cli_query.c: `userec query`: embed one or more texts with the model and print, for each, the catalogue
+/* query.c: `userec query`: embed one or more texts with the model and print, for each, the catalogue
  * items whose vectors are closest (cosine, exact top-k), with their text when a catalogue is given. The texts
  * are encoded and searched on the CPU, or with --device cuda|auto on the GPU encoder and the fused CUDA top-k. */
 #include <getopt.h>
@@ -6,10 +6,10 @@
 #include <string.h>
 
 #include "cli.h"
-#include "input.h"
-#include "topk.h"
+#include "input/input.h"
+#include "topk/topk.h"
 #include "userec.h"
-#include "util.h"
+#include "common/util.h"
 
 typedef struct {
     const char *model, *emb, *ids, *catalog, *text_col, *id_col, *format;
@@ -45,7 +45,6 @@ static int parse_options(int argc, char **argv, query_options *opt) {
         {"help", no_argument, 0, 'h'},                  {0, 0, 0, 0}};
     *opt = (query_options){.k = 10};
     int c;
-    char *end;
     optind = 1;
     while ((c = getopt_long(argc, argv, "k:", longopts, NULL)) != -1) {
         switch (c) {
@@ -57,15 +56,13 @@ static int parse_options(int argc, char **argv, query_options *opt) {
         case O_ID_COL: opt->id_col = optarg; break;
         case O_FORMAT: opt->format = optarg; break;
         case O_DEVICE:
-            if (cli_device_option("query", optarg, &opt->device)) return 2;
+            if (cli_device_option("query", optarg, &opt->device)) return EXIT_USAGE;
             break;
         case 'k':
-            errno = 0;
-            opt->k = strtoull(optarg, &end, 10);
-            if (*end || errno || !opt->k || optarg[0] == '-') return cli_fail("query", "-k wants a positive integer, not '%s'", optarg);
+            if (cli_size_option("query", "-k", optarg, 1, INT32_MAX, &opt->k)) return EXIT_USAGE;
             break;
         case 'h': usage(stdout); exit(0);
-        default: usage(stderr); return 2;
+        default: usage(stderr); return EXIT_USAGE;
         }
     }
     if (!opt->model || !opt->emb || optind == argc) {
@@ -138,13 +135,13 @@ static const char *item_name(const topk_ids *ids, int32_t j, char buf[24]) {
     return buf;
 }
 
-/* The names of the items in index (TOPK_EMPTY skipped), copied, sorted and unique. Returns -1 when out of memory. */
+/* The names of the items in index (USEREC_TOPK_EMPTY skipped), copied, sorted and unique. Returns -1 when out of memory. */
 static int names_to_look_up(const int32_t *index, size_t n, const topk_ids *ids, char ***names, size_t *count) {
     char buf[24], **list = calloc(n ? n : 1, sizeof *list);
     size_t m = 0;
     if (!list) return -1;
     for (size_t i = 0; i < n; i++) {
-        if (index[i] == TOPK_EMPTY) continue;
+        if (index[i] == USEREC_TOPK_EMPTY) continue;
         if (!(list[m] = strdup(item_name(ids, index[i], buf)))) {
             while (m) free(list[--m]);
             free(list);
@@ -183,10 +180,10 @@ int cmd_query(int argc, char **argv) {
     char **names = NULL, **name_text = NULL; /* with --catalog: the neighbours' names, sorted, and their texts */
     size_t dim = 0, scaled = 0, zero, n_names = 0, n_items = 0;
     userec_text_counts counts = {0};
-    topk_device search_device;
-    if (cli_search_device("query", opt.device, &search_device)) return 1;
+    userec_device search_device;
+    if (cli_search_device("query", opt.device, &search_device)) return EXIT_FAILED;
     /* auto that fell back has said so once: the encoder then goes straight to the CPU */
-    const userec_device encode_device = search_device == TOPK_CPU ? USEREC_DEVICE_CPU : opt.device;
+    const userec_device encode_device = search_device == USEREC_DEVICE_CPU ? USEREC_DEVICE_CPU : opt.device;
     rc = topk_load_vectors(opt.emb, &items, &scaled, &zero, err, sizeof err);
     n_items = items.rows;
     if (!rc && opt.ids) rc = topk_read_ids(opt.ids, opt.emb, items.rows, &item_ids, err, sizeof err);
@@ -196,8 +193,10 @@ int cmd_query(int argc, char **argv) {
     if (!rc && !((index = malloc(n_texts * k * sizeof *index)) && (score = malloc(n_texts * k * sizeof *score))))
         rc = ERR(err, sizeof err, "out of memory for %zu x %zu results", n_texts, k);
     if (!rc) {
-        const topk_options topt = {.k = k, .device = search_device};
-        rc = topk_search(vectors, n_texts, items.data, items.rows, dim, &topt, index, score, err, sizeof err);
+        const userec_topk_options topt = {.k = k, .device = search_device};
+        userec_error uerr;
+        if (userec_topk_search(vectors, n_texts, items.data, items.rows, dim, &topt, index, score, &uerr))
+            rc = ERR(err, sizeof err, "%s", uerr.message);
     }
     if (!rc && opt.catalog) {
         if (names_to_look_up(index, n_texts * k, &item_ids, &names, &n_names) || !(name_text = calloc(n_names + 1, sizeof *name_text)))
@@ -208,7 +207,7 @@ int cmd_query(int argc, char **argv) {
     for (size_t t = 0; !rc && t < n_texts; t++) {
         printf("%s\"%s\"\n", t ? "\n" : "", texts[t]);
         printf("rank  score     id%s\n", opt.catalog ? "\ttext" : "");
-        for (size_t r = 0; r < k && index[t * k + r] != TOPK_EMPTY; r++) {
+        for (size_t r = 0; r < k && index[t * k + r] != USEREC_TOPK_EMPTY; r++) {
             const char *id = item_name(&item_ids, index[t * k + r], buf);
             printf("%4zu  %.6f  %s", r + 1, score[t * k + r], id);
             if (!opt.catalog) {
@@ -230,7 +229,7 @@ int cmd_query(int argc, char **argv) {
     free(vectors);
     topk_matrix_free(&items);
     topk_ids_free(&item_ids);
-    if (rc) return cli_fail("query", "%s", err), 1;
+    if (rc) return cli_failed("query", "%s", err);
     if (scaled) fprintf(stderr, "query: %s: %zu of %zu rows were not unit length; scaled them to unit length\n", opt.emb, scaled, n_items);
     if (counts.clipped)
         fprintf(stderr, "query: %zu text(s) longer than the model's limit were cut to their first tokens\n", counts.clipped);

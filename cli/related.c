@@ -1,16 +1,16 @@
-/* cli_related.c: `userec related`: the k most similar items of every item (all-pairs) or of every query
+/* related.c: `userec related`: the k most similar items of every item (all-pairs) or of every query
  * vector, written as CSV or JSONL, atomically. */
 #include <getopt.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "atomic_file.h"
+#include "common/clock.h"
+#include "output/atomic_file.h"
 #include "cli.h"
-#include "topk.h"
-#include "util.h"
+#include "topk/topk.h"
+#include "common/util.h"
 
 typedef enum { OUT_CSV, OUT_JSONL } out_format;
 
@@ -20,7 +20,7 @@ typedef struct {
     int exclude_self; /* -1: not given */
     int threads, quiet;
     userec_device device;
-    topk_precision precision;
+    userec_precision precision;
     out_format format;
 } related_options;
 
@@ -55,7 +55,6 @@ static int parse_options(int argc, char **argv, related_options *opt) {
         {0, 0, 0, 0}};
     *opt = (related_options){.k = 10, .exclude_self = -1};
     int c;
-    char *end;
     optind = 1;
     while ((c = getopt_long(argc, argv, "k:o:q", longopts, NULL)) != -1) {
         switch (c) {
@@ -68,24 +67,21 @@ static int parse_options(int argc, char **argv, related_options *opt) {
         case 'o': opt->out = optarg; break;
         case 'q': opt->quiet = 1; break;
         case 'k':
-            errno = 0;
-            opt->k = strtoull(optarg, &end, 10);
-            if (*end || errno || !opt->k || optarg[0] == '-') return cli_fail("related", "-k wants a positive integer, not '%s'", optarg);
+            if (cli_size_option("related", "-k", optarg, 1, INT32_MAX, &opt->k)) return EXIT_USAGE;
             break;
         case O_DEVICE:
-            if (cli_device_option("related", optarg, &opt->device)) return 2;
+            if (cli_device_option("related", optarg, &opt->device)) return EXIT_USAGE;
             break;
         case O_PRECISION:
-            if (!strcmp(optarg, "fp32")) opt->precision = TOPK_FP32;
-            else if (!strcmp(optarg, "bf16")) opt->precision = TOPK_BF16;
-            else return cli_fail("related", "--precision is fp32 or bf16, not '%s'", optarg);
+            if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
+                return cli_fail("related", "--precision is fp32 or bf16, not '%s'", optarg);
+            cli_precision_option("related", optarg, &opt->precision);
             break;
         case O_THREADS:
-            opt->threads = (int)strtol(optarg, &end, 10);
-            if (*end || opt->threads < 1) return cli_fail("related", "--threads wants a positive integer, not '%s'", optarg);
+            if (cli_threads_option("related", optarg, &opt->threads)) return EXIT_USAGE;
             break;
         case 'h': usage(stdout); exit(0);
-        default: usage(stderr); return 2;
+        default: usage(stderr); return EXIT_USAGE;
         }
     }
     if (optind < argc) return cli_fail("related", "unexpected argument '%s'", argv[optind]);
@@ -148,7 +144,7 @@ static void write_results(FILE *f, out_format format, size_t n_queries, size_t k
         const int32_t *qi = index + q * k;
         const float *qs = score + q * k;
         size_t found = 0;
-        while (found < k && qi[found] != TOPK_EMPTY) found++;
+        while (found < k && qi[found] != USEREC_TOPK_EMPTY) found++;
         const char *id = id_of(&qn, q);
         if (format == OUT_CSV) {
             for (size_t r = 0; r < found; r++) {
@@ -190,19 +186,13 @@ static int load_side(const char *npy_path, const char *ids_path, int quiet, topk
     return 0;
 }
 
-static double seconds_since(const struct timespec *t0) {
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0->tv_nsec);
-}
-
 int cmd_related(int argc, char **argv) {
     related_options opt;
     int rc = parse_options(argc, argv, &opt);
     if (rc) return rc;
-    topk_device device;
-    if (cli_search_device("related", opt.device, &device)) return 1;
-    if (opt.device == USEREC_DEVICE_AUTO && device == TOPK_CPU) opt.precision = TOPK_FP32; /* as its note said */
+    userec_device device;
+    if (cli_search_device("related", opt.device, &device)) return EXIT_FAILED;
+    if (opt.device == USEREC_DEVICE_AUTO && device == USEREC_DEVICE_CPU) opt.precision = USEREC_FP32; /* as its note said */
     if (opt.threads) omp_set_num_threads(opt.threads);
     char err[1024] = "";
     topk_matrix items = {0}, queries = {0};
@@ -228,11 +218,12 @@ int cmd_related(int argc, char **argv) {
     }
     if (!rc) rc = atomic_open(&out, opt.out, err, sizeof err); /* before the search: a bad path fails at once */
     if (!rc) {
-        const topk_options topt = {.k = opt.k, .exclude_self = opt.exclude_self, .device = device, .precision = opt.precision};
-        struct timespec t0;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        rc = topk_search(q->data, q->rows, items.data, items.rows, items.cols, &topt, index, score, err, sizeof err);
-        search_s = seconds_since(&t0);
+        const userec_topk_options topt = {.k = opt.k, .exclude_self = opt.exclude_self, .device = device, .precision = opt.precision};
+        const double t0 = now_seconds();
+        userec_error uerr;
+        if (userec_topk_search(q->data, q->rows, items.data, items.rows, items.cols, &topt, index, score, &uerr))
+            rc = ERR(err, sizeof err, "%s", uerr.message);
+        search_s = now_seconds() - t0;
         if (!rc) {
             write_results(out.fp, opt.format, q->rows, opt.k, index, score, q_ids, &item_ids);
             if (ferror(out.fp)) rc = SYS_ERR(err, sizeof err, out.tmp_path, "write");
@@ -247,12 +238,12 @@ int cmd_related(int argc, char **argv) {
     topk_matrix_free(&queries);
     topk_ids_free(&item_ids);
     topk_ids_free(&query_ids);
-    if (rc) return cli_fail("related", "%s (nothing was written)", err), 1;
+    if (rc) return cli_failed("related", "%s (nothing was written)", err);
     if (!opt.quiet) {
         const double flops = 2.0 * (double)n_queries * (double)n_items * (double)dim;
         fprintf(stderr, "related: %zu queries x %zu items (%zu-d), k=%zu, %s %s: %.3f s (%.1f GFLOP/s counting 2*queries*items*dim) -> %s\n",
-                n_queries, n_items, dim, opt.k, device == TOPK_CUDA ? "cuda" : "cpu",
-                opt.precision == TOPK_BF16 ? "bf16" : "fp32", search_s, search_s > 0 ? flops / search_s / 1e9 : 0, opt.out);
+                n_queries, n_items, dim, opt.k, device == USEREC_DEVICE_CUDA ? "cuda" : "cpu",
+                opt.precision == USEREC_BF16 ? "bf16" : "fp32", search_s, search_s > 0 ? flops / search_s / 1e9 : 0, opt.out);
     }
     return 0;
 }

@@ -1,13 +1,13 @@
-/* cli_tokenize.c: `userec tokenize`: print the token ids (or pieces) of texts, one output line per text. */
+/* tokenize.c: `userec tokenize`: print the token ids (or pieces) of texts, one output line per text. */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-#include "json_string.h"
-#include "tokenizer.h"
-#include "util.h"
-#include "weights.h"
+#include "common/json_string.h"
+#include "tokenizer/tokenizer.h"
+#include "common/util.h"
+#include "model/weights.h"
 
 typedef struct {
     const char *model, *input, *format;
@@ -106,8 +106,8 @@ static int tokenize_text(session *s, const char *text, size_t len, char *err, si
 }
 
 /* One jsonl line: a JSON string literal, optionally surrounded by blanks; blank lines hold no text. */
-static int tokenize_jsonl_line(session *s, const char *line, size_t len, size_t line_no, uint8_t **buf,
-                               size_t *cap, const char *name, char *err, size_t err_len) {
+static int tokenize_jsonl_line(session *s, const char *line, size_t len, size_t line_no, byte_buf *text,
+                               const char *name, char *err, size_t err_len) {
     const uint8_t *p = (const uint8_t *)line;
     size_t pos = 0;
     while (pos < len && (p[pos] == ' ' || p[pos] == '\t')) pos++;
@@ -115,13 +115,13 @@ static int tokenize_jsonl_line(session *s, const char *line, size_t len, size_t 
     if (p[pos] == '{' || p[pos] == '[')
         return ERR(err, err_len, "%s:%zu: --format jsonl here means one JSON string (\"...\") per line, not an "
                    "object or array", name, line_no);
-    size_t text_len = 0;
     char why[256];
-    if (json_string_decode(p, len, &pos, buf, &text_len, cap, why, sizeof why))
+    text->len = 0;
+    if (json_string_decode(p, len, &pos, text, why, sizeof why))
         return ERR(err, err_len, "%s:%zu: %s", name, line_no, why);
     while (pos < len && (p[pos] == ' ' || p[pos] == '\t')) pos++;
     if (pos != len) return ERR(err, err_len, "%s:%zu: text after the JSON string (byte %zu)", name, line_no, pos);
-    return tokenize_text(s, (const char *)*buf, text_len, err, err_len);
+    return tokenize_text(s, (const char *)text->data, text->len, err, err_len);
 }
 
 static int tokenize_file(session *s, const char *path, int jsonl, char *err, size_t err_len) {
@@ -129,8 +129,8 @@ static int tokenize_file(session *s, const char *path, int jsonl, char *err, siz
     const char *name = strcmp(path, "-") ? path : "<stdin>";
     if (!in) return SYS_ERR(err, err_len, path, "open");
     char *line = NULL;
-    uint8_t *decoded = NULL;
-    size_t line_cap = 0, decoded_cap = 0, line_no = 0;
+    byte_buf decoded = {0};
+    size_t line_cap = 0, line_no = 0;
     ssize_t got;
     int rc = 0;
     while (!rc && (got = getline(&line, &line_cap, in)) >= 0) {
@@ -141,12 +141,12 @@ static int tokenize_file(session *s, const char *path, int jsonl, char *err, siz
             if (len && line[len - 1] == '\r') len--;
         }
         if (line_no++ == 0 && len >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3)) text += 3, len -= 3;
-        rc = jsonl ? tokenize_jsonl_line(s, text, len, line_no, &decoded, &decoded_cap, name, err, err_len)
+        rc = jsonl ? tokenize_jsonl_line(s, text, len, line_no, &decoded, name, err, err_len)
                    : tokenize_text(s, text, len, err, err_len);
     }
     if (!rc && ferror(in)) rc = SYS_ERR(err, err_len, name, "read");
     free(line);
-    free(decoded);
+    free(decoded.data);
     if (in != stdin) fclose(in);
     return rc;
 }

@@ -1,15 +1,41 @@
-/* userec.h: the public C API. Load a .usew model, encode batches of token-id sequences into unit vectors.
- * No global state: every function works on the objects passed in; a loaded model is read-only and may be
- * shared by any number of threads. */
+/* userec.h: the public C API of userec, the one header a program needs (`pkg-config --cflags --libs userec`).
+ *
+ *   userec_model    a loaded .usew weight file (USE-lite): read-only, shareable by any number of threads
+ *   userec_encoder  texts or token ids to unit vectors on the CPU or a CUDA GPU, reusing its buffers
+ *   userec_topk_*   exact cosine top-k: for each query vector, the k closest item vectors
+ *
+ * One convention everywhere: every function that can fail returns a userec_status (USEREC_OK = 0) and, when
+ * it fails, fills the userec_error passed last (which may be NULL) with the status and a message that names
+ * the file or input position and the problem. Functions returning a pointer return NULL on failure and fill
+ * err the same way. Nothing in the library prints, exits or keeps global state, except the `notes` stream a
+ * caller may pass to say where work runs when it falls back to the CPU. */
 #ifndef USEREC_H
 #define USEREC_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#if defined(__GNUC__)
+#define USEREC_API __attribute__((visibility("default")))
+#else
+#define USEREC_API
+#endif
+
+/* ---- version ---- */
+
+#define USEREC_VERSION_MAJOR 0
+#define USEREC_VERSION_MINOR 4
+#define USEREC_VERSION_PATCH 0
+#define USEREC_VERSION "0.4.0"
+/* The version of the library actually linked, which may differ from the USEREC_VERSION compiled against. */
+USEREC_API const char *userec_version(void);
+
+/* ---- status and errors ---- */
 
 typedef enum {
     USEREC_OK = 0,
@@ -27,6 +53,45 @@ typedef struct {
     char message[512]; /* names the file or input position and the problem */
 } userec_error;
 
+USEREC_API const char *userec_status_name(userec_status status);
+
+/* ---- devices and precisions ---- */
+
+typedef enum { USEREC_DEVICE_CPU = 0, USEREC_DEVICE_CUDA = 1, USEREC_DEVICE_AUTO = 2 } userec_device;
+
+typedef enum {
+    USEREC_FP32 = 0, /* fp32 storage, fp32 products: the CPU path's arithmetic, the reference */
+    USEREC_TF32 = 1, /* GPU: fp32 storage, products on the tensor cores with 10-bit mantissa inputs */
+    USEREC_BF16 = 2, /* GPU: bf16 weights and activations, fp32 accumulation, residual stream, LN and softmax */
+} userec_precision;
+#define USEREC_PRECISIONS 3
+
+/* "cpu" | "cuda" | "auto" and "fp32" | "tf32" | "bf16": names to values and back. */
+USEREC_API userec_status userec_device_parse(const char *name, userec_device *device, userec_error *err);
+USEREC_API const char *userec_device_name(userec_device device);
+USEREC_API userec_status userec_precision_parse(const char *name, userec_precision *precision, userec_error *err);
+USEREC_API const char *userec_precision_name(userec_precision precision);
+
+/* Where work asked for on `device` runs: cpu -> cpu; cuda -> cuda when GPU 0 is usable, else
+ * USEREC_ERR_DEVICE saying why; auto -> cuda when usable, else cpu, saying why on `notes` (may be NULL).
+ * *chosen is USEREC_DEVICE_CPU or USEREC_DEVICE_CUDA. */
+USEREC_API userec_status userec_device_choose(userec_device device, FILE *notes, userec_device *chosen,
+                                              userec_error *err);
+
+typedef struct {
+    char name[256];
+    int cc_major, cc_minor; /* compute capability */
+    int multiprocessors;
+    size_t memory_bytes;
+    int usable; /* this build has machine code or PTX the card can run */
+} userec_gpu_info;
+
+/* Fills up to max entries of gpus and sets *count to the number of CUDA devices. No GPU, no driver or a build
+ * without CUDA is USEREC_ERR_DEVICE with the reason (and *count 0). */
+USEREC_API userec_status userec_gpu_list(userec_gpu_info *gpus, int max, int *count, userec_error *err);
+
+/* ---- the model ---- */
+
 typedef struct userec_model userec_model;
 
 typedef struct {
@@ -38,25 +103,17 @@ typedef struct {
     double flops_per_sentence; /* once per sentence: the last feed-forward down-projection (after pooling), the head */
 } userec_model_info;
 
+/* Maps and validates a .usew file (every checksum, every tensor's shape). */
+USEREC_API userec_model *userec_load(const char *path, userec_error *err);
+USEREC_API void userec_free(userec_model *model);
+USEREC_API userec_model_info userec_info(const userec_model *model);
+
 /* Per-call counts: what was encoded and what had to be clipped. */
 typedef struct {
     size_t sentences;
     size_t tokens;  /* tokens actually encoded (after clipping) */
     size_t clipped; /* sentences longer than max_len, encoded from their first max_len tokens */
 } userec_counts;
-
-userec_model *userec_load(const char *path, userec_error *err);
-void userec_free(userec_model *model);
-userec_model_info userec_info(const userec_model *model);
-const char *userec_status_name(userec_status status);
-
-/* Encodes n sentences. Sentence i is ids[offsets[i] .. offsets[i+1]) (offsets has n+1 entries). Writes n rows
- * of info.dim floats to out. A sentence's vector does not depend on the rest of the batch. counts may be
- * NULL; when given, its fields are incremented. */
-userec_status userec_encode_ids(const userec_model *model, const int32_t *ids, const size_t *offsets, size_t n,
-                                float *out, userec_counts *counts, userec_error *err);
-
-/* ---- text ---- */
 
 typedef enum {
     USEREC_TOKENIZER_DEFAULT = 0, /* the model's default: spm when it carries a SentencePiece model */
@@ -71,12 +128,74 @@ typedef struct {
     size_t invalid_utf8; /* texts with invalid UTF-8, read as U+FFFD */
 } userec_text_counts;
 
-/* Texts in, unit vectors out: tokenizes texts[i] (lens[i] bytes, any bytes) with the model's tokenizer of
- * that kind and encodes them on the CPU; out gets n rows of info.dim floats. A text without tokens (empty)
+/* Encodes n sentences on the CPU (fp32). Sentence i is ids[offsets[i] .. offsets[i+1]) (offsets has n+1
+ * entries). Writes n rows of info.dim floats to out. A sentence's vector does not depend on the rest of the
+ * batch. counts may be NULL; when given, its fields are incremented. For many calls, an encoder is faster: it
+ * keeps its buffers. */
+USEREC_API userec_status userec_encode_ids(const userec_model *model, const int32_t *ids, const size_t *offsets,
+                                           size_t n, float *out, userec_counts *counts, userec_error *err);
+
+/* Texts in, unit vectors out, on the CPU: tokenizes texts[i] (lens[i] bytes, any bytes) with the model's
+ * tokenizer of that kind and encodes them; out gets n rows of info.dim floats. A text without tokens (empty)
  * gets the vector of the empty sentence. counts may be NULL; when given, its fields are incremented. */
-userec_status userec_encode_texts(const userec_model *model, userec_tokenizer_kind kind, const char *const *texts,
-                                  const size_t *lens, size_t n, float *out, userec_text_counts *counts,
-                                  userec_error *err);
+USEREC_API userec_status userec_encode_texts(const userec_model *model, userec_tokenizer_kind kind,
+                                             const char *const *texts, const size_t *lens, size_t n, float *out,
+                                             userec_text_counts *counts, userec_error *err);
+
+/* ---- the encoder: the same on any device ---- */
+
+typedef struct userec_encoder userec_encoder;
+
+/* cpu: the fp32 CPU path (any other precision is an error). cuda: the GPU or an error saying why not.
+ * auto: the GPU when one is usable, else the CPU in fp32, saying why on `notes` (may be NULL). The model
+ * must outlive the encoder. */
+USEREC_API userec_encoder *userec_encoder_open(const userec_model *model, userec_device device,
+                                               userec_precision precision, FILE *notes, userec_error *err);
+USEREC_API void userec_encoder_close(userec_encoder *e);
+/* userec_encode_ids on this encoder's device. One call at a time per encoder: it reuses its buffers. */
+USEREC_API userec_status userec_encoder_encode(userec_encoder *e, const int32_t *ids, const size_t *offsets,
+                                               size_t n, float *out, userec_counts *counts, userec_error *err);
+/* userec_encode_texts on this encoder's device. */
+USEREC_API userec_status userec_encoder_encode_texts(userec_encoder *e, userec_tokenizer_kind kind,
+                                                     const char *const *texts, const size_t *lens, size_t n,
+                                                     float *out, userec_text_counts *counts, userec_error *err);
+USEREC_API const userec_model *userec_encoder_model(const userec_encoder *e);
+/* USEREC_DEVICE_CPU or USEREC_DEVICE_CUDA: where it runs. */
+USEREC_API userec_device userec_encoder_device(const userec_encoder *e);
+/* "cpu fp32" or "cuda:0 NVIDIA H100 80GB HBM3 bf16" */
+USEREC_API const char *userec_encoder_name(const userec_encoder *e);
+/* Tokens per encode call that keep the device busy: callers batch at least this many when they can. */
+USEREC_API size_t userec_encoder_batch_tokens(const userec_encoder *e);
+
+/* Where a GPU encoder's time went since the last reset (all zero on the CPU). Stages overlap (copies of one
+ * chunk run under the kernels of another), so the parts can add up to more than the wall time. */
+typedef struct {
+    double upload_ms, kernels_ms, download_ms; /* CUDA-event times of each stage */
+    size_t chunks, graph_replays;              /* device batches run; of them, replayed from a CUDA graph */
+} userec_encoder_stats;
+USEREC_API void userec_encoder_stats_get(const userec_encoder *e, userec_encoder_stats *stats);
+USEREC_API void userec_encoder_stats_reset(userec_encoder *e);
+
+/* ---- related items: exact cosine top-k ---- */
+
+/* Result layout: index[q * k + r] and score[q * k + r] hold query q's rank-r neighbour (r = 0 is the best),
+ * ordered by score, highest first, equal scores by lower item index first. When fewer than k candidates exist
+ * the missing ranks hold index USEREC_TOPK_EMPTY and score -INFINITY. Scores are dot products: the cosine
+ * when the vectors are unit length, as the encoder's are. */
+#define USEREC_TOPK_EMPTY (-1)
+
+typedef struct {
+    size_t k;
+    int exclude_self;           /* query q is item q (all-pairs): never return it; needs n_queries <= n_items */
+    userec_device device;       /* cpu, cuda or auto (auto falls back to the CPU silently) */
+    userec_precision precision; /* fp32 (exact, both devices) or bf16 (CUDA: inputs rounded to bf16, fp32 sums) */
+} userec_topk_options;
+
+/* Searches n_queries rows of queries against n_items rows of items (row-major, dim floats each). queries may
+ * be the same pointer as items (all-pairs). Writes n_queries * k entries to index and score. */
+USEREC_API userec_status userec_topk_search(const float *queries, size_t n_queries, const float *items,
+                                            size_t n_items, size_t dim, const userec_topk_options *opt,
+                                            int32_t *index, float *score, userec_error *err);
 
 #ifdef __cplusplus
 }

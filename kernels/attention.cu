@@ -152,12 +152,12 @@ template <typename F> static bool with_depth(int depth, F f) {
 
 static userec_status check_shape(int max_len, int width, int n_heads, userec_error *err) {
     if (n_heads <= 0 || width % n_heads || (width / n_heads) % 32 || width / n_heads > 128)
-        return userec_fail(err, USEREC_ERR_UNSUPPORTED,
-                           "attention: width %d over %d heads: the CUDA kernel takes head depths of 32, 64 or 128",
-                           width, n_heads);
+        return set_error(err, USEREC_ERR_UNSUPPORTED,
+                         "attention: width %d over %d heads: the CUDA kernel takes head depths of 32, 64 or 128",
+                         width, n_heads);
     if (max_len > ATTENTION_MAX_LEN)
-        return userec_fail(err, USEREC_ERR_UNSUPPORTED, "attention: sentences of %d tokens; the CUDA kernel takes %d",
-                           max_len, ATTENTION_MAX_LEN);
+        return set_error(err, USEREC_ERR_UNSUPPORTED, "attention: sentences of %d tokens; the CUDA kernel takes %d",
+                         max_len, ATTENTION_MAX_LEN);
     return USEREC_OK;
 }
 
@@ -179,9 +179,9 @@ extern "C" userec_status attention_prepare(int max_len, int width, int n_heads, 
         });
     });
     if (bytes > (size_t)limit)
-        return userec_fail(err, USEREC_ERR_UNSUPPORTED,
-                           "attention: %d-token sentences of head depth %d need %zu bytes of shared memory, the device "
-                           "allows %d", max_len, width / n_heads, bytes, limit);
+        return set_error(err, USEREC_ERR_UNSUPPORTED,
+                         "attention: %d-token sentences of head depth %d need %zu bytes of shared memory, the device "
+                         "allows %d", max_len, width / n_heads, bytes, limit);
     CUDA_CHECK(err, e);
     return USEREC_OK;
 }

@@ -11,7 +11,7 @@
 extern "C" {
 #endif
 
-#include "model.h" /* userec_fail; a C header, hence inside extern "C" */
+#include "common/error.h" /* set_error; a C header, hence inside extern "C" */
 
 /* Out of device memory -> USEREC_ERR_NOMEM; any other failure (no GPU or driver, a kernel image the card cannot
  * run, a fault) -> USEREC_ERR_DEVICE. */

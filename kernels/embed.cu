@@ -38,8 +38,8 @@ extern "C" userec_status launch_embed_norm(const int32_t *ids, const int32_t *st
                                            const float *ln_bias, float ln_eps, void *x0, gpu_dtype x0_type, void *h,
                                            gpu_dtype h_type, cudaStream_t stream, userec_error *err) {
     if (!layer_norm_width_ok(width))
-        return userec_fail(err, USEREC_ERR_UNSUPPORTED, "embedding: width %d is not a multiple of 128 up to %d",
-                           width, LAYER_NORM_MAX_WIDTH);
+        return set_error(err, USEREC_ERR_UNSUPPORTED, "embedding: width %d is not a multiple of 128 up to %d",
+                         width, LAYER_NORM_MAX_WIDTH);
     if (n_sentences <= 0) return USEREC_OK;
     with_dtype(x0_type, [&](auto xt) {
         with_dtype(h_type, [&](auto ht) {

@@ -18,7 +18,7 @@ struct gemm_context {
 
 extern "C" userec_status gemm_create(gemm_context **out, userec_error *err) {
     gemm_context *g = (gemm_context *)calloc(1, sizeof *g);
-    if (!g) return userec_fail(err, USEREC_ERR_NOMEM, "out of host memory for the cuBLASLt context");
+    if (!g) return set_error(err, USEREC_ERR_NOMEM, "out of host memory for the cuBLASLt context");
     *out = g;
     CUBLAS_CHECK(err, cublasLtCreate(&g->lt));
     CUDA_CHECK(err, cudaMalloc(&g->workspace, GEMM_WORKSPACE_BYTES));
@@ -77,9 +77,9 @@ extern "C" userec_status gemm_run(gemm_context *g, userec_precision p, int rows,
     int found = 0;
     CUBLAS_CHECK(err, cublasLtMatmulAlgoGetHeuristic(g->lt, d.op, d.a, d.b, d.c, d.c, d.pref, 1, &best, &found));
     if (!found)
-        return userec_fail(err, USEREC_ERR_UNSUPPORTED,
-                           "cuBLASLt has no algorithm for a %s product [%d x %d] . [%d x %d] with a %s epilogue",
-                           userec_precision_name(p), rows, in, in, out, epilogue_name(epilogue));
+        return set_error(err, USEREC_ERR_UNSUPPORTED,
+                         "cuBLASLt has no algorithm for a %s product [%d x %d] . [%d x %d] with a %s epilogue",
+                         userec_precision_name(p), rows, in, in, out, epilogue_name(epilogue));
     CUBLAS_CHECK(err, cublasLtMatmul(g->lt, d.op, &alpha, w, d.a, x, d.b, &beta, y, d.c, y, d.c, &best.algo,
                                      g->workspace, workspace, stream));
     return USEREC_OK;

@@ -10,8 +10,8 @@
 #include <cuda_runtime_api.h>
 #include <stdint.h>
 
-#include "cpu_gemm.h" /* gemm_epilogue */
-#include "gpu.h"
+#include "cpu/cpu_gemm.h" /* gemm_epilogue */
+#include "gpu/gpu.h"
 #include "userec.h"
 
 #ifdef __cplusplus

@@ -27,8 +27,8 @@ extern "C" userec_status launch_layer_norm(const void *x, gpu_dtype x_type, int 
                                            const float *bias, float eps, void *y, gpu_dtype y_type,
                                            cudaStream_t stream, userec_error *err) {
     if (!layer_norm_width_ok(width))
-        return userec_fail(err, USEREC_ERR_UNSUPPORTED, "layer norm: width %d is not a multiple of 128 up to %d",
-                           width, LAYER_NORM_MAX_WIDTH);
+        return set_error(err, USEREC_ERR_UNSUPPORTED, "layer norm: width %d is not a multiple of 128 up to %d",
+                         width, LAYER_NORM_MAX_WIDTH);
     if (rows <= 0) return USEREC_OK;
     const unsigned blocks = (unsigned)((rows + LN_ROWS_PER_BLOCK - 1) / LN_ROWS_PER_BLOCK);
     with_dtype(x_type, [&](auto xt) {

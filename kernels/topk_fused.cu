@@ -22,7 +22,7 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "topk_fused.h"
+#include "gpu/gpu.h"
 
 namespace {
 
@@ -433,7 +433,7 @@ static int splits_for(size_t query_rows, size_t item_rows, int bq, int multiproc
     return splits < 1 ? 1 : (int)splits;
 }
 
-static userec_status make_plan(size_t n_queries, size_t n_items, size_t dim, const topk_options *opt, bool same_rows,
+static userec_status make_plan(size_t n_queries, size_t n_items, size_t dim, const userec_topk_options *opt, bool same_rows,
                                plan *p, userec_error *e) {
     int device;
     cudaDeviceProp prop;
@@ -441,7 +441,7 @@ static userec_status make_plan(size_t n_queries, size_t n_items, size_t dim, con
     CUDA_CHECK(e, cudaGetDeviceProperties(&prop, device));
     size_t free_bytes, total_bytes;
     CUDA_CHECK(e, cudaMemGetInfo(&free_bytes, &total_bytes));
-    const bool bf16_in = opt->precision == TOPK_BF16;
+    const bool bf16_in = opt->precision == USEREC_BF16;
     const size_t k = opt->k, smem_limit = prop.sharedMemPerBlockOptin;
     *p = plan{};
     p->cap = (int)round_up(k + 32, 32);
@@ -461,8 +461,8 @@ static userec_status make_plan(size_t n_queries, size_t n_items, size_t dim, con
     const size_t staging = bf16_in ? CONVERT_ROWS * dim * sizeof(float) : 0;
     const size_t row_bytes = (size_t)p->dim_pad * p->elem;
     if (budget < staging + 2 * BN * row_bytes)
-        return userec_fail(e, USEREC_ERR_NOMEM, "%zu MiB of free GPU memory is too little for %zu-d vectors",
-                           free_bytes >> 20, dim);
+        return set_error(e, USEREC_ERR_NOMEM, "%zu MiB of free GPU memory is too little for %zu-d vectors",
+                         free_bytes >> 20, dim);
     const size_t avail = budget - staging;
     /* Items take what they need, at most half; queries halve until they and their lists fit in the rest. */
     p->item_rows = n_items < avail / 2 / row_bytes ? n_items : avail / 2 / row_bytes;
@@ -476,15 +476,15 @@ static userec_status make_plan(size_t n_queries, size_t n_items, size_t dim, con
                             (p->cfg.merge_in_global ? p->query_rows * p->cap * 8 : 0);
         if (need <= avail) return USEREC_OK;
         if (p->query_rows == 1)
-            return userec_fail(e, USEREC_ERR_NOMEM, "%zu MiB of free GPU memory is too little for k = %zu",
-                               free_bytes >> 20, k);
+            return set_error(e, USEREC_ERR_NOMEM, "%zu MiB of free GPU memory is too little for k = %zu",
+                             free_bytes >> 20, k);
         p->share_rows = false; /* the queries now come in chunks of their own */
     }
 }
 
 static userec_status search(const float *queries, size_t n_queries, const float *items, size_t n_items, size_t dim,
-                            const topk_options *opt, int32_t *out_index, float *out_score, buffers *b, userec_error *e) {
-    const bool same_rows = queries == items && n_queries == n_items, bf16_in = opt->precision == TOPK_BF16;
+                            const userec_topk_options *opt, int32_t *out_index, float *out_score, buffers *b, userec_error *e) {
+    const bool same_rows = queries == items && n_queries == n_items, bf16_in = opt->precision == USEREC_BF16;
     plan p{};
     userec_status st = make_plan(n_queries, n_items, dim, opt, same_rows, &p, e);
     if (st) return st;
@@ -545,12 +545,13 @@ static userec_status search(const float *queries, size_t n_queries, const float 
 
 } // namespace
 
-extern "C" int topk_cuda_search(const float *queries, size_t n_queries, const float *items, size_t n_items, size_t dim,
-                                const topk_options *opt, int32_t *index, float *score, char *err, size_t err_len) {
-    if (!n_queries) return 0;
+extern "C" userec_status topk_cuda_search(const float *queries, size_t n_queries, const float *items,
+                                          size_t n_items, size_t dim, const userec_topk_options *opt, int32_t *index,
+                                          float *score, userec_error *err) {
+    if (!n_queries) return USEREC_OK;
     if (!n_items) { /* nothing to find: every rank is empty */
-        for (size_t i = 0; i < n_queries * opt->k; i++) index[i] = TOPK_EMPTY, score[i] = -INFINITY;
-        return 0;
+        for (size_t i = 0; i < n_queries * opt->k; i++) index[i] = USEREC_TOPK_EMPTY, score[i] = -INFINITY;
+        return USEREC_OK;
     }
     buffers b{};
     userec_error e{};
@@ -558,9 +559,6 @@ extern "C" int topk_cuda_search(const float *queries, size_t n_queries, const fl
     userec_error release_error{};
     const userec_status released = release(&b, &release_error);
     if (!st && released) st = released, e = release_error;
-    if (st) {
-        snprintf(err, err_len, "top-k on the GPU: %s", e.message);
-        return -1;
-    }
-    return 0;
+    if (st) return set_error(err, st, "top-k on the GPU: %s", e.message);
+    return USEREC_OK;
 }

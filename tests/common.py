@@ -19,6 +19,13 @@ class Skip(Exception):
     """Raised by a test that cannot run here; the message says why."""
 
 
+def quick(test):
+    """Marks a test for `make check` (tests/run.py --quick), the edit loop: fast, and together a slice of every
+    concern. `make test` runs every test, marked or not."""
+    test.quick = True
+    return test
+
+
 def need_shared(*relpaths):
     """Skips the calling test unless every path under ../shared exists."""
     for rel in relpaths or ("",):

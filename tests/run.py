@@ -6,7 +6,8 @@ Two kinds of tests:
   `ok NAME`, `not ok NAME: why` or `skip NAME: reason` (tests/c/check.h).
 - Python modules tests/test_*.py: every function named test_* is a test; raising common.Skip skips it,
   any other exception fails it.
-`--only SUBSTR` runs the tests whose name contains SUBSTR.
+`--only SUBSTR` runs the tests whose name contains SUBSTR. `--quick` (`make check`) runs the C programs and the
+Python tests marked @common.quick: a slice of every concern in under a minute.
 """
 import argparse
 import importlib.util
@@ -43,7 +44,7 @@ def run_c_tests(build, only, tally):
             tally.record("not ok", f"{name}: exited {proc.returncode} after {seen} checks\n{proc.stderr[-3000:]}")
 
 
-def run_py_tests(only, tally):
+def run_py_tests(only, quick, tally):
     sys.path.insert(0, HERE)
     for fname in sorted(os.listdir(HERE)):
         if not (fname.startswith("test_") and fname.endswith(".py")):
@@ -60,6 +61,8 @@ def run_py_tests(only, tally):
             full = f"{fname[:-3]}.{attr}"
             defined_here = getattr(func, "__module__", None) == module.__name__  # not an imported helper
             if not (attr.startswith("test_") and callable(func) and defined_here) or (only and only not in full):
+                continue
+            if quick and not getattr(func, "quick", False):
                 continue
             started = time.time()
             try:
@@ -87,6 +90,7 @@ def main():
     ap.add_argument("--bin", default="userec")
     ap.add_argument("--shared", default="../shared")
     ap.add_argument("--only", default="")
+    ap.add_argument("--quick", action="store_true", help="the C programs and the tests marked @common.quick")
     args = ap.parse_args()
     os.environ["USEREC_BUILD"] = os.path.abspath(args.build)
     os.environ["USEREC_BIN"] = os.path.abspath(args.bin)
@@ -100,10 +104,12 @@ def main():
         os.environ["USEREC_TEST_MODEL"] = common.test_usew()
     except common.Skip as why:
         print(f"note: no test model for the C tests: {why}")
+    started = time.time()
     run_c_tests(args.build, args.only, tally)
-    run_py_tests(args.only, tally)
+    run_py_tests(args.only, args.quick, tally)
     c = tally.counts
     print(f"{c['ok']} passed, {c['not ok']} failed, {c['skip']} skipped")
+    print(f"(the tests took {time.time() - started:.0f} s)", file=sys.stderr)
     sys.exit(1 if c["not ok"] else 0)
 
 

@@ -12,6 +12,7 @@ FLOPS_PER_TOKEN = 2 * (256 * 768 + 256 * 512 + 256 * 512 + 2 * 512 * 1536 + 512 
 FLOPS_PER_SENTENCE = 2 * (1536 * 512 + 512 * 512)
 
 
+@common.quick
 def test_bench_json_figures_are_consistent():
     model = common.test_usew()
     with tempfile.TemporaryDirectory(prefix="userec-bench-") as tmp:

@@ -462,6 +462,7 @@ def test_failed_convert_keeps_existing_output():
 
 # ---- tokenizer payload and file layout -----------------------------------------------------------------
 
+@common.quick
 def test_spm_payload_matches_sentencepiece():
     try:
         import sentencepiece
@@ -491,7 +492,7 @@ def test_spm_payload_matches_sentencepiece():
 
 def header_offsets():
     """enum usew_header_offsets and usew_record_offsets, read from the C contract itself."""
-    text = open(os.path.join(ROOT, "engine", "usew.h")).read()
+    text = open(os.path.join(ROOT, "engine", "model", "usew.h")).read()
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"USEW_([HR]_[A-Z0-9_]+)\s*=\s*(\d+)", text)}
 
 
@@ -549,6 +550,7 @@ def _tensor_bytes(blob, names, name):
     return blob[offset:offset + nbytes]
 
 
+@common.quick
 def test_c_loader_reads_converted_model():
     if not os.access(common.BIN, os.X_OK):
         raise Skip(f"{common.BIN} is not built")

@@ -112,6 +112,7 @@ def test_related_device_cpu_cuda_auto():
     assert auto_bf16.returncode == 0 and "cuda bf16" in auto_bf16.stderr, auto_bf16.stderr
 
 
+@common.quick
 def test_bad_device_value_is_named():
     for cmd in ("embed", "related", "query"):
         proc = common.run([common.BIN, cmd, "--device", "gpu"], check=False)

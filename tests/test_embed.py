@@ -176,6 +176,7 @@ def test_same_vector_whatever_batch_size_threads_or_neighbours():
         assert_close("reversed neighbours", np.load(os.path.join(tmp, "out.npy"))[::-1], base, 1e-6)
 
 
+@common.quick
 def test_output_formats_float16_and_jsonl():
     model = common.test_usew()
     with tempfile.TemporaryDirectory(prefix="userec-embed-") as tmp:
@@ -198,6 +199,7 @@ def test_output_formats_float16_and_jsonl():
         assert sorted(os.listdir(jsonl_dir)) == ["out.jsonl", "out.rejects.tsv"], os.listdir(jsonl_dir)
 
 
+@common.quick
 def test_bad_options_fail_clearly_and_write_nothing():
     model = common.tiny_usew()
     with tempfile.TemporaryDirectory(prefix="userec-embed-") as tmp:
@@ -321,3 +323,43 @@ def test_a_real_export_sample_equals_the_graph():
         assert open(os.path.join(tmp, "out.ids")).read().split() == [r["show_id"] for r in rows]
         assert_close("netflix sample vs the graph", np.load(os.path.join(tmp, "out.npy")),
                      oracle_embed(common.tfjs_test_model(), ids), 1e-5)
+
+
+@common.quick
+def test_gzip_inputs_are_read_directly():
+    """A .gz export (the Amazon metadata ships as .json.gz) embeds exactly like its decompressed copy, from a file
+    or a pipe, the format guessed through the .gz; concatenated members are read on; corrupt or truncated data
+    fails naming the file, and nothing is written."""
+    need_shared("data/products/meta_Magazine_Subscriptions.json.gz")
+    model = common.tiny_usew()
+    src = os.path.join(DATA, "products", "meta_Magazine_Subscriptions.json.gz")
+    args = ["--text-col", "title,description", "--id-col", "asin", "--max-reject-rate", "1"]
+    with tempfile.TemporaryDirectory(prefix="userec-gz-") as tmp:
+        plain = os.path.join(tmp, "magazine.jsonl")
+        with gzip.open(src) as f, open(plain, "wb") as out:
+            out.write(f.read())
+        _, want = embed(model, plain, args, "plain.npy", tmp=tmp)
+        _, got = embed(model, src, args, "gz.npy", tmp=tmp)
+        for kind in ("out", "ids", "rejects"):
+            assert open(want[kind], "rb").read() == open(got[kind], "rb").read(), kind
+        with open(src, "rb") as f:
+            piped = run([BIN, "embed", "--model", model, "--input", "-", "--format", "jsonl", *args, "-o",
+                         os.path.join(tmp, "piped.npy")], stdin=f)
+        assert open(os.path.join(tmp, "piped.npy"), "rb").read() == open(want["out"], "rb").read(), piped.stderr
+        # two members, as `cat a.gz b.gz` makes: every row of both
+        lines = open(plain, "rb").read().splitlines(keepends=True)
+        double = os.path.join(tmp, "double.jsonl.gz")
+        with open(double, "wb") as f:
+            f.write(gzip.compress(b"".join(lines[:100])) + gzip.compress(b"".join(lines[100:])))
+        proc, files = embed(model, double, args, "double.npy", tmp=tmp)
+        assert open(files["out"], "rb").read() == open(want["out"], "rb").read(), proc.stderr
+        # truncated and corrupt
+        data = open(src, "rb").read()
+        for name, broken, why in (("cut.json.gz", data[:len(data) // 2], "ends early"),
+                                  ("bad.json.gz", data[:5000] + bytes(100) + data[5100:], "corrupt gzip data")):
+            path = os.path.join(tmp, name)
+            open(path, "wb").write(broken)
+            proc = run([BIN, "embed", "--model", model, "--input", path, *args, "-o", os.path.join(tmp, name + ".npy")],
+                       check=False)
+            assert proc.returncode == 1 and path in proc.stderr and why in proc.stderr, proc.stderr
+            assert not os.path.exists(os.path.join(tmp, name + ".npy"))

@@ -66,6 +66,18 @@ def test_engine_matches_tfjs_graph_and_float64_reference():
     assert np.all(np.abs(norms - 1) < 1e-5), f"not unit vectors: {norms.min()}..{norms.max()}"
 
 
+@common.quick
+def test_slice_matches_tfjs_graph():
+    """`make check`'s slice of the test above: a clipped sentence, empty ones, random ids and real sentences
+    against the TF.js graph (cached in BUILD/oracle-cache after the first run)."""
+    model = common.test_usew()
+    seqs = oracle_sequences()
+    seqs = [seqs[i] for i in (0, 1, 5)] + seqs[30:38] + seqs[160:170] + seqs[-3:]
+    got, summary = engine_embed(model, seqs)
+    assert f"{len(seqs)} embedded" in summary and "1 clipped" in summary, summary
+    assert_close(f"engine vs TF.js graph, {len(seqs)} sequences", got, oracle_embed(common.tfjs_test_model(), seqs), 1e-5)
+
+
 def test_batch_invariance():
     """A sentence's vector is the same alone (--batch-tokens 1: every sentence its own batch) as in a mixed
     batch of all lengths, within 1e-6."""
@@ -121,6 +133,7 @@ def test_embed_failure_leaves_previous_output_untouched():
         assert sorted(os.listdir(tmp)) == ["out.ids", "out.npy", "out.rejects.tsv"], os.listdir(tmp)
 
 
+@common.quick
 def test_bad_model_files_are_refused_with_a_hint():
     model = common.test_usew()
     with tempfile.TemporaryDirectory(prefix="userec-test-") as tmp:
@@ -143,6 +156,7 @@ def test_bad_model_files_are_refused_with_a_hint():
         assert proc.returncode == 1 and "is a directory" in proc.stderr, proc.stderr
 
 
+@common.quick
 def test_info_describes_the_model():
     model = common.test_usew()
     out = run([BIN, "info", model]).stdout

@@ -124,6 +124,7 @@ def check_csv(rel, text_cols, id_col=None, delimiter=",", expect_rows=None, expe
         raise AssertionError(f"{rel}: {invalid} rows flagged with invalid UTF-8")
 
 
+@common.quick
 def test_myntra():
     check_csv("products/myntra_products_catalog.csv", ["Description"], "ProductID", expect_rows=12491,
               expect_invalid=False)
@@ -174,6 +175,7 @@ def test_amazon_google_latin1():
               expect_invalid=True)
 
 
+@common.quick
 def test_tmdb():
     check_csv("movies/tmdb_5000_movies.csv", ["overview"], "id", expect_rows=4803)
 
@@ -190,6 +192,7 @@ def test_imdb():
     check_csv("movies/imdb_top_1000.csv", ["Overview"], "Series_Title", expect_rows=1000)
 
 
+@common.quick
 def test_sts_tsv():
     """STS Benchmark: no header, tab-separated, quotes are plain text (data/SOURCES.md: quoting OFF)."""
     common.need_shared("data/sts/stsbenchmark")
@@ -278,6 +281,7 @@ def test_magazine_jsonl():
             raise AssertionError(f"{len(got)} rows, data/SOURCES.md says 3385")
 
 
+@common.quick
 def test_talks_json_array():
     """talks.json is one pretty-printed JSON array, not JSON lines: the jsonl reader sees the leading '[' and
     reads the array's objects one by one (a record's line is where its object starts)."""
@@ -294,6 +298,7 @@ def test_talks_json_array():
         raise AssertionError(f"{len(got)} rows, data/SOURCES.md says 2356")
 
 
+@common.quick
 def test_random_csv_like_python():
     """400 random snippets of quotes, delimiters, CR, LF, NUL and Latin-1 bytes: the same rows as Python's csv,
     except that a quote left open at the end rejects the last row (Python silently ends the field there)."""

@@ -140,6 +140,7 @@ def _unescape_pieces(line):
     return out
 
 
+@common.quick
 def test_spm_self_test_samples():
     """The 100 samples stored in the .model: our pieces equal SentencePiece's stored expectation, and our ids
     equal python3-sentencepiece's."""
@@ -164,6 +165,7 @@ def test_spm_matches_sentencepiece_on_edge_cases():
                          texts, sentencepiece_ids)
 
 
+@common.quick
 def test_spm_pieces_match_sentencepiece():
     import sentencepiece
 
@@ -199,6 +201,7 @@ def test_tfjs_oracle_window_changes_nothing():
                 npm_tokenizer_ids(texts, exact=True))
 
 
+@common.quick
 def test_cli_lines_args_and_stdin():
     """--format lines: split on \\n only, CRLF's \\r and an opening BOM dropped; arguments and stdin give the
     same ids as the reference."""

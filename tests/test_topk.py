@@ -122,6 +122,7 @@ def test_include_self_ranks_self_first():
     assert firsts == list(range(1500)), f"first neighbours are not the items themselves: {firsts[:10]}"
 
 
+@common.quick
 def test_duplicates_tie_order():
     """Duplicated vectors score exactly alike: they must come lowest index first, and a group cut by the k-th
     rank keeps its lowest indices."""
@@ -189,6 +190,7 @@ def _write_ids(path, ids):
         f.write("".join(i + "\n" for i in ids))
 
 
+@common.quick
 def test_ids_csv_quoting_and_jsonl():
     rng = np.random.default_rng(13)
     items = _unit(rng, 6, 512)
@@ -309,6 +311,7 @@ def _query_table(stdout):
     return tables
 
 
+@common.quick
 def test_query_matches_related_and_prints_catalogue_texts():
     """`query TEXT` embeds the text like tokenize + embed do, so for a catalogue text its table equals that
     item's `related --include-self` row (same ids, same scores) and the catalogue gives each neighbour's text."""

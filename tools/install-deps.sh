@@ -2,7 +2,7 @@
 # Makes sure the Debian packages userec builds and tests with are installed.
 # As root it installs what is missing; otherwise it names the missing packages in one line and fails.
 set -eu
-PKGS="build-essential libopenblas-dev libutf8proc-dev libstb-dev python3 python3-numpy python3-sentencepiece nodejs npm"
+PKGS="build-essential pkg-config libopenblas-dev libutf8proc-dev zlib1g-dev python3 python3-numpy python3-sentencepiece nodejs npm"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

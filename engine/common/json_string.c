@@ -1,12 +1,11 @@
 /* json_string.c: decodes JSON string literals (RFC 8259 section 7), strictly: raw control characters and
  * unknown escapes are errors, as in JavaScript's JSON.parse. */
-#include "json_string.h"
+#include "common/json_string.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "tokenizer_impl.h"
-#include "util.h"
+#include "common/util.h"
 
 static int hex_digit(uint8_t c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -51,20 +50,20 @@ static size_t put_utf8(uint8_t *dst, uint32_t cp) {
     return 4;
 }
 
-int json_string_decode(const uint8_t *text, size_t len, size_t *pos, uint8_t **out, size_t *out_len, size_t *cap,
-                       char *err, size_t err_len) {
+int json_string_decode(const uint8_t *text, size_t len, size_t *pos, byte_buf *out, char *err, size_t err_len) {
     size_t i = *pos;
     if (i >= len || text[i] != '"') return ERR(err, err_len, "byte %zu: expected a JSON string", i);
     i++;
     for (;;) {
         /* Each step appends at most 4 bytes. */
-        if (*out_len + 4 > *cap && tok_grow((void **)out, cap, *out_len + 4, 1, err, err_len)) return -1;
+        if (GROW(out->data, out->cap, out->len + 4))
+            return ERR(err, err_len, "out of memory for a %zu-byte JSON string", out->len + 4);
         if (i >= len) return ERR(err, err_len, "byte %zu: the JSON string starting at byte %zu is not closed", i, *pos);
         uint8_t c = text[i];
         if (c == '"') break;
         if (c < 0x20) return ERR(err, err_len, "byte %zu: control character 0x%02x inside a JSON string", i, c);
         if (c != '\\') {
-            (*out)[(*out_len)++] = c;
+            out->data[out->len++] = c;
             i++;
             continue;
         }
@@ -73,7 +72,7 @@ int json_string_decode(const uint8_t *text, size_t len, size_t *pos, uint8_t **o
         const char *simple = "\"\\/bfnrt", *meaning = "\"\\/\b\f\n\r\t";
         const char *hit = e ? strchr(simple, e) : NULL;
         if (hit) {
-            (*out)[(*out_len)++] = (uint8_t)meaning[hit - simple];
+            out->data[out->len++] = (uint8_t)meaning[hit - simple];
             i += 2;
             continue;
         }
@@ -87,7 +86,7 @@ int json_string_decode(const uint8_t *text, size_t len, size_t *pos, uint8_t **o
             unit = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
             i += 6;
         }
-        *out_len += put_utf8(*out + *out_len, unit);
+        out->len += put_utf8(out->data + out->len, unit);
     }
     *pos = i + 1;
     return 0;

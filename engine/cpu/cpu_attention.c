@@ -6,8 +6,8 @@
 #include <omp.h>
 #include <stdlib.h>
 
-#include "cpu_gemm.h"
-#include "cpu_ops.h"
+#include "cpu/cpu_gemm.h"
+#include "cpu/cpu_ops.h"
 
 /* One thread's operands for a head of up to max_len tokens and depth channels. */
 typedef struct {

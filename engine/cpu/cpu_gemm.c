@@ -2,7 +2,7 @@
  * The driver splits the rows into GEMM_MC blocks (and, for short products, the columns into groups) and hands
  * the blocks to OpenMP threads that never wait on each other: each packs its block's rows once, then sweeps
  * every weight panel over them GEMM_KC steps at a time, the bias, residual and ReLU folded into the same pass. */
-#include "cpu_gemm.h"
+#include "cpu/cpu_gemm.h"
 
 #include <math.h>
 #include <omp.h>

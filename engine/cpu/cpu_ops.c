@@ -6,7 +6,7 @@
 #include <immintrin.h>
 #endif
 
-#include "cpu_ops.h"
+#include "cpu/cpu_ops.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
 /* e^x for 8 lanes, x <= 0 (softmax's shifted scores): Cephes' expf (x = n ln2 + r, |r| <= ln2/2, a degree-6

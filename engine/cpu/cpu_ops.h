@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model.h"
+#include "model/model.h"
 
 /* The CPU forward pass (encoder_cpu.c) on a workspace that a caller encoding many batches keeps between calls
  * (one call at a time per workspace); userec_encode_ids makes a fresh one each call. */

@@ -3,7 +3,7 @@
  * thread hide the fma latency on every pipe, and nothing touches memory, so no real kernel can go faster. */
 #include <omp.h>
 
-#include "cpu_gemm.h"
+#include "cpu/cpu_gemm.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cpu_ops.h"
-#include "model.h"
+#include "cpu/cpu_ops.h"
+#include "model/model.h"
 
 /* Activations of one batch, kept by a userec_encoder between calls: buffers this size are mmapped fresh by
  * malloc, and page-faulting them in again for every batch cost about 5% of the encoder's time. */
@@ -125,7 +125,7 @@ userec_status cpu_encode_ids(const userec_model *m, cpu_workspace *ws, const int
     userec_status status = model_check_ids(hp, ids, offsets, n, &rows, &clipped, err);
     if (status) return status;
     if (workspace_reserve(ws, hp, rows, n))
-        return userec_fail(err, USEREC_ERR_NOMEM, "out of memory for a batch of %zu sentences, %zu tokens", n, rows);
+        return set_error(err, USEREC_ERR_NOMEM, "out of memory for a batch of %zu sentences, %zu tokens", n, rows);
     ws->starts[0] = 0;
     for (size_t s = 0; s < n; s++) {
         size_t len = offsets[s + 1] - offsets[s];
@@ -134,7 +134,7 @@ userec_status cpu_encode_ids(const userec_model *m, cpu_workspace *ws, const int
     embed_tokens(m, ids, offsets, ws->starts, n, ws->x0);
     /* Then the tanh head and L2 normalisation straight into out. */
     if (encoder_forward(m, rows, ws, n) || gemm_dense(ws->pooled, n, &m->head.packed, out, GEMM_BIAS))
-        return userec_fail(err, USEREC_ERR_NOMEM, "out of memory for the threads' scratch buffers");
+        return set_error(err, USEREC_ERR_NOMEM, "out of memory for the threads' scratch buffers");
     cpu_tanh_l2_normalize(out, n, hp->d_model, hp->l2_floor);
     if (counts) {
         counts->sentences += n;
@@ -147,7 +147,7 @@ userec_status cpu_encode_ids(const userec_model *m, cpu_workspace *ws, const int
 userec_status userec_encode_ids(const userec_model *m, const int32_t *ids, const size_t *offsets, size_t n,
                                 float *out, userec_counts *counts, userec_error *err) {
     cpu_workspace *ws = cpu_workspace_new();
-    if (!ws) return userec_fail(err, USEREC_ERR_NOMEM, "out of memory");
+    if (!ws) return set_error(err, USEREC_ERR_NOMEM, "out of memory");
     userec_status status = cpu_encode_ids(m, ws, ids, offsets, n, out, counts, err);
     cpu_workspace_free(ws);
     return status;

@@ -1,10 +1,10 @@
-/* encode_texts.c: texts to vectors: tokenize, then the encoder: userec_encode_texts (public, the CPU) and
- * userec_encoder_encode_texts (any device, for the CLI). */
+/* encode_texts.c: texts to vectors: tokenize, then encode: userec_encode_texts (the CPU, stateless) and
+ * userec_encoder_encode_texts (any device). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "gpu.h"
-#include "model.h"
+#include "common/grow.h"
+#include "model/model.h"
 
 /* enc NULL: the stateless CPU call. */
 static userec_status encode_texts(const userec_model *m, userec_encoder *enc, userec_tokenizer_kind kind,
@@ -13,27 +13,22 @@ static userec_status encode_texts(const userec_model *m, userec_encoder *enc, us
     const tokenizer *tok = model_tokenizer(m, (enum usew_tokenizer)kind, err);
     if (!tok) return err ? err->status : USEREC_ERR_UNSUPPORTED;
     tok_scratch *scratch = tok_scratch_new();
-    size_t *offsets = malloc((n + 1) * sizeof *offsets), n_ids = 0, cap = 1024, invalid = 0;
-    int32_t *ids = malloc(cap * sizeof *ids);
+    size_t *offsets = malloc((n + 1) * sizeof *offsets), n_ids = 0, cap = 0, invalid = 0;
+    int32_t *ids = NULL;
     userec_status status = USEREC_OK;
     char msg[256];
-    if (!scratch || !offsets || !ids) status = userec_fail(err, USEREC_ERR_NOMEM, "out of memory for %zu texts", n);
+    if (!scratch || !offsets) status = set_error(err, USEREC_ERR_NOMEM, "out of memory for %zu texts", n);
     for (size_t i = 0; i < n && !status; i++) {
         tok_result r;
         offsets[i] = n_ids;
         if (tokenizer_encode(tok, texts[i], lens[i], 0, scratch, &r, msg, sizeof msg)) {
-            status = userec_fail(err, USEREC_ERR_NOMEM, "text %zu: %s", i, msg);
+            status = set_error(err, USEREC_ERR_NOMEM, "text %zu: %s", i, msg);
             break;
         }
         invalid += r.invalid_utf8 != 0;
-        if (n_ids + r.n_ids > cap) {
-            while (n_ids + r.n_ids > cap) cap *= 2;
-            int32_t *grown = realloc(ids, cap * sizeof *ids);
-            if (!grown) {
-                status = userec_fail(err, USEREC_ERR_NOMEM, "out of memory for the tokens of %zu texts", n);
-                break;
-            }
-            ids = grown;
+        if (GROW(ids, cap, n_ids + r.n_ids + 1)) {
+            status = set_error(err, USEREC_ERR_NOMEM, "out of memory for the tokens of %zu texts", n);
+            break;
         }
         memcpy(ids + n_ids, r.ids, r.n_ids * sizeof *ids);
         n_ids += r.n_ids;

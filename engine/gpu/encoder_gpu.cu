@@ -24,6 +24,9 @@
 
 #include "check.h"
 #include "kernels.h"
+extern "C" {
+#include "model/model.h" /* a C header */
+}
 
 #define SLOTS 2
 #define MAX_DEVICE_BLOCKS 64
@@ -66,14 +69,14 @@ typedef struct {
     chunk_shape graph_shape, last_direct;
 } slot;
 
-struct userec_gpu {
+struct gpu_encoder {
     const userec_model *model;
-    userec_gpu_options opt;
+    gpu_options opt;
     char name[320];
     gpu_dtype act; /* storage of GEMM inputs and attention buffers: bf16 in bf16 mode, else fp32 */
     cudaStream_t compute, upload, download;
     gemm_context *gemm;
-    void *blocks[MAX_DEVICE_BLOCKS]; /* every cudaMalloc, freed by userec_gpu_destroy */
+    void *blocks[MAX_DEVICE_BLOCKS]; /* every cudaMalloc, freed by gpu_encoder_destroy */
     int n_blocks;
     const float *embed, *timing;
     gpu_layer layers[USEW_MAX_LAYERS];
@@ -82,22 +85,22 @@ struct userec_gpu {
     float *pooled_sum; /* the sentence vectors before the head, fp32 [n, d_model] */
     void *x0, *h, *qkv, *ctx, *ffn, *pooled_ffn, *pooled; /* act type */
     slot slots[SLOTS];
-    userec_gpu_stats stats;
+    userec_encoder_stats stats;
 };
 
 static size_t dtype_size(gpu_dtype t) { return t == GPU_BF16 ? 2 : 4; }
 
-static userec_status device_alloc(userec_gpu *g, size_t bytes, void **p, userec_error *err) {
+static userec_status device_alloc(gpu_encoder *g, size_t bytes, void **p, userec_error *err) {
     if (g->n_blocks == MAX_DEVICE_BLOCKS)
-        return userec_fail(err, USEREC_ERR_NOMEM, "more than %d device buffers (%s:%d)", MAX_DEVICE_BLOCKS, __FILE__,
-                           __LINE__);
+        return set_error(err, USEREC_ERR_NOMEM, "more than %d device buffers (%s:%d)", MAX_DEVICE_BLOCKS, __FILE__,
+                         __LINE__);
     CUDA_CHECK(err, cudaMalloc(p, bytes ? bytes : 1));
     g->blocks[g->n_blocks++] = *p;
     return USEREC_OK;
 }
 
 /* Copies count floats to the device as type t (bf16: rounded to nearest even). */
-static userec_status upload(userec_gpu *g, const float *src, size_t count, gpu_dtype t, const void **dst,
+static userec_status upload(gpu_encoder *g, const float *src, size_t count, gpu_dtype t, const void **dst,
                             userec_error *err) {
     void *d;
     TRY(device_alloc(g, count * dtype_size(t), &d, err));
@@ -107,7 +110,7 @@ static userec_status upload(userec_gpu *g, const float *src, size_t count, gpu_d
         return USEREC_OK;
     }
     __nv_bfloat16 *tmp = (__nv_bfloat16 *)malloc(count * sizeof *tmp);
-    if (!tmp) return userec_fail(err, USEREC_ERR_NOMEM, "out of host memory converting %zu weights to bf16", count);
+    if (!tmp) return set_error(err, USEREC_ERR_NOMEM, "out of host memory converting %zu weights to bf16", count);
     for (size_t i = 0; i < count; i++) tmp[i] = __float2bfloat16_rn(src[i]);
     cudaError_t e = cudaMemcpy(d, tmp, count * sizeof *tmp, cudaMemcpyHostToDevice);
     free(tmp);
@@ -116,20 +119,20 @@ static userec_status upload(userec_gpu *g, const float *src, size_t count, gpu_d
 }
 
 /* y_type: the type of the product's output, in which cuBLASLt adds the bias. */
-static userec_status upload_dense(userec_gpu *g, const dense *d, uint32_t in, uint32_t out, gpu_dtype y_type,
+static userec_status upload_dense(gpu_encoder *g, const dense *d, uint32_t in, uint32_t out, gpu_dtype y_type,
                                   gpu_dense *dst, userec_error *err) {
     if (!d->w) return USEREC_OK;
     TRY(upload(g, d->w, (size_t)in * out, g->act, &dst->w, err));
     return upload(g, d->b, out, y_type, &dst->b, err);
 }
 
-static userec_status upload_norm(userec_gpu *g, const layer_norm *n, uint32_t width, gpu_norm *dst,
+static userec_status upload_norm(gpu_encoder *g, const layer_norm *n, uint32_t width, gpu_norm *dst,
                                  userec_error *err) {
     TRY(upload(g, n->scale, width, GPU_F32, (const void **)&dst->scale, err));
     return upload(g, n->bias, width, GPU_F32, (const void **)&dst->bias, err);
 }
 
-static userec_status upload_weights(userec_gpu *g, userec_error *err) {
+static userec_status upload_weights(gpu_encoder *g, userec_error *err) {
     const userec_model *m = g->model;
     const usew_hparams *hp = &m->hp;
     const uint32_t d = hp->d_model;
@@ -152,26 +155,26 @@ static userec_status upload_weights(userec_gpu *g, userec_error *err) {
 }
 
 /* The widths, head depths and lengths the kernels take, checked once here rather than at the first batch. */
-static userec_status check_shapes(userec_gpu *g, userec_error *err) {
+static userec_status check_shapes(gpu_encoder *g, userec_error *err) {
     const usew_hparams *hp = &g->model->hp;
     if (!layer_norm_width_ok((int)hp->d_model))
-        return userec_fail(err, USEREC_ERR_UNSUPPORTED, "CUDA: d_model %u is not a multiple of 128 up to %d",
-                           hp->d_model, LAYER_NORM_MAX_WIDTH);
+        return set_error(err, USEREC_ERR_UNSUPPORTED, "CUDA: d_model %u is not a multiple of 128 up to %d",
+                         hp->d_model, LAYER_NORM_MAX_WIDTH);
     for (uint32_t i = 0; i < hp->n_layers; i++) {
         if (!layer_norm_width_ok((int)hp->layer_width[i]))
-            return userec_fail(err, USEREC_ERR_UNSUPPORTED, "CUDA: layer %u width %u is not a multiple of 128 up to %d",
-                               i, hp->layer_width[i], LAYER_NORM_MAX_WIDTH);
+            return set_error(err, USEREC_ERR_UNSUPPORTED, "CUDA: layer %u width %u is not a multiple of 128 up to %d",
+                             i, hp->layer_width[i], LAYER_NORM_MAX_WIDTH);
         TRY(attention_prepare((int)hp->max_len, (int)hp->layer_width[i], (int)hp->n_heads, g->act, err));
     }
     if (g->opt.chunk_tokens < hp->max_len || g->opt.chunk_tokens > INT32_MAX || !g->opt.chunk_sentences ||
         g->opt.chunk_sentences > INT32_MAX)
-        return userec_fail(err, USEREC_ERR_INPUT, "CUDA: chunks of %zu tokens / %zu sentences: need at least %u tokens "
-                           "(one whole sentence) and one sentence", g->opt.chunk_tokens, g->opt.chunk_sentences,
-                           hp->max_len);
+        return set_error(err, USEREC_ERR_INPUT, "CUDA: chunks of %zu tokens / %zu sentences: need at least %u tokens "
+                         "(one whole sentence) and one sentence", g->opt.chunk_tokens, g->opt.chunk_sentences,
+                         hp->max_len);
     return USEREC_OK;
 }
 
-static userec_status alloc_activations(userec_gpu *g, userec_error *err) {
+static userec_status alloc_activations(gpu_encoder *g, userec_error *err) {
     const usew_hparams *hp = &g->model->hp;
     const size_t rows = g->opt.chunk_tokens, n = g->opt.chunk_sentences, a = dtype_size(g->act);
     size_t widest = hp->d_model;
@@ -207,11 +210,11 @@ static userec_status device_count(int *count, userec_error *err) {
     int runtime = 0;
     cudaRuntimeGetVersion(&runtime);
     if (e == cudaErrorInsufficientDriver)
-        return userec_fail(err, USEREC_ERR_DEVICE,
-                           "no CUDA driver, or one older than this build's CUDA runtime %d.%d (%s)", runtime / 1000,
-                           runtime % 1000 / 10, cudaGetErrorName(e));
+        return set_error(err, USEREC_ERR_DEVICE,
+                         "no CUDA driver, or one older than this build's CUDA runtime %d.%d (%s)", runtime / 1000,
+                         runtime % 1000 / 10, cudaGetErrorName(e));
     if (e == cudaErrorNoDevice || (e == cudaSuccess && !*count))
-        return userec_fail(err, USEREC_ERR_DEVICE, "the CUDA driver sees no GPU");
+        return set_error(err, USEREC_ERR_DEVICE, "the CUDA driver sees no GPU");
     CUDA_CHECK(err, e);
     return USEREC_OK;
 }
@@ -223,25 +226,25 @@ static userec_status usable_device(int device, cudaDeviceProp *prop, userec_erro
     int count;
     TRY(device_count(&count, err));
     if (device < 0 || device >= count)
-        return userec_fail(err, USEREC_ERR_DEVICE, "CUDA device %d asked for; %d device(s) present", device, count);
+        return set_error(err, USEREC_ERR_DEVICE, "CUDA device %d asked for; %d device(s) present", device, count);
     CUDA_CHECK(err, cudaGetDeviceProperties(prop, device));
-    if (prop->major < 9)
-        return userec_fail(err, USEREC_ERR_DEVICE,
-                           "cuda:%d %s has compute capability %d.%d; this build carries code for 9.0 (Hopper) and newer "
-                           "(rebuild with e.g. make CUDA_GENCODE='-gencode arch=compute_%d%d,code=sm_%d%d')",
-                           device, prop->name, prop->major, prop->minor, prop->major, prop->minor, prop->major,
-                           prop->minor);
+    if (prop->major < GPU_MIN_CC_MAJOR)
+        return set_error(err, USEREC_ERR_DEVICE,
+                         "cuda:%d %s has compute capability %d.%d; this build carries code for 9.0 (Hopper) and newer "
+                         "(rebuild with e.g. make CUDA_GENCODE='-gencode arch=compute_%d%d,code=sm_%d%d')",
+                         device, prop->name, prop->major, prop->minor, prop->major, prop->minor, prop->major,
+                         prop->minor);
     CUDA_CHECK(err, cudaSetDevice(device));
     CUDA_CHECK(err, cudaFree(0));
     return USEREC_OK;
 }
 
-extern "C" userec_status userec_gpu_check(int device, userec_error *err) {
+extern "C" userec_status gpu_check(int device, userec_error *err) {
     cudaDeviceProp prop;
     return usable_device(device, &prop, err);
 }
 
-static userec_status setup(userec_gpu *g, userec_error *err) {
+static userec_status setup(gpu_encoder *g, userec_error *err) {
     cudaDeviceProp prop;
     TRY(usable_device(g->opt.device, &prop, err));
     snprintf(g->name, sizeof g->name, "cuda:%d %s", g->opt.device, prop.name);
@@ -254,31 +257,31 @@ static userec_status setup(userec_gpu *g, userec_error *err) {
     return alloc_activations(g, err);
 }
 
-extern "C" userec_gpu *userec_gpu_create(const userec_model *model, const userec_gpu_options *opt,
+extern "C" gpu_encoder *gpu_encoder_create(const userec_model *model, const gpu_options *opt,
                                          userec_error *err) {
     if ((unsigned)opt->precision >= USEREC_PRECISIONS) {
-        userec_fail(err, USEREC_ERR_INPUT, "CUDA: unknown precision %d", (int)opt->precision);
+        set_error(err, USEREC_ERR_INPUT, "CUDA: unknown precision %d", (int)opt->precision);
         return NULL;
     }
-    userec_gpu *g = (userec_gpu *)calloc(1, sizeof *g);
+    gpu_encoder *g = (gpu_encoder *)calloc(1, sizeof *g);
     if (!g) {
-        userec_fail(err, USEREC_ERR_NOMEM, "out of host memory for the GPU encoder");
+        set_error(err, USEREC_ERR_NOMEM, "out of host memory for the GPU encoder");
         return NULL;
     }
     g->model = model;
     g->opt = *opt;
-    if (!g->opt.chunk_tokens) g->opt.chunk_tokens = USEREC_GPU_CHUNK_TOKENS;
-    if (!g->opt.chunk_sentences) g->opt.chunk_sentences = USEREC_GPU_CHUNK_SENTENCES;
+    if (!g->opt.chunk_tokens) g->opt.chunk_tokens = GPU_CHUNK_TOKENS;
+    if (!g->opt.chunk_sentences) g->opt.chunk_sentences = GPU_CHUNK_SENTENCES;
     g->act = opt->precision == USEREC_BF16 ? GPU_BF16 : GPU_F32;
     if (setup(g, err)) {
-        userec_gpu_destroy(g);
+        gpu_encoder_destroy(g);
         return NULL;
     }
     return g;
 }
 
 /* Teardown has nobody to report to: failures here are ignored. */
-extern "C" void userec_gpu_destroy(userec_gpu *g) {
+extern "C" void gpu_encoder_destroy(gpu_encoder *g) {
     if (!g) return;
     cudaSetDevice(g->opt.device);
     cudaStream_t streams[] = {g->upload, g->compute, g->download};
@@ -303,7 +306,7 @@ extern "C" void userec_gpu_destroy(userec_gpu *g) {
 }
 
 /* The forward pass of one chunk, queued on the compute stream: encoder_cpu.c's steps in the same order. */
-static userec_status forward(userec_gpu *g, const slot *sl, chunk_shape sh, userec_error *err) {
+static userec_status forward(gpu_encoder *g, const slot *sl, chunk_shape sh, userec_error *err) {
     const usew_hparams *hp = &g->model->hp;
     const userec_precision p = g->opt.precision;
     const int d = (int)hp->d_model, d_ffn = (int)hp->d_ffn, heads = (int)hp->n_heads, rows = sh.rows;
@@ -350,7 +353,7 @@ static int same_shape(chunk_shape a, chunk_shape b) { return a.rows == b.rows &&
 
 /* Replays the slot's graph when the shape matches it; captures one when the slot ran this shape directly just
  * before; otherwise launches directly. */
-static userec_status run_forward(userec_gpu *g, slot *sl, userec_error *err) {
+static userec_status run_forward(gpu_encoder *g, slot *sl, userec_error *err) {
     const chunk_shape sh = sl->shape;
     if (sl->graph && same_shape(sl->graph_shape, sh)) {
         CUDA_CHECK(err, cudaGraphLaunch(sl->graph, g->compute));
@@ -382,7 +385,7 @@ static userec_status run_forward(userec_gpu *g, slot *sl, userec_error *err) {
 
 /* Packs the next sentences (from *next) into the slot, clipped to max_len, and queues upload, forward pass and
  * download. Advances *next past the sentences taken. */
-static userec_status launch_chunk(userec_gpu *g, slot *sl, const int32_t *ids, const size_t *offsets, size_t n,
+static userec_status launch_chunk(gpu_encoder *g, slot *sl, const int32_t *ids, const size_t *offsets, size_t n,
                                   size_t *next, userec_error *err) {
     const size_t max_len = g->model->hp.max_len, d = g->model->hp.d_model;
     size_t s = *next, tokens = 0;
@@ -431,7 +434,7 @@ static userec_status add_elapsed(double *total_ms, cudaEvent_t from, cudaEvent_t
 }
 
 /* Waits for the slot's chunk and copies its vectors to the caller's rows. */
-static userec_status finish_chunk(userec_gpu *g, slot *sl, float *out, userec_error *err) {
+static userec_status finish_chunk(gpu_encoder *g, slot *sl, float *out, userec_error *err) {
     const size_t d = g->model->hp.d_model;
     CUDA_CHECK(err, cudaEventSynchronize(sl->downloaded));
     sl->busy = 0;
@@ -442,7 +445,7 @@ static userec_status finish_chunk(userec_gpu *g, slot *sl, float *out, userec_er
     return add_elapsed(&g->stats.download_ms, sl->download_start, sl->downloaded, err);
 }
 
-extern "C" userec_status userec_gpu_encode_ids(userec_gpu *g, const int32_t *ids, const size_t *offsets, size_t n,
+extern "C" userec_status gpu_encoder_encode(gpu_encoder *g, const int32_t *ids, const size_t *offsets, size_t n,
                                                float *out, userec_counts *counts, userec_error *err) {
     size_t rows, clipped;
     TRY(model_check_ids(&g->model->hp, ids, offsets, n, &rows, &clipped, err));
@@ -473,11 +476,11 @@ extern "C" userec_status userec_gpu_encode_ids(userec_gpu *g, const int32_t *ids
     return USEREC_OK;
 }
 
-extern "C" void userec_gpu_stats_get(const userec_gpu *g, userec_gpu_stats *stats) { *stats = g->stats; }
-extern "C" void userec_gpu_stats_reset(userec_gpu *g) { memset(&g->stats, 0, sizeof g->stats); }
-extern "C" const char *userec_gpu_name(const userec_gpu *g) { return g->name; }
+extern "C" void gpu_encoder_stats(const gpu_encoder *g, userec_encoder_stats *stats) { *stats = g->stats; }
+extern "C" void gpu_encoder_stats_reset(gpu_encoder *g) { memset(&g->stats, 0, sizeof g->stats); }
+extern "C" const char *gpu_encoder_name(const gpu_encoder *g) { return g->name; }
 
-extern "C" int userec_gpu_list(userec_gpu_device *devices, int max, userec_error *err) {
+extern "C" int gpu_list(userec_gpu_info *devices, int max, userec_error *err) {
     int count = 0;
     if (device_count(&count, err)) return 0;
     for (int i = 0; i < count && i < max; i++) {
@@ -487,17 +490,18 @@ extern "C" int userec_gpu_list(userec_gpu_device *devices, int max, userec_error
             gpu_fail_cuda(err, e, "cudaGetDeviceProperties", __FILE__, __LINE__);
             return 0;
         }
-        userec_gpu_device *dev = &devices[i];
+        userec_gpu_info *dev = &devices[i];
         snprintf(dev->name, sizeof dev->name, "%s", prop.name);
         dev->cc_major = prop.major;
         dev->cc_minor = prop.minor;
         dev->multiprocessors = prop.multiProcessorCount;
         dev->memory_bytes = prop.totalGlobalMem;
+        dev->usable = prop.major >= GPU_MIN_CC_MAJOR;
     }
     return count;
 }
 
-extern "C" void userec_gpu_versions(int *driver, int *runtime) {
+extern "C" void gpu_versions(int *driver, int *runtime) {
     if (cudaDriverGetVersion(driver) != cudaSuccess) *driver = 0;
     if (cudaRuntimeGetVersion(runtime) != cudaSuccess) *runtime = 0;
 }

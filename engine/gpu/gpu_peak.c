@@ -7,7 +7,7 @@
  * half of those. fp32 is the CUDA-core rate (no tensor cores), which the fp32 mode's products run at. */
 #include <string.h>
 
-#include "gpu.h"
+#include "gpu/gpu.h"
 
 static const struct {
     const char *name_part; /* matched as a substring of the device name, first match wins */
@@ -21,7 +21,7 @@ static const struct {
     {"H200", {67.0, 494.5, 989.5}}, /* SXM */
 };
 
-double userec_gpu_peak_tflops(const char *device_name, userec_precision p) {
+double gpu_peak_tflops(const char *device_name, userec_precision p) {
     if (!device_name || (unsigned)p >= USEREC_PRECISIONS) return 0;
     for (size_t i = 0; i < sizeof peaks / sizeof *peaks; i++)
         if (strstr(device_name, peaks[i].name_part)) return peaks[i].tflops[p];

@@ -3,8 +3,8 @@
  * inside an unquoted field is an ordinary character, text after a closing quote is appended to the field,
  * and \n, \r\n or a lone \r ends a record. Lines are counted the same way (Python's reader.line_num).
  * Unlike Python, a quoted field still open at the end of the input is an error (the row is rejected). */
-#include "input_impl.h"
-#include "util.h"
+#include "input/input_impl.h"
+#include "common/util.h"
 
 enum csv_state { FIELD_START, UNQUOTED, QUOTED, QUOTE_IN_QUOTED };
 

@@ -7,8 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "input_impl.h"
-#include "util.h"
+#include "common/util.h"
+#include "input/gunzip.h"
+#include "input/input_impl.h"
 
 int input_guess_format(const char *path, input_format *out) {
     static const struct {
@@ -16,10 +17,12 @@ int input_guess_format(const char *path, input_format *out) {
         input_format format;
     } known[] = {{".txt", INPUT_LINES}, {".csv", INPUT_CSV},    {".tsv", INPUT_TSV},   {".jsonl", INPUT_JSONL},
                  {".json", INPUT_JSONL}, {".ndjson", INPUT_JSONL}, {".ids", INPUT_IDS}};
-    const char *dot = strrchr(path, '.');
-    if (!dot || strchr(dot, '/')) return -1;
+    size_t len = strlen(path);
+    if (len > 3 && !strcasecmp(path + len - 3, ".gz")) len -= 3; /* items.csv.gz: a compressed .csv */
+    const char *dot = memrchr(path, '.', len);
+    if (!dot || memchr(dot, '/', len - (size_t)(dot - path))) return -1;
     for (size_t i = 0; i < sizeof known / sizeof *known; i++)
-        if (!strcasecmp(dot, known[i].ext)) {
+        if (strlen(known[i].ext) == len - (size_t)(dot - path) && !strncasecmp(dot, known[i].ext, strlen(known[i].ext))) {
             *out = known[i].format;
             return 0;
         }
@@ -30,6 +33,12 @@ int input_guess_format(const char *path, input_format *out) {
 
 /* Reads more of the input after buf[end]. Returns the bytes read (0 at the end of the input) or -1. */
 static long read_more(input_reader *r, char *err, size_t err_len) {
+    if (r->gz) {
+        const long n = gunzip_read(r->gz, r->fd, r->buf + r->end, INPUT_READ_CHUNK - r->end, r->name, err, err_len);
+        if (n > 0) r->end += (size_t)n;
+        r->eof = n == 0;
+        return n;
+    }
     for (;;) {
         ssize_t n = read(r->fd, r->buf + r->end, INPUT_READ_CHUNK - r->end);
         if (n >= 0) {
@@ -64,26 +73,11 @@ int input_prefetch(input_reader *r, size_t want, char *err, size_t err_len) {
 
 size_t input_offset(const input_reader *r) { return r->consumed_before_buf + r->pos; }
 
-size_t input_bytes_read(const input_reader *r) { return input_offset(r); }
+size_t input_bytes_read(const input_reader *r) { return r->gz ? gunzip_compressed_bytes(r->gz) : input_offset(r); }
 
 size_t input_size(const input_reader *r) { return r->file_size; }
 
 /* ---- record storage ---- */
-
-int input_append(input_buf *b, const void *bytes, size_t n, char *err, size_t err_len) {
-    if (!n) return 0;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n) cap *= 2;
-        uint8_t *grown = realloc(b->data, cap);
-        if (!grown) return ERR(err, err_len, "out of memory for a %zu-byte record (%s:%d)", cap, __FILE__, __LINE__);
-        b->data = grown;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, bytes, n);
-    b->len += n;
-    return 0;
-}
 
 /* Record memory counts the stored bytes and the field table, so neither can grow past max_record. */
 static int fits(input_reader *r, size_t more_bytes, size_t more_fields) {
@@ -93,7 +87,7 @@ static int fits(input_reader *r, size_t more_bytes, size_t more_fields) {
 }
 
 int input_keep(input_reader *r, const void *bytes, size_t n, char *err, size_t err_len) {
-    return n && fits(r, n, 0) ? input_append(&r->rec, bytes, n, err, err_len) : 0;
+    return n && fits(r, n, 0) ? byte_buf_append(&r->rec, bytes, n, err, err_len) : 0;
 }
 
 int input_field_push(input_reader *r, size_t start, size_t end, char *err, size_t err_len) {
@@ -301,7 +295,7 @@ static int take_fields(input_reader *r, const char **reject, char *err, size_t e
             *reject = input_reject(r, "missing column '%s'", r->id_name);
             return 0;
         }
-        if (input_append(&r->id, rec + r->fields[i].start, r->fields[i].end - r->fields[i].start, err, err_len))
+        if (byte_buf_append(&r->id, rec + r->fields[i].start, r->fields[i].end - r->fields[i].start, err, err_len))
             return -1;
     }
     for (size_t k = 0; k < r->n_text; k++) {
@@ -310,8 +304,8 @@ static int take_fields(input_reader *r, const char **reject, char *err, size_t e
             return 0;
         }
         const input_span *f = &r->fields[r->index[k]];
-        if ((k && input_append(&r->text, " ", 1, err, err_len)) ||
-            input_append(&r->text, rec + f->start, f->end - f->start, err, err_len))
+        if ((k && byte_buf_append(&r->text, " ", 1, err, err_len)) ||
+            byte_buf_append(&r->text, rec + f->start, f->end - f->start, err, err_len))
             return -1;
     }
     return 0;
@@ -362,6 +356,12 @@ input_reader *input_open(const char *path, const input_options *opt, char *err, 
         goto fail;
     }
     if (S_ISREG(st.st_mode)) r->file_size = (size_t)st.st_size;
+    if (input_prefetch(r, 2, err, err_len)) goto fail;
+    if (r->end - r->pos >= 2 && !memcmp(r->buf + r->pos, GZIP_MAGIC, 2)) { /* read on through the decoder */
+        if (!(r->gz = gunzip_new(r->buf + r->pos, r->end - r->pos, err, err_len))) goto fail;
+        r->pos = r->end = 0;
+        r->eof = 0;
+    }
     if (input_prefetch(r, 3, err, err_len)) goto fail;
     if (r->end - r->pos >= 3 && !memcmp(r->buf + r->pos, "\xEF\xBB\xBF", 3)) r->pos += 3; /* a UTF-8 BOM */
     if (opt->text_cols && parse_column_names(r, err, err_len)) goto fail;
@@ -374,14 +374,14 @@ fail:
 }
 
 /* Puts a NUL after b's bytes (not counted in b->len). */
-static int terminate(input_buf *b, char *err, size_t err_len) {
-    if (input_append(b, "", 1, err, err_len)) return -1;
+static int terminate(byte_buf *b, char *err, size_t err_len) {
+    if (byte_buf_append(b, "", 1, err, err_len)) return -1;
     b->len--;
     return 0;
 }
 
 /* A tab, line break or NUL byte in b: an id holding one would break the line-based outputs. */
-static int breaks_lines(const input_buf *b) {
+static int breaks_lines(const byte_buf *b) {
     for (size_t i = 0; i < b->len; i++)
         if (b->data[i] == '\t' || b->data[i] == '\n' || b->data[i] == '\r' || !b->data[i]) return 1;
     return 0;
@@ -389,7 +389,7 @@ static int breaks_lines(const input_buf *b) {
 
 /* What every record goes through last: the id (the row number when no column holds it), the id and empty
  * text checks, UTF-8 validation. */
-static int finish_record(input_reader *r, input_record *rec, size_t line, input_buf *text, const char *reject,
+static int finish_record(input_reader *r, input_record *rec, size_t line, byte_buf *text, const char *reject,
                          char *err, size_t err_len) {
     if (r->id_name && breaks_lines(&r->id)) {
         r->id.len = 0; /* it would break the rejects file too */
@@ -414,7 +414,7 @@ int input_next(input_reader *r, input_record *rec, char *err, size_t err_len) {
     if (r->done) return 0;
     const char *reject = NULL;
     size_t line = r->line;
-    input_buf *text = &r->text;
+    byte_buf *text = &r->text;
     r->text.len = r->id.len = 0;
     r->text_repaired = 0;
     int rc;
@@ -441,6 +441,7 @@ int input_next(input_reader *r, input_record *rec, char *err, size_t err_len) {
 void input_close(input_reader *r) {
     if (!r) return;
     if (r->owns_fd && r->fd >= 0) close(r->fd); /* read-only: nothing to lose if close fails */
+    gunzip_free(r->gz);
     free(r->name);
     free(r->buf);
     free(r->names_copy);

@@ -1,5 +1,6 @@
 /* input.h: streaming readers for `userec embed` inputs (docs/input.md): plain lines, CSV (RFC 4180), TSV,
- * JSON lines (or one JSON array of objects) and token-id lines. Memory stays bounded whatever the file size:
+ * JSON lines (or one JSON array of objects) and token-id lines, each also gzip-compressed (read as it is
+ * inflated). Memory stays bounded whatever the file size:
  * one fixed read buffer plus record buffers as large as the longest record, at most opt.max_record bytes.
  * Every data row comes back as one record, accepted or with a reject reason, so callers can account for
  * every row. */
@@ -35,8 +36,8 @@ typedef struct {
 
 typedef struct input_reader input_reader;
 
-/* The format named by the path's extension (any case): .txt lines, .csv, .tsv, .jsonl/.json/.ndjson jsonl,
- * .ids ids. Returns 0, or -1 when the extension says nothing. */
+/* The format named by the path's extension (any case), a trailing .gz aside: .txt lines, .csv, .tsv,
+ * .jsonl/.json/.ndjson jsonl, .ids ids. Returns 0, or -1 when the extension says nothing. */
 int input_guess_format(const char *path, input_format *out);
 
 /* Opens path ("-" reads stdin) and, for CSV/TSV with a header, reads the header and finds the named columns.

@@ -4,15 +4,11 @@
 
 #include <stdint.h>
 
-#include "input.h"
+#include "common/grow.h"
+#include "input/input.h"
 
 #define INPUT_READ_CHUNK ((size_t)256 << 10)
 
-/* A growable byte buffer, reused from record to record (its layout suits json_string_decode). */
-typedef struct {
-    uint8_t *data;
-    size_t len, cap;
-} input_buf;
 
 /* One field of the current record: bytes [start, end) of the record buffer. */
 typedef struct {
@@ -23,6 +19,7 @@ struct input_reader {
     input_options opt;
     char *name; /* the path, or "<stdin>", for messages */
     int fd, owns_fd; /* stdin is not ours to close */
+    struct gunzip *gz; /* gzip input: its decoder (gunzip.h), else NULL */
     size_t file_size;
 
     /* The read buffer: bytes [pos, end) are read but not consumed yet. */
@@ -42,11 +39,11 @@ struct input_reader {
 
     /* The current record. */
     size_t row;    /* the next data row's number */
-    input_buf rec; /* raw bytes: the line (lines, ids, TSV, JSON) or the stored fields (CSV) */
+    byte_buf rec; /* raw bytes: the line (lines, ids, TSV, JSON) or the stored fields (CSV) */
     input_span *fields;
     size_t n_fields, fields_cap;
     int overflow; /* the record outgrew opt.max_record: its bytes are being skipped, not stored */
-    input_buf text, id, scratch;
+    byte_buf text, id, scratch;
     char row_id[24];   /* the id when no column holds it */
     int text_repaired; /* JSON: a lone surrogate escape in the text became U+FFFD */
     char reason[256];  /* the reject reason of the current record */
@@ -60,7 +57,6 @@ int input_fill(input_reader *r, char *err, size_t err_len); /* 1 bytes ready, 0 
 int input_prefetch(input_reader *r, size_t want, char *err, size_t err_len); /* at least want bytes buffered,
                                                                                 unless the input is shorter */
 size_t input_offset(const input_reader *r);                                  /* bytes consumed so far */
-int input_append(input_buf *b, const void *bytes, size_t n, char *err, size_t err_len);
 int input_keep(input_reader *r, const void *bytes, size_t n, char *err, size_t err_len); /* to r->rec, within
                                                                                             max_record */
 int input_field_push(input_reader *r, size_t start, size_t end, char *err, size_t err_len);

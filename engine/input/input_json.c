@@ -1,9 +1,9 @@
 /* input_json.c: JSON input: one object per line (JSON lines), or, when the input starts with '[', the
  * objects of one top-level JSON array (a pretty-printed export such as talks.json), element by element so
  * memory stays bounded. Text keys are top-level keys; json_scan.c does the parsing. */
-#include "input_impl.h"
-#include "json_scan.h"
-#include "util.h"
+#include "input/input_impl.h"
+#include "input/json_scan.h"
+#include "common/util.h"
 
 static int is_space(uint8_t c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
@@ -73,7 +73,7 @@ static int take_members(input_reader *r, const char **reject, char *err, size_t 
             *reject = input_reject(r, "missing key '%s'", r->keys[k]);
             return 0;
         }
-        if (k && input_append(&r->text, " ", 1, err, err_len)) return -1;
+        if (k && byte_buf_append(&r->text, " ", 1, err, err_len)) return -1;
         if (json_value_text(obj, len, r->index[k], &r->text, why, sizeof why)) {
             *reject = input_reject(r, "key '%s' %s", r->keys[k], why);
             return 0;

@@ -1,16 +1,16 @@
 /* json_scan.c: validates one JSON object and finds its wanted top-level members in a single pass, without
  * building a tree; strings go through json_string_decode (so escapes are checked the same way everywhere). */
-#include "json_scan.h"
+#include "input/json_scan.h"
 
 #include <string.h>
 
-#include "json_string.h"
-#include "util.h"
+#include "common/json_string.h"
+#include "common/util.h"
 
 typedef struct {
     const uint8_t *s;
     size_t len, pos;
-    input_buf *scratch;
+    byte_buf *scratch;
     char *why;
     size_t why_len;
 } scanner;
@@ -33,8 +33,7 @@ static int is_digit(const scanner *sc) { return sc->pos < sc->len && sc->s[sc->p
 /* A string, decoded into the scratch buffer; *n is its decoded length. */
 static int scan_string(scanner *sc, size_t *n) {
     sc->scratch->len = 0;
-    int rc = json_string_decode(sc->s, sc->len, &sc->pos, &sc->scratch->data, &sc->scratch->len, &sc->scratch->cap,
-                                sc->why, sc->why_len);
+    int rc = json_string_decode(sc->s, sc->len, &sc->pos, sc->scratch, sc->why, sc->why_len);
     *n = sc->scratch->len;
     return rc;
 }
@@ -134,7 +133,7 @@ static int scan_value(scanner *sc, int depth) {
 }
 
 int json_scan_object(const uint8_t *text, size_t len, const char *const *keys, size_t n_keys, size_t *value_at,
-                     input_buf *scratch, char *why, size_t why_len) {
+                     byte_buf *scratch, char *why, size_t why_len) {
     scanner sc = {text, len, 0, scratch, why, why_len};
     for (size_t k = 0; k < n_keys; k++) value_at[k] = SIZE_MAX;
     skip_space(&sc);
@@ -146,15 +145,15 @@ int json_scan_object(const uint8_t *text, size_t len, const char *const *keys, s
 }
 
 /* Appends the scalar (string, number, true, false) at sc->pos; null appends nothing. */
-static int append_scalar(scanner *sc, input_buf *out) {
-    if (at(sc, '"')) return json_string_decode(sc->s, sc->len, &sc->pos, &out->data, &out->len, &out->cap, sc->why, sc->why_len);
+static int append_scalar(scanner *sc, byte_buf *out) {
+    if (at(sc, '"')) return json_string_decode(sc->s, sc->len, &sc->pos, out, sc->why, sc->why_len);
     if (at(sc, 'n')) return scan_word(sc, "null");
     size_t from = sc->pos;
     int rc = at(sc, 't') ? scan_word(sc, "true") : at(sc, 'f') ? scan_word(sc, "false") : scan_number(sc);
-    return rc ? -1 : input_append(out, sc->s + from, sc->pos - from, sc->why, sc->why_len);
+    return rc ? -1 : byte_buf_append(out, sc->s + from, sc->pos - from, sc->why, sc->why_len);
 }
 
-int json_value_text(const uint8_t *text, size_t len, size_t at_pos, input_buf *out, char *why, size_t why_len) {
+int json_value_text(const uint8_t *text, size_t len, size_t at_pos, byte_buf *out, char *why, size_t why_len) {
     scanner sc = {text, len, at_pos, NULL, why, why_len};
     if (at(&sc, '{')) return ERR(why, why_len, "is a JSON object, not text");
     if (!at(&sc, '[')) return append_scalar(&sc, out);
@@ -164,7 +163,7 @@ int json_value_text(const uint8_t *text, size_t len, size_t at_pos, input_buf *o
         if (at(&sc, ']')) return 0;
         if (at(&sc, '[') || at(&sc, '{')) return ERR(why, why_len, "holds an array or object inside its array, not text");
         int is_null = at(&sc, 'n');
-        if (!is_null && items++ && input_append(out, " ", 1, why, why_len)) return -1;
+        if (!is_null && items++ && byte_buf_append(out, " ", 1, why, why_len)) return -1;
         if (append_scalar(&sc, out)) return -1;
         skip_space(&sc);
         if (at(&sc, ']')) return 0;

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "input_impl.h"
+#include "common/grow.h"
 
 #define JSON_SCAN_MAX_DEPTH 512
 
@@ -14,12 +14,12 @@
  * offset of the value of top-level key keys[k] (its last occurrence, as Python's json keeps), or SIZE_MAX
  * when the object has no such key. scratch is working memory. Returns 0, or -1 with why = "byte N: problem". */
 int json_scan_object(const uint8_t *text, size_t len, const char *const *keys, size_t n_keys, size_t *value_at,
-                     input_buf *scratch, char *why, size_t why_len);
+                     byte_buf *scratch, char *why, size_t why_len);
 
 /* Appends the value at text[at] (inside an object json_scan_object accepted) to *out as text: a string
  * decoded, a number, true or false as written, null as nothing, an array's items joined by single spaces
  * (null items left out). Returns 0, or -1 with why when the value is an object, or an array holding arrays
  * or objects. */
-int json_value_text(const uint8_t *text, size_t len, size_t at, input_buf *out, char *why, size_t why_len);
+int json_value_text(const uint8_t *text, size_t len, size_t at, byte_buf *out, char *why, size_t why_len);
 
 #endif

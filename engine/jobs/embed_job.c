@@ -7,7 +7,7 @@
  * input size, and tokenising window i+1 overlaps encoding window i. Batches are packed token rows (no
  * padding on either device), so they need no sorting by length; they are cut in input order, which keeps
  * the output order for free. */
-#include "embed_job.h"
+#include "jobs/embed_job.h"
 
 #include <errno.h>
 #include <omp.h>
@@ -17,8 +17,10 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "atomic_file.h"
-#include "util.h"
+#include "common/clock.h"
+#include "common/grow.h"
+#include "output/atomic_file.h"
+#include "common/util.h"
 
 #define N_WINDOWS 3
 #define WINDOW_ROWS 4096
@@ -67,26 +69,9 @@ typedef struct {
     double started, next_report; /* progress: when the job started, when to report next */
 } pipeline;
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int reserve(void **p, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return 0;
-    size_t n = *cap ? *cap : 1024;
-    while (n < need) n *= 2;
-    void *q = realloc(*p, n * elem);
-    if (!q) return -1;
-    *p = q;
-    *cap = n;
-    return 0;
-}
-
 /* Appends bytes (plus a NUL) to a window arena; returns the offset or NO_REASON when memory ran out. */
 static size_t arena_add(char **arena, size_t *len, size_t *cap, const char *s, size_t n) {
-    if (reserve((void **)arena, cap, *len + n + 1, 1)) return NO_REASON;
+    if (grow((void **)arena, cap, *len + n + 1, 1)) return NO_REASON;
     size_t at = *len;
     memcpy(*arena + at, s, n);
     (*arena)[at + n] = 0;
@@ -95,7 +80,7 @@ static size_t arena_add(char **arena, size_t *len, size_t *cap, const char *s, s
 }
 
 static int add_row(window *w, const input_record *rec, size_t *rows_cap, const char *reason) {
-    if (reserve((void **)&w->rows, rows_cap, w->n_rows + 1, sizeof *w->rows)) return -1;
+    if (GROW(w->rows, *rows_cap, w->n_rows + 1)) return -1;
     row_info *r = &w->rows[w->n_rows];
     *r = (row_info){.line = rec->line, .row = rec->row, .reason = NO_REASON, .invalid_utf8 = rec->invalid_utf8};
     r->id = arena_add(&w->strings, &w->strings_len, &w->strings_cap, rec->id, strlen(rec->id));
@@ -123,7 +108,7 @@ static const char *parse_ids(const char *line, uint32_t vocab_rows, token_buf *o
             snprintf(why, why_len, "'%.*s' is not a token id", shown, p);
         } else if (errno || v < 0 || v >= (long)vocab_rows) {
             snprintf(why, why_len, "token id %.*s is outside 0..%u", shown, p, vocab_rows - 1);
-        } else if (reserve((void **)&out->ids, &out->cap, out->n + 1, sizeof *out->ids)) {
+        } else if (GROW(out->ids, out->cap, out->n + 1)) {
             snprintf(why, why_len, "out of memory");
         } else {
             out->ids[out->n++] = (int32_t)v;
@@ -164,7 +149,7 @@ static void tokenize_window(pipeline *pl, window *w) {
                 r->invalid_utf8 |= res.invalid_utf8;
                 if (job->strict && r->invalid_utf8) reason = "invalid UTF-8 (--strict)";
                 else if (!res.n_ids) reason = "text has no tokens";
-                else if (reserve((void **)&buf->ids, &buf->cap, buf->n + res.n_ids, sizeof *buf->ids)) reason = "out of memory";
+                else if (GROW(buf->ids, buf->cap, buf->n + res.n_ids)) reason = "out of memory";
                 else memcpy(buf->ids + buf->n, res.ids, res.n_ids * sizeof *res.ids), buf->n += res.n_ids;
             }
         }
@@ -213,9 +198,9 @@ static void *producer(void *arg) {
         pthread_mutex_unlock(&pl->lock);
         if (stop) return NULL;
         window_reset(w);
-        double t0 = now();
+        double t0 = now_seconds();
         if (!read_window(pl, w, &rows_cap[k % N_WINDOWS])) tokenize_window(pl, w);
-        pl->tokenize_s += now() - t0;
+        pl->tokenize_s += now_seconds() - t0;
         pthread_mutex_lock(&pl->lock);
         pl->produced = k + 1;
         pthread_cond_broadcast(&pl->changed);
@@ -329,7 +314,7 @@ static int write_batch(writer *wr, const window *w, size_t n, size_t dim, char *
  * interpolated inside the window being written, rows_done of its rows done. */
 static void report_progress(pipeline *pl, const embed_summary *sum, const window *w, size_t rows_done, int final) {
     const embed_job *job = pl->job;
-    double t = now();
+    double t = now_seconds();
     if (job->progress == PROGRESS_NONE || (!final && t < pl->next_report)) return;
     pl->next_report = t + (job->progress == PROGRESS_BAR ? 0.5 : 10);
     double elapsed = t - pl->started, rate = elapsed > 0 ? (double)sum->read / elapsed : 0;
@@ -363,9 +348,9 @@ static int consume_window(pipeline *pl, userec_encoder *enc, size_t dim, writer 
                 continue;
             }
             sum->repaired += r->invalid_utf8 != 0;
-            if (reserve((void **)&wr->batch_ids, &wr->batch_ids_cap, n_ids + r->n_tok, sizeof *wr->batch_ids) ||
-                reserve((void **)&wr->offsets, &wr->offsets_cap, n + 2, sizeof *wr->offsets) ||
-                reserve((void **)&wr->batch_rows, &wr->batch_rows_cap, n + 1, sizeof *wr->batch_rows))
+            if (GROW(wr->batch_ids, wr->batch_ids_cap, n_ids + r->n_tok) ||
+                GROW(wr->offsets, wr->offsets_cap, n + 2) ||
+                GROW(wr->batch_rows, wr->batch_rows_cap, n + 1))
                 return ERR(err, err_len, "out of memory building a batch");
             memcpy(wr->batch_ids + n_ids, w->tokens[r->thread].ids + r->tok_off, r->n_tok * sizeof *wr->batch_ids);
             wr->offsets[n] = n_ids;
@@ -374,17 +359,17 @@ static int consume_window(pipeline *pl, userec_encoder *enc, size_t dim, writer 
         }
         if (!n) continue;
         wr->offsets[n] = n_ids;
-        if (reserve((void **)&wr->vectors, &wr->vectors_cap, n * dim, sizeof *wr->vectors))
+        if (GROW(wr->vectors, wr->vectors_cap, n * dim))
             return ERR(err, err_len, "out of memory for %zu output rows", n);
         userec_counts counts = {0};
         userec_error uerr;
-        double t0 = now();
+        double t0 = now_seconds();
         if (userec_encoder_encode(enc, wr->batch_ids, wr->offsets, n, wr->vectors, &counts, &uerr))
             return ERR(err, err_len, "encoding the rows from line %zu: %s", w->rows[wr->batch_rows[0]].line, uerr.message);
-        double t1 = now();
+        double t1 = now_seconds();
         if (write_batch(wr, w, n, dim, err, err_len)) return -1;
         sum->encode_s += t1 - t0;
-        sum->write_s += now() - t1;
+        sum->write_s += now_seconds() - t1;
         sum->embedded += n;
         sum->tokens += counts.tokens;
         sum->clipped += counts.clipped;
@@ -397,7 +382,7 @@ static int consume_window(pipeline *pl, userec_encoder *enc, size_t dim, writer 
 int embed_job_run(const embed_job *job, userec_encoder *enc, size_t dim, uint32_t vocab_rows, embed_summary *sum,
                   char *err, size_t err_len) {
     memset(sum, 0, sizeof *sum);
-    const double t_start = now();
+    const double t_start = now_seconds();
     pipeline pl = {.job = job, .vocab_rows = vocab_rows};
     writer wr = {0};
     int rc = -1, started = 0;
@@ -456,7 +441,7 @@ done:
     }
     if (rc) abort_writer(&wr);
     sum->tokenize_s = pl.tokenize_s;
-    sum->wall_s = now() - t_start;
+    sum->wall_s = now_seconds() - t_start;
     input_close(pl.reader);
     for (int k = 0; k < N_WINDOWS; k++) {
         window *w = &pl.windows[k];

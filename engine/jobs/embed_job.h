@@ -7,10 +7,10 @@
 
 #include <stddef.h>
 
-#include "gpu.h"
-#include "input.h"
-#include "npy.h"
-#include "tokenizer.h"
+#include "gpu/gpu.h"
+#include "input/input.h"
+#include "output/npy.h"
+#include "tokenizer/tokenizer.h"
 
 typedef enum { PROGRESS_NONE, PROGRESS_BAR, PROGRESS_LOG } progress_style;
 

@@ -1,36 +1,12 @@
 /* model.c: turns a validated .usew file into a USE-lite model: finds every tensor the forward pass needs,
  * checks its shape against the header, and precomputes the timing signal. */
-#include "model.h"
+#include "model/model.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-userec_status userec_fail(userec_error *err, userec_status status, const char *fmt, ...) {
-    if (err) {
-        err->status = status;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
-        va_end(ap);
-    }
-    return status;
-}
-
-const char *userec_status_name(userec_status status) {
-    switch (status) {
-    case USEREC_OK: return "ok";
-    case USEREC_ERR_IO: return "I/O error";
-    case USEREC_ERR_FORMAT: return "bad model file";
-    case USEREC_ERR_UNSUPPORTED: return "unsupported model";
-    case USEREC_ERR_INPUT: return "bad input";
-    case USEREC_ERR_NOMEM: return "out of memory";
-    case USEREC_ERR_DEVICE: return "GPU or CUDA error";
-    }
-    return "unknown status";
-}
 
 /* Looks up an f32 tensor of exactly the expected shape (d1 = 0 for a vector). Appends the problem to
  * `missing` and returns NULL when it is absent or shaped otherwise. */
@@ -89,26 +65,26 @@ static userec_status check_architecture(const usew_hparams *hp, const char *path
     const uint32_t needed = USEW_F_PRE_LN | USEW_F_EMB_TWICE | USEW_F_TIMING_SIGNAL | USEW_F_TANH_HEAD |
                             USEW_F_L2_NORMALIZE;
     if (hp->flags & ~USEW_F_KNOWN)
-        return userec_fail(err, USEREC_ERR_UNSUPPORTED, "%s: unknown architecture flags 0x%x (a newer converter?)",
-                           path, hp->flags & ~USEW_F_KNOWN);
+        return set_error(err, USEREC_ERR_UNSUPPORTED, "%s: unknown architecture flags 0x%x (a newer converter?)",
+                         path, hp->flags & ~USEW_F_KNOWN);
     if ((hp->flags & needed) != needed || hp->pooling != USEW_POOL_MEAN)
-        return userec_fail(err, USEREC_ERR_UNSUPPORTED,
-                           "%s: architecture flags 0x%x / pooling %u are not the USE-lite transformer this engine runs",
-                           path, hp->flags, hp->pooling);
+        return set_error(err, USEREC_ERR_UNSUPPORTED,
+                         "%s: architecture flags 0x%x / pooling %u are not the USE-lite transformer this engine runs",
+                         path, hp->flags, hp->pooling);
     if (hp->n_layers < 1 || hp->n_layers > USEW_MAX_LAYERS || !hp->n_heads || !hp->d_model || !hp->d_ffn ||
         !hp->vocab_rows || !hp->max_len || hp->max_len > 4096)
-        return userec_fail(err, USEREC_ERR_FORMAT, "%s: implausible hyper-parameters (layers %u, heads %u, d_model %u, "
-                           "d_ffn %u, vocab %u, max_len %u)", path, hp->n_layers, hp->n_heads, hp->d_model, hp->d_ffn,
-                           hp->vocab_rows, hp->max_len);
+        return set_error(err, USEREC_ERR_FORMAT, "%s: implausible hyper-parameters (layers %u, heads %u, d_model %u, "
+                         "d_ffn %u, vocab %u, max_len %u)", path, hp->n_layers, hp->n_heads, hp->d_model, hp->d_ffn,
+                         hp->vocab_rows, hp->max_len);
     for (uint32_t i = 0; i < hp->n_layers; i++) {
         uint32_t w = hp->layer_width[i];
         if (!w || w % hp->n_heads || (w != hp->d_model && !(i == 0 && (hp->flags & USEW_F_L0_RESIDUAL_PROJ))))
-            return userec_fail(err, USEREC_ERR_FORMAT, "%s: layer %u width %u does not fit d_model %u, %u heads",
-                               path, i, w, hp->d_model, hp->n_heads);
+            return set_error(err, USEREC_ERR_FORMAT, "%s: layer %u width %u does not fit d_model %u, %u heads",
+                             path, i, w, hp->d_model, hp->n_heads);
     }
     if (hp->layer_width[0] % 2)
-        return userec_fail(err, USEREC_ERR_FORMAT, "%s: the timing signal needs an even width, not %u", path,
-                           hp->layer_width[0]);
+        return set_error(err, USEREC_ERR_FORMAT, "%s: the timing signal needs an even width, not %u", path,
+                         hp->layer_width[0]);
     return USEREC_OK;
 }
 
@@ -136,8 +112,8 @@ static userec_status load_tokenizers(userec_model *m, const char *path, userec_e
     for (size_t i = 0; i < sizeof payloads / sizeof payloads[0]; i++) {
         if (!usew_find(m->file, payloads[i].tensor)) continue;
         if (!(m->tokenizers[payloads[i].kind] = tokenizer_from_usew(m->file, payloads[i].kind, msg, sizeof msg)))
-            return userec_fail(err, USEREC_ERR_FORMAT, "%s: %s tokenizer: %s", path,
-                               tokenizer_kind_name(payloads[i].kind), msg);
+            return set_error(err, USEREC_ERR_FORMAT, "%s: %s tokenizer: %s", path,
+                             tokenizer_kind_name(payloads[i].kind), msg);
     }
     return USEREC_OK;
 }
@@ -145,14 +121,14 @@ static userec_status load_tokenizers(userec_model *m, const char *path, userec_e
 const tokenizer *model_tokenizer(const userec_model *m, enum usew_tokenizer kind, userec_error *err) {
     if (kind == USEW_TOK_NONE) kind = m->hp.default_tokenizer;
     if (kind != USEW_TOK_SPM && kind != USEW_TOK_TFJS) {
-        userec_fail(err, USEREC_ERR_UNSUPPORTED, "%s: the model has no tokenizer (convert it with --spm-model or from "
-                    "a folder with vocab.json)", m->file->path ? m->file->path : "model");
+        set_error(err, USEREC_ERR_UNSUPPORTED, "%s: the model has no tokenizer (convert it with --spm-model or from "
+                  "a folder with vocab.json)", m->file->path ? m->file->path : "model");
         return NULL;
     }
     if (!m->tokenizers[kind])
-        userec_fail(err, USEREC_ERR_UNSUPPORTED, "%s: the model has no %s tokenizer (%s)",
-                    m->file->path ? m->file->path : "model", tokenizer_kind_name(kind),
-                    kind == USEW_TOK_SPM ? "convert it with --spm-model universal_encoder_8k_spm.model"
+        set_error(err, USEREC_ERR_UNSUPPORTED, "%s: the model has no %s tokenizer (%s)",
+                  m->file->path ? m->file->path : "model", tokenizer_kind_name(kind),
+                  kind == USEW_TOK_SPM ? "convert it with --spm-model universal_encoder_8k_spm.model"
                                          : "convert it from the TF.js folder, which has vocab.json");
     return m->tokenizers[kind];
 }
@@ -162,7 +138,7 @@ userec_model *userec_load(const char *path, userec_error *err) {
     int io_failed;
     usew_file *f = usew_open(path, &io_failed, msg, sizeof msg);
     if (!f) {
-        userec_fail(err, io_failed ? USEREC_ERR_IO : USEREC_ERR_FORMAT, "%s", msg);
+        set_error(err, io_failed ? USEREC_ERR_IO : USEREC_ERR_FORMAT, "%s", msg);
         return NULL;
     }
     return model_from_file(f, err);
@@ -173,7 +149,7 @@ userec_model *model_from_file(usew_file *f, userec_error *err) {
     userec_model *m = calloc(1, sizeof *m);
     if (!m) {
         usew_close(f);
-        userec_fail(err, USEREC_ERR_NOMEM, "%s: out of memory", path);
+        set_error(err, USEREC_ERR_NOMEM, "%s: out of memory", path);
         return NULL;
     }
     m->file = f;
@@ -205,17 +181,17 @@ userec_model *model_from_file(usew_file *f, userec_error *err) {
     }
     require_dense(f, "head", d, d, &m->head, missing, sizeof missing);
     if (missing[0]) {
-        userec_fail(err, USEREC_ERR_FORMAT, "%s: missing or misshapen tensors: %s", path, missing);
+        set_error(err, USEREC_ERR_FORMAT, "%s: missing or misshapen tensors: %s", path, missing);
         goto fail;
     }
     if (!(m->timing = timing_signal(inv, hp->max_len, w0))) {
-        userec_fail(err, USEREC_ERR_NOMEM, "%s: out of memory", path);
+        set_error(err, USEREC_ERR_NOMEM, "%s: out of memory", path);
         goto fail;
     }
     dense *all[5 * USEW_MAX_LAYERS + 1];
     for (size_t i = 0, n = model_dense_layers(m, all); i < n; i++)
         if (gemm_weights_pack(all[i]->w, all[i]->b, all[i]->packed.in, all[i]->packed.out, &all[i]->packed)) {
-            userec_fail(err, USEREC_ERR_NOMEM, "%s: out of memory for the packed weights", path);
+            set_error(err, USEREC_ERR_NOMEM, "%s: out of memory for the packed weights", path);
             goto fail;
         }
     if (load_tokenizers(m, path, err)) goto fail;
@@ -261,11 +237,11 @@ userec_status model_check_ids(const usew_hparams *hp, const int32_t *ids, const 
     *rows = *clipped = 0;
     for (size_t s = 0; s < n; s++) {
         if (offsets[s + 1] < offsets[s])
-            return userec_fail(err, USEREC_ERR_INPUT, "sentence %zu: offsets go backwards", s);
+            return set_error(err, USEREC_ERR_INPUT, "sentence %zu: offsets go backwards", s);
         for (size_t i = offsets[s]; i < offsets[s + 1]; i++)
             if (ids[i] < 0 || (uint32_t)ids[i] >= hp->vocab_rows)
-                return userec_fail(err, USEREC_ERR_INPUT, "sentence %zu, token %zu: id %d is outside 0..%u", s,
-                                   i - offsets[s], ids[i], hp->vocab_rows - 1);
+                return set_error(err, USEREC_ERR_INPUT, "sentence %zu, token %zu: id %d is outside 0..%u", s,
+                                 i - offsets[s], ids[i], hp->vocab_rows - 1);
         const size_t len = offsets[s + 1] - offsets[s];
         *clipped += len > hp->max_len;
         *rows += len > hp->max_len ? hp->max_len : len;

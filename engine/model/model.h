@@ -2,10 +2,11 @@
 #ifndef USEREC_MODEL_H
 #define USEREC_MODEL_H
 
-#include "cpu_gemm.h"
-#include "tokenizer.h"
+#include "common/error.h"
+#include "cpu/cpu_gemm.h"
+#include "tokenizer/tokenizer.h"
 #include "userec.h"
-#include "weights.h"
+#include "model/weights.h"
 
 typedef struct {
     const float *w, *b;  /* as stored in the file: w [in, out] row-major, b [out] */
@@ -43,9 +44,5 @@ userec_model *model_from_file(usew_file *f, userec_error *err);
  * the rows it will encode (tokens after clipping to max_len) and the clipped sentences. */
 userec_status model_check_ids(const usew_hparams *hp, const int32_t *ids, const size_t *offsets, size_t n,
                               size_t *rows, size_t *clipped, userec_error *err);
-
-/* Sets err and returns status; a helper for every file that reports through userec_error. */
-userec_status userec_fail(userec_error *err, userec_status status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 #endif

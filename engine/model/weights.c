@@ -1,5 +1,5 @@
 /* weights.c: maps a .usew file and validates every byte of it before the engine trusts any of it. */
-#include "weights.h"
+#include "model/weights.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "common/util.h"
 
 #define RECONVERT_HINT "reconvert the model with: python3 tools/convert.py SRC_DIR -o MODEL.usew"
 

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "usew.h"
+#include "model/usew.h"
 
 typedef struct {
     char name[USEW_NAME_BYTES];

@@ -1,11 +1,11 @@
 /* atomic_file.c: temp file + fsync + rename (see atomic_file.h). */
-#include "atomic_file.h"
+#include "output/atomic_file.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "common/util.h"
 
 int atomic_open(atomic_file *af, const char *path, char *err, size_t err_len) {
     af->fp = NULL;

@@ -1,5 +1,5 @@
 /* npy.c: NumPy .npy (format 1.0) writer, streaming and atomic, and an mmap reader for 2-D float arrays. */
-#include "npy.h"
+#include "output/npy.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "atomic_file.h"
-#include "util.h"
+#include "output/atomic_file.h"
+#include "common/util.h"
 
 /* A fixed 128-byte header leaves room for any row count, so it can be rewritten in place at commit. */
 #define NPY_HEADER_BYTES 128

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#include "tokenizer_impl.h"
-#include "util.h"
+#include "tokenizer/tokenizer_impl.h"
+#include "common/util.h"
 
 static const char SPACE_SYMBOL[] = "\xe2\x96\x81"; /* U+2581 LOWER ONE EIGHTH BLOCK */
 static const char REPLACEMENT[] = "\xef\xbf\xbd"; /* U+FFFD */

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tokenizer_impl.h"
-#include "util.h"
+#include "tokenizer/tokenizer_impl.h"
+#include "common/util.h"
 
 typedef struct {
     float score;       /* best path score ending here */

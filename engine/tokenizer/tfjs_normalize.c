@@ -11,8 +11,8 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#include "tokenizer_impl.h"
-#include "util.h"
+#include "tokenizer/tokenizer_impl.h"
+#include "common/util.h"
 
 #define SEPARATOR 0x2581 /* U+2581 LOWER ONE EIGHTH BLOCK */
 #define MAX_DECOMPOSITION 32 /* the longest full compatibility decomposition is 18 code points (U+FDFA) */

@@ -12,8 +12,8 @@
  * package's order: every position's best is final before any candidate starting there is scored. */
 #include <string.h>
 
-#include "tokenizer_impl.h"
-#include "util.h"
+#include "tokenizer/tokenizer_impl.h"
+#include "common/util.h"
 
 typedef struct {
     double best;  /* JavaScript's best[pos] */

@@ -12,16 +12,15 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#include "json_string.h"
-#include "tokenizer_impl.h"
-#include "util.h"
+#include "common/json_string.h"
+#include "tokenizer/tokenizer_impl.h"
+#include "common/util.h"
 
 typedef struct {
     const uint8_t *text;
     size_t len, pos;
     locale_t c_locale; /* numbers are read with '.' whatever the process locale */
-    uint8_t *piece;    /* the current piece's bytes */
-    size_t piece_len, piece_cap;
+    byte_buf piece;    /* the current piece's bytes */
     uint16_t *units; /* every entry's UTF-16 units, back to back */
     size_t n_units, units_cap;
     uint32_t *offsets; /* entry i is units[offsets[i] .. offsets[i+1]) */
@@ -48,13 +47,13 @@ static int expect(reader *r, uint8_t c, const char *what, char *err, size_t err_
 
 /* Appends the UTF-16 units of the piece's bytes (valid UTF-8, or the 3-byte form of a lone surrogate). */
 static int append_units(reader *r, char *err, size_t err_len) {
-    if (tok_grow((void **)&r->units, &r->units_cap, r->n_units + 2 * r->piece_len, sizeof *r->units, err, err_len))
+    if (tok_grow((void **)&r->units, &r->units_cap, r->n_units + 2 * r->piece.len, sizeof *r->units, err, err_len))
         return -1;
-    for (size_t i = 0; i < r->piece_len;) {
-        uint8_t b = r->piece[i];
+    for (size_t i = 0; i < r->piece.len;) {
+        uint8_t b = r->piece.data[i];
         size_t n = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
         uint32_t cp = n == 1 ? b : n == 2 ? b & 0x1Fu : n == 3 ? b & 0x0Fu : b & 0x07u;
-        for (size_t k = 1; k < n; k++) cp = cp << 6 | (r->piece[i + k] & 0x3Fu);
+        for (size_t k = 1; k < n; k++) cp = cp << 6 | (r->piece.data[i + k] & 0x3Fu);
         if (cp >= 0x10000) {
             r->units[r->n_units++] = (uint16_t)(0xD800 + ((cp - 0x10000) >> 10));
             r->units[r->n_units++] = (uint16_t)(0xDC00 + ((cp - 0x10000) & 0x3FF));
@@ -104,8 +103,8 @@ static int read_score(reader *r, double *score, char *err, size_t err_len) {
 static int read_entry(reader *r, char *err, size_t err_len) {
     if (expect(r, '[', "'[' starting a [piece, score] entry", err, err_len)) return -1;
     skip_space(r);
-    r->piece_len = 0;
-    if (json_string_decode(r->text, r->len, &r->pos, &r->piece, &r->piece_len, &r->piece_cap, err, err_len)) {
+    r->piece.len = 0;
+    if (json_string_decode(r->text, r->len, &r->pos, &r->piece, err, err_len)) {
         char why[200];
         snprintf(why, sizeof why, "%s", err);
         return ERR(err, err_len, "tfjs vocab: entry %u: %s", r->n_entries, why);
@@ -220,7 +219,7 @@ int tfjs_init(tfjs_model *m, const uint8_t *json, size_t len, char *err, size_t 
     rc = build_trie(m, &r, err, err_len);
 done:
     if (r.c_locale) freelocale(r.c_locale);
-    free(r.piece);
+    free(r.piece.data);
     free(r.units);
     free(r.offsets);
     free(r.scores);

@@ -1,28 +1,17 @@
 /* tokenizer.c: the public side of the two tokenizers (tokenizer.h): construction from blobs or a .usew
  * file, per-thread scratch memory, and dispatch to spm_*.c / tfjs_*.c. */
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "tokenizer_impl.h"
-#include "util.h"
-#include "weights.h"
+#include "tokenizer/tokenizer_impl.h"
+#include "common/grow.h"
+#include "common/util.h"
+#include "model/weights.h"
 
 int tok_grow(void **buf, size_t *cap, size_t need, size_t elem, char *err, size_t err_len) {
-    if (need <= *cap) return 0;
-    size_t new_cap = *cap ? *cap : 256;
-    while (new_cap < need) {
-        if (new_cap > SIZE_MAX / 2 / elem)
-            return ERR(err, err_len, "tokenizer: %zu elements of %zu bytes do not fit in memory", need, elem);
-        new_cap *= 2;
-    }
-    void *grown = realloc(*buf, new_cap * elem);
-    if (!grown)
-        return ERR(err, err_len, "tokenizer: out of memory for %zu bytes (%s:%d)", new_cap * elem, __FILE__, __LINE__);
-    *buf = grown;
-    *cap = new_cap;
-    return 0;
+    return grow(buf, cap, need, elem) ? ERR(err, err_len, "tokenizer: out of memory for %zu elements of %zu bytes", need, elem) : 0;
 }
 
 static tokenizer *new_tokenizer(enum usew_tokenizer kind, char *err, size_t err_len) {

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "usew.h"
+#include "model/usew.h"
 
 struct usew_file;
 typedef struct tokenizer tokenizer;

@@ -5,8 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tokenizer.h"
-#include "trie.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/trie.h"
 
 /* SentencePiece piece types (ModelProto.SentencePiece.Type). */
 enum spm_piece_type {

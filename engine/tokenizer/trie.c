@@ -3,12 +3,12 @@
  * Keys are sorted (ties by input position, so duplicates sit together in input order), then nodes are placed
  * breadth first: each node's children go to the first base where every child slot is free. A work queue
  * instead of recursion keeps very long keys from exhausting the stack. */
-#include "trie.h"
+#include "tokenizer/trie.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "common/util.h"
 
 typedef struct {
     const uint16_t *labels;

@@ -9,9 +9,9 @@
 #include <omp.h>
 #include <stdlib.h>
 
-#include "topk.h"
-#include "topk_tile.h"
-#include "util.h"
+#include "topk/topk.h"
+#include "topk/topk_tile.h"
+#include "common/util.h"
 
 /* 512 x 512 scores (1 MiB) per task: 268 MFLOP of arithmetic against 262144 cheap threshold tests, and
  * tasks small enough that the threads finish together (measured faster than 1024 on the 2-core machine). */
@@ -83,7 +83,7 @@ static void heap_finish(heap *h) {
     }
     for (size_t r = n; r < h->k; r++) {
         h->score[r] = -INFINITY;
-        h->index[r] = TOPK_EMPTY;
+        h->index[r] = USEREC_TOPK_EMPTY;
     }
     h->count = n;
 }
@@ -120,7 +120,7 @@ static void select_columns(const float *tile, size_t ld, size_t rows, size_t col
 }
 
 int topk_cpu_search(const float *queries, size_t n_queries, const float *items, size_t n_items, size_t dim,
-                    const topk_options *opt, int32_t *index, float *score, char *err, size_t err_len) {
+                    const userec_topk_options *opt, int32_t *index, float *score, char *err, size_t err_len) {
     const size_t k = opt->k, q_blocks = (n_queries + TILE - 1) / TILE, i_blocks = (n_items + TILE - 1) / TILE;
     /* Symmetry needs the same rows on both sides and the same blocking (TILE) of both. */
     const int symmetric = queries == items && n_queries == n_items;

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "npy.h"
-#include "topk.h"
-#include "util.h"
+#include "output/npy.h"
+#include "topk/topk.h"
+#include "common/util.h"
 
 /* IEEE half -> float, exact (every half is a float). */
 static float f16_to_f32(uint16_t h) {

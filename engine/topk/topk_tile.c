@@ -2,7 +2,7 @@
  * packed into micro-panels (GEMM_MR queries or GEMM_NR items, GEMM_KC dims at a time, interleaved), and a
  * register-blocked micro-kernel runs one fma chain per score. Padding rows and columns are zeros, so every
  * score goes through the same instructions. */
-#include "topk_tile.h"
+#include "topk/topk_tile.h"
 
 #include <stdlib.h>
 

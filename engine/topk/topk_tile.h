@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "cpu_gemm.h" /* the micro-kernel: GEMM_MR queries x GEMM_NR items per call */
+#include "cpu/cpu_gemm.h" /* the micro-kernel: GEMM_MR queries x GEMM_NR items per call */
 
 /* Per-thread working memory for tiles of at most max_rows x max_cols. */
 typedef struct {

@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "cpu_gemm.h"
-#include "cpu_ops.h"
+#include "cpu/cpu_gemm.h"
+#include "cpu/cpu_ops.h"
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 static float uniform_pm1(void) { /* xorshift64*, in [-1, 1) */

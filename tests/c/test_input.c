@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "input.h"
+#include "input/input.h"
 
 /* ---- the driver ---- */
 
@@ -413,8 +413,10 @@ static void test_options(void) {
     input_format f = INPUT_IDS;
     CHECK(!input_guess_format("a/b.CSV", &f) && f == INPUT_CSV && !input_guess_format("x.ndjson", &f) &&
               f == INPUT_JSONL && !input_guess_format("x.txt", &f) && f == INPUT_LINES &&
-              input_guess_format("x.json.gz", &f) == -1 && input_guess_format("dir.csv/file", &f) == -1,
-          "formats guessed from the extension", "format %d", (int)f);
+              !input_guess_format("x.json.gz", &f) && f == INPUT_JSONL && !input_guess_format("a/b.csv.GZ", &f) &&
+              f == INPUT_CSV && input_guess_format("x.gz", &f) == -1 && input_guess_format("x.tgz", &f) == -1 &&
+              input_guess_format("dir.csv/file", &f) == -1 && input_guess_format("dir.csv/file.gz", &f) == -1,
+          "formats guessed from the extension (a .gz suffix aside)", "format %d", (int)f);
     char err[256] = "";
     input_options bad = {.format = INPUT_LINES, .text_cols = "x"};
     CHECK(!input_open("/dev/null", &bad, err, sizeof err) && strstr(err, "csv, tsv and jsonl"),

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "cpu_ops.h"
+#include "cpu/cpu_ops.h"
 
 /* n values spread over [lo, hi] (both ends included), shifted up by shift. */
 static float *grid(size_t n, double lo, double hi, float shift) {

@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "tokenizer.h"
-#include "trie.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/trie.h"
 
 /* xorshift64: a fixed pseudo-random sequence. */
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;

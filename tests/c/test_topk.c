@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "npy.h"
-#include "topk.h"
-#include "topk_tile.h"
+#include "output/npy.h"
+#include "topk/topk.h"
+#include "topk/topk_tile.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static float uniform_pm1(void) { /* xorshift64*, in [-1, 1) */
@@ -52,10 +52,19 @@ static void test_tile_is_a_plain_fma_chain(void) {
     free(x);
 }
 
+/* userec_topk_search, its message copied into err (256 bytes); returns 0 or -1. */
+static int topk_search(const float *q, size_t nq, const float *x, size_t n, size_t dim, const userec_topk_options *opt,
+                       int32_t *index, float *score, char *err) {
+    userec_error e;
+    if (!userec_topk_search(q, nq, x, n, dim, opt, index, score, &e)) return 0;
+    snprintf(err, 256, "%.255s", e.message);
+    return -1;
+}
+
 static int search(const float *q, size_t nq, const float *x, size_t n, size_t dim, size_t k, int exclude_self,
                   int32_t *index, float *score, char *err) {
-    const topk_options opt = {.k = k, .exclude_self = exclude_self};
-    return topk_search(q, nq, x, n, dim, &opt, index, score, err, 256);
+    const userec_topk_options opt = {.k = k, .exclude_self = exclude_self};
+    return topk_search(q, nq, x, n, dim, &opt, index, score, err);
 }
 
 static void test_empty_ranks(void) {
@@ -68,13 +77,13 @@ static void test_empty_ranks(void) {
     int ok = !rc;
     for (size_t q = 0; q < n && ok; q++)
         for (size_t r = 0; r < k; r++) {
-            const int empty = index[q * k + r] == TOPK_EMPTY && score[q * k + r] == -INFINITY;
+            const int empty = index[q * k + r] == USEREC_TOPK_EMPTY && score[q * k + r] == -INFINITY;
             ok &= r < 2 ? !empty && index[q * k + r] != (int32_t)q : empty;
         }
     CHECK(ok, "k > n: two neighbours each (self excluded), then ranks marked -1 / -inf", "rc %d %s; query 0: %d %d %d %d %d",
           rc, err, index[0], index[1], index[2], index[3], index[4]);
     rc = search(x, n, x, 0, dim, 2, 0, index, score, err);
-    CHECK(!rc && index[0] == TOPK_EMPTY && index[5] == TOPK_EMPTY && score[5] == -INFINITY,
+    CHECK(!rc && index[0] == USEREC_TOPK_EMPTY && index[5] == USEREC_TOPK_EMPTY && score[5] == -INFINITY,
           "no items: every rank empty", "rc %d %s", rc, err);
     free(x);
 }
@@ -88,9 +97,9 @@ static void test_argument_errors(void) {
     err[0] = 0;
     CHECK(search(x, 2, x, 1, 4, 1, 1, index, score, err) && strstr(err, "2 queries and only 1 items"),
           "excluding self with more queries than items is refused", "'%s'", err);
-    const topk_options bf16_cpu = {.k = 1, .precision = TOPK_BF16};
+    const userec_topk_options bf16_cpu = {.k = 1, .precision = USEREC_BF16};
     err[0] = 0;
-    CHECK(topk_search(x, 2, x, 2, 4, &bf16_cpu, index, score, err, sizeof err) && strstr(err, "fp32 only"),
+    CHECK(topk_search(x, 2, x, 2, 4, &bf16_cpu, index, score, err) && strstr(err, "fp32 only"),
           "bf16 on the CPU is refused", "'%s'", err);
 }
 

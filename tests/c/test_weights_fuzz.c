@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "check.h"
-#include "usew.h"
-#include "util.h"
-#include "weights.h"
+#include "model/usew.h"
+#include "common/util.h"
+#include "model/weights.h"
 
 static uint8_t *load_file(const char *path, size_t *size) {
     FILE *fp = fopen(path, "rb");

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "gpu.h"
+#include "gpu/gpu.h"
 #include "userec.h"
 
 /* tests/test_oracle.py's lengths: empty sentences mid-batch, lengths past the 128-token clip. */
@@ -187,11 +187,11 @@ typedef struct {
 } context;
 
 /* Encodes b on the GPU into a fresh poisoned buffer and checks the status and that every element was written. */
-static float *gpu_encode(const context *cx, userec_gpu *g, const batch *b, const char *what, userec_counts *counts) {
+static float *gpu_encode(const context *cx, gpu_encoder *g, const batch *b, const char *what, userec_counts *counts) {
     char name[160];
     float *out = poisoned(b->n, cx->dim);
     userec_error err = {0};
-    userec_status st = userec_gpu_encode_ids(g, b->ids, b->offsets, b->n, out, counts, &err);
+    userec_status st = gpu_encoder_encode(g, b->ids, b->offsets, b->n, out, counts, &err);
     snprintf(name, sizeof name, "%s: %s encodes", userec_precision_name(cx->p), what);
     CHECK(st == USEREC_OK, name, "%s: %s", userec_status_name(st), err.message);
     size_t bad = count_nonfinite(out, b->n * cx->dim);
@@ -218,7 +218,7 @@ static reference cpu_reference(const userec_model *m, const batch *b, const char
     return r;
 }
 
-static void check_against_cpu(const context *cx, userec_gpu *g, const reference *r) {
+static void check_against_cpu(const context *cx, gpu_encoder *g, const reference *r) {
     char name[160];
     userec_counts gpu_counts = {0};
     const batch *b = r->b;
@@ -234,7 +234,7 @@ static void check_against_cpu(const context *cx, userec_gpu *g, const reference 
 }
 
 /* Each sentence alone, the batch reversed, and the batch through tiny device chunks, against the batch run. */
-static void check_batch_invariance(const context *cx, userec_gpu *g, const batch *b) {
+static void check_batch_invariance(const context *cx, gpu_encoder *g, const batch *b) {
     char name[160];
     const char *mode = userec_precision_name(cx->p);
     const size_t dim = cx->dim;
@@ -244,7 +244,7 @@ static void check_batch_invariance(const context *cx, userec_gpu *g, const batch
     int failed = 0;
     for (size_t s = 0; s < b->n; s++) {
         const size_t off[2] = {0, b->offsets[s + 1] - b->offsets[s]};
-        failed |= userec_gpu_encode_ids(g, b->ids + b->offsets[s], off, 1, alone + s * dim, NULL, &err) != USEREC_OK;
+        failed |= gpu_encoder_encode(g, b->ids + b->offsets[s], off, 1, alone + s * dim, NULL, &err) != USEREC_OK;
     }
     snprintf(name, sizeof name, "%s: each sentence alone encodes", mode);
     CHECK(!failed, name, "%s", err.message);
@@ -264,19 +264,19 @@ static void check_batch_invariance(const context *cx, userec_gpu *g, const batch
     check_close(name, reversed, whole, b->n, dim, cx->tol.invariance, cx->tol.by_cosine);
 
     /* One sentence's worth of tokens and three sentences per chunk: many chunks through both pipeline slots. */
-    const userec_gpu_options tiny = {.precision = cx->p, .chunk_tokens = userec_info(cx->model).max_len,
+    const gpu_options tiny = {.precision = cx->p, .chunk_tokens = userec_info(cx->model).max_len,
                                      .chunk_sentences = 3};
-    userec_gpu *small = userec_gpu_create(cx->model, &tiny, &err);
+    gpu_encoder *small = gpu_encoder_create(cx->model, &tiny, &err);
     snprintf(name, sizeof name, "%s: encoder with tiny chunks created", mode);
     CHECK(small != NULL, name, "%s", err.message);
     if (small) {
         float *chunked = gpu_encode(cx, small, b, "tiny chunks", NULL);
-        userec_gpu_stats st;
-        userec_gpu_stats_get(small, &st);
+        userec_encoder_stats st;
+        gpu_encoder_stats(small, &st);
         snprintf(name, sizeof name, "%s: tiny chunks equal one chunk (%zu chunks run)", mode, st.chunks);
         check_close(name, chunked, whole, b->n, dim, cx->tol.invariance, cx->tol.by_cosine);
         free(chunked);
-        userec_gpu_destroy(small);
+        gpu_encoder_destroy(small);
     }
     free_batch(&r);
     free(rev);
@@ -286,13 +286,13 @@ static void check_batch_invariance(const context *cx, userec_gpu *g, const batch
 }
 
 /* Runs 1 and 2 launch directly and capture a graph; run 3 replays it: all three must agree bit for bit. */
-static void check_repeatable(const context *cx, userec_gpu *g, const batch *b) {
+static void check_repeatable(const context *cx, gpu_encoder *g, const batch *b) {
     char name[160];
     float *runs[3];
-    userec_gpu_stats before, after;
-    userec_gpu_stats_get(g, &before);
+    userec_encoder_stats before, after;
+    gpu_encoder_stats(g, &before);
     for (int i = 0; i < 3; i++) runs[i] = gpu_encode(cx, g, b, "repeat run", NULL);
-    userec_gpu_stats_get(g, &after);
+    gpu_encoder_stats(g, &after);
     snprintf(name, sizeof name, "%s: repeat runs are bit-identical", userec_precision_name(cx->p));
     size_t at;
     double d = fmax(max_abs_diff(runs[1], runs[0], b->n * cx->dim, &at), max_abs_diff(runs[2], runs[0], b->n * cx->dim, &at));
@@ -304,7 +304,7 @@ static void check_repeatable(const context *cx, userec_gpu *g, const batch *b) {
     for (int i = 0; i < 3; i++) free(runs[i]);
 }
 
-static void check_edges(const context *cx, userec_gpu *g) {
+static void check_edges(const context *cx, gpu_encoder *g) {
     char name[160];
     const char *mode = userec_precision_name(cx->p);
     const size_t empties[3] = {0, 0, 0};
@@ -317,7 +317,7 @@ static void check_edges(const context *cx, userec_gpu *g) {
     userec_error err;
     const size_t none[1] = {0};
     float sentinel = 1.5f;
-    userec_status st = userec_gpu_encode_ids(g, NULL, none, 0, &sentinel, NULL, &err);
+    userec_status st = gpu_encoder_encode(g, NULL, none, 0, &sentinel, NULL, &err);
     snprintf(name, sizeof name, "%s: an empty call succeeds and writes nothing", mode);
     CHECK(st == USEREC_OK && sentinel == 1.5f, name, "status %d, sentinel %g", st, sentinel);
 
@@ -327,7 +327,7 @@ static void check_edges(const context *cx, userec_gpu *g) {
     float *out = poisoned(2, cx->dim);
     userec_error cpu_err, gpu_err;
     userec_status cpu_st = userec_encode_ids(cx->model, bad_ids, bad_off, 2, out, NULL, &cpu_err);
-    userec_status gpu_st = userec_gpu_encode_ids(g, bad_ids, bad_off, 2, out, NULL, &gpu_err);
+    userec_status gpu_st = gpu_encoder_encode(g, bad_ids, bad_off, 2, out, NULL, &gpu_err);
     free(out);
     snprintf(name, sizeof name, "%s: an id out of range is rejected like on the CPU", mode);
     CHECK(gpu_st == USEREC_ERR_INPUT && cpu_st == gpu_st && !strcmp(cpu_err.message, gpu_err.message), name,
@@ -339,24 +339,24 @@ static void check_edges(const context *cx, userec_gpu *g) {
 static void test_precision(const context *cx, const reference *refs, size_t n_refs) {
     char name[160];
     userec_error err;
-    const userec_gpu_options opt = {.precision = cx->p};
-    userec_gpu *g = userec_gpu_create(cx->model, &opt, &err);
+    const gpu_options opt = {.precision = cx->p};
+    gpu_encoder *g = gpu_encoder_create(cx->model, &opt, &err);
     snprintf(name, sizeof name, "%s: encoder created", userec_precision_name(cx->p));
     CHECK(g != NULL, name, "%s", err.message);
     if (!g) return;
-    printf("%s on %s\n", userec_precision_name(cx->p), userec_gpu_name(g));
+    printf("%s on %s\n", userec_precision_name(cx->p), gpu_encoder_name(g));
     check_against_cpu(cx, g, &refs[0]);
     check_batch_invariance(cx, g, refs[0].b);
     check_repeatable(cx, g, refs[0].b);
     check_edges(cx, g);
     for (size_t i = 1; i < n_refs; i++) check_against_cpu(cx, g, &refs[i]);
-    userec_gpu_destroy(g);
+    gpu_encoder_destroy(g);
 }
 
 int main(void) {
     userec_error err;
-    userec_gpu_device dev;
-    if (userec_gpu_list(&dev, 1, &err) < 1) {
+    userec_gpu_info dev;
+    if (gpu_list(&dev, 1, &err) < 1) {
         SKIP("gpu encoder", err.message);
         return 0;
     }
@@ -398,7 +398,7 @@ int main(void) {
     char *list = strdup(precisions && *precisions ? precisions : quick ? "fp32,bf16" : "fp32,tf32,bf16"), *save = NULL;
     for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         userec_precision p;
-        if (userec_precision_parse(tok, &p)) {
+        if (userec_precision_parse(tok, &p, NULL)) {
             CHECK(0, "USEREC_GPU_TEST_PRECISIONS", "'%s' is not fp32, tf32 or bf16", tok);
             continue;
         }

@@ -15,8 +15,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "gpu.h"
-#include "topk.h"
+#include "gpu/gpu.h"
+#include "topk/topk.h"
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 static double uniform(void) { /* xorshift64*, in (0, 1) */
@@ -49,11 +49,14 @@ typedef struct {
 } result;
 
 static int search(const float *q, size_t nq, const float *x, size_t n, size_t dim, size_t k, int exclude_self,
-                  topk_device device, topk_precision precision, result *r, char *err, size_t err_len) {
+                  userec_device device, userec_precision precision, result *r, char *err, size_t err_len) {
     r->index = malloc(nq * k * sizeof *r->index);
     r->score = malloc(nq * k * sizeof *r->score);
-    const topk_options opt = {.k = k, .exclude_self = exclude_self, .device = device, .precision = precision};
-    return topk_search(q, nq, x, n, dim, &opt, r->index, r->score, err, err_len);
+    const userec_topk_options opt = {.k = k, .exclude_self = exclude_self, .device = device, .precision = precision};
+    userec_error e;
+    if (!userec_topk_search(q, nq, x, n, dim, &opt, r->index, r->score, &e)) return 0;
+    snprintf(err, err_len, "%s", e.message);
+    return -1;
 }
 
 static void result_free(result *r) {
@@ -82,7 +85,7 @@ static const char *check_exact(const float *q, size_t nq, const float *x, size_t
             const int32_t j = r->index[i * k + rank];
             const float s = r->score[i * k + rank];
             if (rank >= want) {
-                if (j != TOPK_EMPTY || s != -INFINITY) snprintf(why, why_len, "query %zu rank %zu: %d, %g where none exists", i, rank, j, s), bad = why;
+                if (j != USEREC_TOPK_EMPTY || s != -INFINITY) snprintf(why, why_len, "query %zu rank %zu: %d, %g where none exists", i, rank, j, s), bad = why;
                 continue;
             }
             if (j < 0 || (size_t)j >= n || taken[j] || (exclude_self && (size_t)j == i))
@@ -111,7 +114,7 @@ static double recall(const result *got, const result *ref, size_t nq, size_t k) 
     for (size_t i = 0; i < nq; i++)
         for (size_t a = 0; a < k; a++) {
             const int32_t want = ref->index[i * k + a];
-            if (want == TOPK_EMPTY) continue;
+            if (want == USEREC_TOPK_EMPTY) continue;
             total++;
             for (size_t b = 0; b < k; b++)
                 if (got->index[i * k + b] == want) {
@@ -136,8 +139,8 @@ static void run_fp32_case(const fp32_case *c) {
     char err[512] = "", name[200], why[300];
     result cpu = {0}, gpu = {0};
     if (c->memory_mb) setenv("USEREC_TOPK_GPU_MEMORY_MB", c->memory_mb, 1);
-    int rc_cpu = search(q, nq, x, n, dim, k, all_pairs, TOPK_CPU, TOPK_FP32, &cpu, err, sizeof err);
-    int rc_gpu = rc_cpu ? -1 : search(q, nq, x, n, dim, k, all_pairs, TOPK_CUDA, TOPK_FP32, &gpu, err, sizeof err);
+    int rc_cpu = search(q, nq, x, n, dim, k, all_pairs, USEREC_DEVICE_CPU, USEREC_FP32, &cpu, err, sizeof err);
+    int rc_gpu = rc_cpu ? -1 : search(q, nq, x, n, dim, k, all_pairs, USEREC_DEVICE_CUDA, USEREC_FP32, &gpu, err, sizeof err);
     unsetenv("USEREC_TOPK_GPU_MEMORY_MB");
     snprintf(name, sizeof name, "fp32 %s: runs", c->name);
     CHECK(!rc_cpu && !rc_gpu, name, "%s", err);
@@ -165,8 +168,8 @@ static void run_bf16_recall(size_t n, size_t k) {
     float *x = unit_vectors(n, dim, n);
     char err[512] = "", name[100];
     result ref = {0}, got = {0};
-    const int rc_ref = search(x, n, x, n, dim, k, 1, TOPK_CUDA, TOPK_FP32, &ref, err, sizeof err);
-    const int rc_got = rc_ref ? -1 : search(x, n, x, n, dim, k, 1, TOPK_CUDA, TOPK_BF16, &got, err, sizeof err);
+    const int rc_ref = search(x, n, x, n, dim, k, 1, USEREC_DEVICE_CUDA, USEREC_FP32, &ref, err, sizeof err);
+    const int rc_got = rc_ref ? -1 : search(x, n, x, n, dim, k, 1, USEREC_DEVICE_CUDA, USEREC_BF16, &got, err, sizeof err);
     snprintf(name, sizeof name, "bf16 all-pairs n=%zu k=%zu: recall@k >= 0.99 against fp32", n, k);
     const double r = rc_got ? 0 : recall(&got, &ref, n, k);
     if (!rc_got) printf("    bf16 recall@%zu over %zu queries: %.5f\n", k, n, r);
@@ -178,7 +181,7 @@ static void run_bf16_recall(size_t n, size_t k) {
 
 int main(void) {
     userec_error uerr = {0};
-    if (userec_gpu_list(NULL, 0, &uerr) == 0) {
+    if (gpu_list(NULL, 0, &uerr) == 0) {
         SKIP("topk gpu", uerr.message);
         return 0;
     }
