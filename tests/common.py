@@ -15,6 +15,11 @@ SPM_MODEL = os.path.join(USE_LITE, "tfhub-lite2", "assets", "universal_encoder_8
 DATA = os.path.join(SHARED, "data")
 
 
+# The CLI's exit codes (cli/cli.h, docs/cli.md): tests name them rather than repeat the numbers.
+EXIT_FAILED = 1  # the job ran and failed
+EXIT_USAGE = 2   # bad options or arguments
+
+
 class Skip(Exception):
     """Raised by a test that cannot run here; the message says why."""
 

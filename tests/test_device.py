@@ -25,7 +25,7 @@ def _no_gpu_reason():
 
 
 def _check_cuda_refused(proc, cmd, reason):
-    assert proc.returncode == 1, f"--device cuda without a GPU exited {proc.returncode}\n{proc.stderr}"
+    assert proc.returncode == common.EXIT_FAILED, f"--device cuda without a GPU exited {proc.returncode}\n{proc.stderr}"
     assert f"userec {cmd}: --device cuda: no usable GPU: {reason}" in proc.stderr, proc.stderr
     assert proc.stdout == "", f"--device cuda printed results without a GPU:\n{proc.stdout}"
 
@@ -96,7 +96,7 @@ def test_related_device_cpu_cuda_auto():
         auto_bf16, auto_bf16_csv = related("auto-bf16.csv", "--device", "auto", "--precision", "bf16")
         cpu_bf16, cpu_bf16_csv = related("cpu-bf16.csv", "--device", "cpu", "--precision", "bf16")
     assert cpu.returncode == 0 and cpu_csv.count("\n") == 1 + 300 * 5, cpu.stderr
-    assert cpu_bf16.returncode == 1 and cpu_bf16_csv is None, cpu_bf16.stderr
+    assert cpu_bf16.returncode == common.EXIT_FAILED and cpu_bf16_csv is None, cpu_bf16.stderr
     assert "the CPU path computes in fp32 only" in cpu_bf16.stderr, cpu_bf16.stderr
     if reason:
         _check_cuda_refused(cuda, "related", reason)
@@ -116,5 +116,5 @@ def test_related_device_cpu_cuda_auto():
 def test_bad_device_value_is_named():
     for cmd in ("embed", "related", "query"):
         proc = common.run([common.BIN, cmd, "--device", "gpu"], check=False)
-        assert proc.returncode == 2, f"{cmd} --device gpu exited {proc.returncode}"
+        assert proc.returncode == common.EXIT_USAGE, f"{cmd} --device gpu exited {proc.returncode}"
         assert f"userec {cmd}: --device wants cpu, cuda or auto, not 'gpu'" in proc.stderr, proc.stderr

@@ -95,7 +95,7 @@ def test_latin1_exports_are_repaired_or_rejected_with_strict():
         summary, _, rejects = check_accounting(model, path, args + ["--strict"], tmp)
         assert sum(b"invalid UTF-8 (--strict)" in r for r in rejects) == invalid, summary
         proc, _ = embed(model, path, args + ["--strict"], check=False, tmp=tmp)
-        assert proc.returncode == 1 and "more than --max-reject-rate" in proc.stderr, proc.stderr
+        assert proc.returncode == common.EXIT_FAILED and "more than --max-reject-rate" in proc.stderr, proc.stderr
 
 
 BROKEN_CSV = (b"id,name,description\r\n"
@@ -116,7 +116,7 @@ def test_broken_csv_rows_are_each_reported():
         with open(path, "wb") as f:
             f.write(BROKEN_CSV)
         proc, files = embed(model, path, ["--text-col", "name,description", "--id-col", "id"], check=False, tmp=tmp)
-        assert proc.returncode == 1, proc.stderr  # 4 of 7 rows rejected
+        assert proc.returncode == common.EXIT_FAILED, proc.stderr  # 4 of 7 rows rejected
         ids = open(files["ids"]).read().split()
         rejects = [r.split("\t") for r in open(files["rejects"]).read().splitlines()]
         assert ids == ["1", "4", "5"], ids
@@ -229,7 +229,7 @@ def test_an_output_that_is_the_input_is_refused():
                 f.write("5 6 7\n8 9\n")
             proc = run([BIN, "embed", "--model", model, "--input", path, "--format", "ids", "-o", os.path.join(tmp, out)],
                        check=False)
-            assert proc.returncode == 1 and "it is the input file" in proc.stderr and name in proc.stderr, (name, proc.stderr)
+            assert proc.returncode == common.EXIT_FAILED and "it is the input file" in proc.stderr and name in proc.stderr, (name, proc.stderr)
             assert open(path).read() == "5 6 7\n8 9\n", name
             assert sorted(os.listdir(tmp)) == [name], os.listdir(tmp)
             os.remove(path)
@@ -361,5 +361,5 @@ def test_gzip_inputs_are_read_directly():
             open(path, "wb").write(broken)
             proc = run([BIN, "embed", "--model", model, "--input", path, *args, "-o", os.path.join(tmp, name + ".npy")],
                        check=False)
-            assert proc.returncode == 1 and path in proc.stderr and why in proc.stderr, proc.stderr
+            assert proc.returncode == common.EXIT_FAILED and path in proc.stderr and why in proc.stderr, proc.stderr
             assert not os.path.exists(os.path.join(tmp, name + ".npy"))

@@ -228,7 +228,7 @@ def test_cli_refuses_bad_use():
     ]
     for cmd, message in cases:
         proc = run(cmd, check=False, input="not json\n")
-        if proc.returncode != 2 or message not in proc.stderr:
+        if proc.returncode != common.EXIT_USAGE or message not in proc.stderr:
             raise AssertionError(f"{cmd[1:]}: exit {proc.returncode}, stderr {proc.stderr!r}; expected 2 and {message!r}")
     proc = run([BIN, "tokenize", "--model", model, "--tokenizer", "tfjs", "a\udcffb"], check=False)
     if proc.returncode != 0 or "1 of 1 texts held invalid UTF-8" not in proc.stderr:
