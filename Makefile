@@ -12,12 +12,19 @@ DESTDIR ?=
 VERSION := 0.4.0
 SOVERSION := 0
 
-CFLAGS ?= -O3 -march=native -g
+# No -march: the binary runs on any x86-64 CPU and picks its kernels at start-up (engine/cpu/cpu_kernels.h).
+CFLAGS ?= -O3 -g
 # Flags the build needs are appended even when CFLAGS is given on the command line (e.g. sanitizers).
 # -fPIC: one set of objects serves the static and the shared library. -fvisibility=hidden: the shared library
-# exports what engine/userec.h declares (USEREC_API) and nothing else.
+# exports what engine/userec.h declares (USEREC_API) and nothing else. -ffp-contract=off: the compiler never
+# fuses a multiply and an add on its own, so every ISA's kernels compute the same bits (fmas are written out).
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -fPIC -fvisibility=hidden \
-                   -Iengine -DUSEREC_VERSION_STRING='"$(VERSION)"'
+                   -ffp-contract=off -Iengine -DUSEREC_VERSION_STRING='"$(VERSION)"'
+# The per-ISA kernel files, each compiled for its instruction set; cpu_kernels.c runs only what the CPU has.
+AVX512_FLAGS := -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -mavx512dq
+$(BUILD)/engine/cpu/cpu_kernels_avx2.o: override CFLAGS += -mavx2 -mfma
+$(BUILD)/engine/cpu/cpu_kernels_avx512.o: override CFLAGS += $(AVX512_FLAGS)
+$(BUILD)/engine/cpu/cpu_kernels_bf16.o: override CFLAGS += $(AVX512_FLAGS) -mavx512bf16
 LIB_LIBS := -lutf8proc -lz -lm -fopenmp
 override LDLIBS += -lopenblas $(LIB_LIBS)
 

@@ -1,0 +1,79 @@
+/* cpu_lanes.h: the element-wise and reduction code of the CPU forward pass, written once in plain C and
+ * included by each cpu_kernels_<isa>.c, which the compiler vectorises for that file's ISA. Written so that
+ * vectorising cannot change a bit: a row's reduction runs in CPU_LANES independent partial sums (element c
+ * into lane c % CPU_LANES, in ascending c), folded pairwise at the end (lane l += lane l + 8, then + 4, + 2,
+ * + 1); nothing is reassociated, and fmas are only where fmaf is written (-ffp-contract=off). 16 lanes are one
+ * AVX-512 register, two AVX2 ones, four SSE ones. */
+#ifndef USEREC_CPU_LANES_H
+#define USEREC_CPU_LANES_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define CPU_LANES 16
+
+static inline float lanes_fold(float *lanes) {
+    for (int width = CPU_LANES / 2; width; width /= 2)
+        for (int l = 0; l < width; l++) lanes[l] += lanes[l + width];
+    return lanes[0];
+}
+
+/* e^x for x <= 0 (softmax's shifted scores): Cephes' expf (x = n ln2 + r, |r| <= ln2/2, a degree-6 polynomial
+ * for e^r, then 2^n into the exponent bits), about 1 ULP from expf; 0 where e^x is below the normal floats
+ * (x < -87.3), which expf would give as a denormal. Written for the vectoriser: no branch (the clamp compares
+ * the bit patterns, which order negative floats by magnitude), floor by truncation (exact: |t| < 2^23 here). */
+static inline float exp_nonpositive(float x) {
+    const float lowest = -87.33654f; /* ln of the smallest normal float */
+    uint32_t bits_x, bits_lowest;
+    memcpy(&bits_x, &x, sizeof x);
+    memcpy(&bits_lowest, &lowest, sizeof lowest);
+    const int underflow = bits_x > bits_lowest;        /* x < lowest (or -inf) */
+    bits_x = bits_x < bits_lowest ? bits_x : bits_lowest; /* 2^n stays a normal float, n >= -126 */
+    memcpy(&x, &bits_x, sizeof x);
+    const float t = fmaf(x, 1.44269504088896341f, 0.5f), truncated = (float)(int32_t)t;
+    const float n = truncated > t ? truncated - 1.0f : truncated;
+    float r = fmaf(-n, 0.693359375f, x); /* ln2 in two parts: r stays exact */
+    r = fmaf(-n, -2.12194440e-4f, r);
+    float y = 1.9875691500e-4f;
+    y = fmaf(y, r, 1.3981999507e-3f);
+    y = fmaf(y, r, 8.3334519073e-3f);
+    y = fmaf(y, r, 4.1665795894e-2f);
+    y = fmaf(y, r, 1.6666665459e-1f);
+    y = fmaf(y, r, 5.0000001201e-1f);
+    y = fmaf(y, r * r, r + 1.0f);
+    const int32_t bits = ((int32_t)n + 127) * (1 << 23);
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return underflow ? 0.0f : y * scale;
+}
+
+/* cpu_kernels.exp_shifted. A lane that gets no element of a short tail adds nothing, as +0 would. */
+static float lanes_exp_shifted(float *x, size_t n, float shift) {
+    float lanes[CPU_LANES] = {0};
+    size_t j = 0;
+    for (; j + CPU_LANES <= n; j += CPU_LANES)
+        for (int l = 0; l < CPU_LANES; l++) lanes[l] += x[j + l] = exp_nonpositive(x[j + l] - shift);
+    for (int l = 0; j + l < n; l++) lanes[l] += x[j + l] = exp_nonpositive(x[j + l] - shift);
+    return lanes_fold(lanes);
+}
+
+/* cpu_kernels.layer_norm_row: mean and biased variance in the lanes' order, then one pass of element-wise
+ * arithmetic in the graph's order ((x - mean) * inv * scale + bias). */
+static void lanes_layer_norm_row(const float *x, uint32_t w, const float *scale, const float *bias, float eps,
+                                 float *y) {
+    float lanes[CPU_LANES] = {0};
+    uint32_t c = 0;
+    for (; c + CPU_LANES <= w; c += CPU_LANES)
+        for (int l = 0; l < CPU_LANES; l++) lanes[l] += x[c + l];
+    for (int l = 0; c + l < w; l++) lanes[l] += x[c + l];
+    const float mean = lanes_fold(lanes) / (float)w;
+    memset(lanes, 0, sizeof lanes);
+    for (c = 0; c + CPU_LANES <= w; c += CPU_LANES)
+        for (int l = 0; l < CPU_LANES; l++) lanes[l] += (x[c + l] - mean) * (x[c + l] - mean);
+    for (int l = 0; c + l < w; l++) lanes[l] += (x[c + l] - mean) * (x[c + l] - mean);
+    const float inv = 1.0f / sqrtf(lanes_fold(lanes) / (float)w + eps);
+    for (c = 0; c < w; c++) y[c] = (x[c] - mean) * inv * scale[c] + bias[c];
+}
+
+#endif
