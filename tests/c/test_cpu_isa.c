@@ -1,7 +1,8 @@
 /* test_cpu_isa.c: every ISA this CPU runs gives the generic kernels' bits in the forward pass's own steps
  * (engine/cpu/cpu_kernels.h): layer norm rows of every width class (whole 16-lane blocks, tails, fewer than 16),
  * and attention over sentences of 1 to 128 tokens with heads of 64 and 128 channels. ISAs the CPU lacks are
- * skipped, saying so. Also: the layer norm's statistics against float64. (The products: test_gemm.c; the softmax's
+ * skipped, saying so. Also: the layer norm's statistics against float64, and the generic kernels' fma emulation
+ * against fmaf. (The products: test_gemm.c; the softmax's
  * exponentials: test_softmax_exp.c; whole vectors and top-k scores through the CLI: tests/test_cpu_isa.py.) */
 #include <math.h>
 #include <stdint.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "cpu/cpu_gemm.h"
 #include "cpu/cpu_ops.h"
 
 static uint64_t rng = 0x853c49e6748fea9bull;
@@ -86,7 +88,43 @@ static void check_attention(const cpu_kernels *k) {
     }
 }
 
+/* fma(a, b, c) through the generic micro-kernel: one k step, c as the tile's initial value. */
+static float generic_fma(float a, float b, float c) {
+    float a_panel[12] = {a}, b_panel[2 * GEMM_NR] = {b}, tile[12 * 2 * GEMM_NR] = {c};
+    cpu_kernels_generic.fp32.kernel(1, a_panel, b_panel, 0, tile, 2 * GEMM_NR, 1, NULL, 0);
+    return tile[0];
+}
+
+/* The generic kernels emulate fmaf without an fma instruction (rounding to odd in double): against the C
+ * library's fmaf on random operands, on sums that cancel, and on sums just off a float midpoint, where rounding
+ * the exact sum to double first and then to float goes wrong: (1 + 2^-12) 2^-24 x (1 - 2^-12 + 2^-24) + 1 is
+ * 1 + 2^-24 + 2^-60 exactly, whose double is the midpoint 1 + 2^-24 (ties to even: 1), but fmaf rounds up. */
+static void check_generic_fma(void) {
+    const float a = (1 + 0x1p-12f) * 0x1p-24f, b = 1 - 0x1p-12f + 0x1p-24f;
+    size_t tried = 0, differ = 0, naive_wrong = 0;
+    float first_got = 0, first_want = 0;
+    for (int sign = 0; sign < 8; sign++)
+        for (int scale = -60; scale <= 60; scale += 12) {
+            const float x = ldexpf(sign & 1 ? -a : a, scale), y = sign & 2 ? -b : b, z = ldexpf(sign & 4 ? -1 : 1, scale);
+            const float got = generic_fma(x, y, z), want = fmaf(x, y, z);
+            naive_wrong += (float)((double)x * y + z) != want;
+            if (memcmp(&got, &want, sizeof got) && !differ++) first_got = got, first_want = want;
+            tried++;
+        }
+    for (int i = 0; i < 200000; i++) {
+        const float x = ldexpf(uniform_pm1(), (int)(uniform_pm1() * 40)), y = ldexpf(uniform_pm1(), (int)(uniform_pm1() * 40));
+        const float z = i % 3 ? -(float)((double)x * y) * (1 + uniform_pm1() * 0x1p-20f) : ldexpf(uniform_pm1(), (int)(uniform_pm1() * 80));
+        const float got = generic_fma(x, y, z), want = fmaf(x, y, z);
+        if (memcmp(&got, &want, sizeof got) && !differ++) first_got = got, first_want = want;
+        tried++;
+    }
+    CHECK(!differ && naive_wrong, "generic: the emulated fma is fmaf, bit for bit, where double rounding is wrong too",
+          "%zu of %zu differ (first: %.9g, fmaf %.9g); naive double rounding wrong in %zu cases", differ, tried,
+          first_got, first_want, naive_wrong);
+}
+
 int main(void) {
+    check_generic_fma();
     for (int isa = 0; isa < CPU_ISAS; isa++) {
         const cpu_kernels *k = cpu_kernels_for((cpu_isa)isa);
         if (!k) {
