@@ -39,22 +39,7 @@ static void micro_kernel(size_t kc, const void *a_panel, const void *b_panels, s
     }
 }
 
-#define CHAINS 12 /* > latency (4 cycles) x pipes (2): every fma unit busy every cycle */
-
-static double fma_probe(long steps) {
-    __m256 acc[CHAINS];
-    const __m256 scale = _mm256_set1_ps(0.999999f), shift = _mm256_set1_ps(1e-7f);
-#pragma GCC unroll 12
-    for (int i = 0; i < CHAINS; i++) acc[i] = _mm256_set1_ps((float)i);
-    for (long s = 0; s < steps; s++)
-#pragma GCC unroll 12
-        for (int i = 0; i < CHAINS; i++) acc[i] = _mm256_fmadd_ps(acc[i], scale, shift);
-    float total = 0;
-    for (int i = 0; i < CHAINS; i++) total += _mm256_cvtss_f32(acc[i]);
-    volatile float sink = total; /* the chains' results are used: they cannot be optimised away */
-    (void)sink;
-    return 2.0 * 8 * CHAINS * (double)steps;
-}
+FMA_PROBE(__m256, 8, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_cvtss_f32)
 
 const cpu_kernels cpu_kernels_avx2 = {
     .isa = CPU_ISA_AVX2,

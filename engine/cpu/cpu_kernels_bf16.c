@@ -2,44 +2,26 @@
  * the AVX-512 flags and -mavx512bf16). vdpbf16ps multiplies pairs of bf16 values exactly and adds both products
  * to an fp32 accumulator: half the bytes per weight and, where the CPU runs it as fast as an fma (Zen 4, Intel
  * since Cooper Lake), twice the FLOPs per instruction. Operands are packed in k pairs: A as [k/2][mr][2],
- * B panels as [k/2][GEMM_NR][2], so one 32-bit broadcast of A meets one 16-column vector of B. */
-#include <immintrin.h>
-
-#include "cpu/cpu_gemm.h"
-
-#define MR 12 /* 24 accumulators, as the fp32 AVX-512 kernel */
+ * B panels as [k/2][GEMM_NR][2], so one 32-bit broadcast of A meets one 16-column vector of B. The tile is the
+ * fp32 kernel's 12 x 32 (cpu_tile_avx512.h). */
+#include "cpu/cpu_tile_avx512.h"
 
 static void micro_kernel(size_t kc, const void *a_panel, const void *b_panels, size_t b_panel_stride, float *c,
                          size_t ldc, int load_c, const float *bias, int relu) {
     const uint32_t *a = a_panel; /* one bf16 pair per 32 bits */
     const uint16_t *b0 = b_panels, *b1 = b0 + b_panel_stride;
-    __m512 acc[MR][2];
-    const __m512 bias0 = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
-    const __m512 bias1 = bias ? _mm512_loadu_ps(bias + GEMM_NR) : _mm512_setzero_ps();
-#pragma GCC unroll 12
-    for (int i = 0; i < MR; i++) {
-        acc[i][0] = load_c ? _mm512_loadu_ps(c + i * ldc) : _mm512_setzero_ps();
-        acc[i][1] = load_c ? _mm512_loadu_ps(c + i * ldc + GEMM_NR) : _mm512_setzero_ps();
-        if (bias) {
-            acc[i][0] = _mm512_add_ps(acc[i][0], bias0);
-            acc[i][1] = _mm512_add_ps(acc[i][1], bias1);
-        }
-    }
-    for (size_t k = 0; k < kc; k += 2, a += MR, b0 += 2 * GEMM_NR, b1 += 2 * GEMM_NR) {
+    __m512 acc[TILE_MR][2];
+    tile_start(acc, c, ldc, load_c, bias);
+    for (size_t k = 0; k < kc; k += 2, a += TILE_MR, b0 += 2 * GEMM_NR, b1 += 2 * GEMM_NR) {
         const __m512bh v0 = (__m512bh)_mm512_loadu_si512(b0), v1 = (__m512bh)_mm512_loadu_si512(b1);
 #pragma GCC unroll 12
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < TILE_MR; i++) {
             const __m512bh ai = (__m512bh)_mm512_set1_epi32((int)a[i]);
             acc[i][0] = _mm512_dpbf16_ps(acc[i][0], ai, v0);
             acc[i][1] = _mm512_dpbf16_ps(acc[i][1], ai, v1);
         }
     }
-    const __m512 zero = _mm512_setzero_ps();
-#pragma GCC unroll 12
-    for (int i = 0; i < MR; i++) {
-        _mm512_storeu_ps(c + i * ldc, relu ? _mm512_max_ps(acc[i][0], zero) : acc[i][0]);
-        _mm512_storeu_ps(c + i * ldc + GEMM_NR, relu ? _mm512_max_ps(acc[i][1], zero) : acc[i][1]);
-    }
+    tile_finish(acc, c, ldc, relu);
 }
 
 /* gemm_kernel.pack_rows in bf16 pairs, rounded to nearest even; an odd kc gets a zero partner. */
@@ -68,7 +50,7 @@ static void pack_rows(const float *src, size_t n, size_t ld, size_t k0, size_t k
         }
 }
 
-const gemm_kernel cpu_gemm_bf16_avx512 = {.mr = MR, .nr = 2 * GEMM_NR, .kc = 256, .k_step = 2, .bytes = 2,
+const gemm_kernel cpu_gemm_bf16_avx512 = {.mr = TILE_MR, .nr = 2 * GEMM_NR, .kc = 256, .k_step = 2, .bytes = 2,
                                           .kernel = micro_kernel, .pack_rows = pack_rows};
 
 #define CHAINS 12

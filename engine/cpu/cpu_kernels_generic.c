@@ -63,22 +63,9 @@ static void micro_kernel(size_t kc, const void *a_panel, const void *b_panels, s
 }
 
 /* SSE2 has no fma: its ceiling is a multiply and an add on 4 lanes. */
-typedef float lanes4 __attribute__((vector_size(16)));
-#define CHAINS 12
-
-static double fma_probe(long steps) {
-    lanes4 acc[CHAINS];
-    const lanes4 scale = {0.999999f, 0.999999f, 0.999999f, 0.999999f}, shift = {1e-7f, 1e-7f, 1e-7f, 1e-7f};
-    for (int i = 0; i < CHAINS; i++) acc[i] = (lanes4){(float)i, (float)i, (float)i, (float)i};
-    for (long s = 0; s < steps; s++)
-#pragma GCC unroll 12
-        for (int i = 0; i < CHAINS; i++) acc[i] = acc[i] * scale + shift;
-    float total = 0;
-    for (int i = 0; i < CHAINS; i++) total += acc[i][0];
-    volatile float sink = total; /* the chains' results are used: they cannot be optimised away */
-    (void)sink;
-    return 2.0 * 4 * CHAINS * (double)steps;
-}
+#define SPLAT4(x) _mm_set1_ps(x)
+#define MUL_ADD(a, b, c) _mm_add_ps(_mm_mul_ps(a, b), c)
+FMA_PROBE(__m128, 4, SPLAT4, MUL_ADD, _mm_cvtss_f32)
 
 const cpu_kernels cpu_kernels_generic = {
     .isa = CPU_ISA_GENERIC,

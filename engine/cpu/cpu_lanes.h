@@ -76,4 +76,21 @@ static void lanes_layer_norm_row(const float *x, uint32_t w, const float *scale,
     for (c = 0; c < w; c++) y[c] = (x[c] - mean) * inv * scale[c] + bias[c];
 }
 
+/* cpu_kernels.fma_probe for one ISA: 12 independent chains acc = fma(acc, scale, shift) of the ISA's widest
+ * vector (lanes floats; splat makes one, first reads lane 0), more chains than fma latency x pipes, so every
+ * fma unit is busy every cycle; nothing touches memory. Returns the FLOPs done. */
+#define FMA_PROBE(vector, lanes, splat, fma, first)                                                                    \
+    static double fma_probe(long steps) {                                                                              \
+        vector acc[12];                                                                                                \
+        const vector scale = splat(0.999999f), shift = splat(1e-7f);                                                   \
+        for (int i = 0; i < 12; i++) acc[i] = splat((float)i);                                                         \
+        for (long s = 0; s < steps; s++)                                                                               \
+            _Pragma("GCC unroll 12") for (int i = 0; i < 12; i++) acc[i] = fma(acc[i], scale, shift);                 \
+        float total = 0;                                                                                               \
+        for (int i = 0; i < 12; i++) total += first(acc[i]);                                                           \
+        volatile float sink = total; /* the chains' results are used: they cannot be optimised away */               \
+        (void)sink;                                                                                                    \
+        return 2.0 * (lanes) * 12 * (double)steps;                                                                     \
+    }
+
 #endif
