@@ -214,6 +214,7 @@ typedef struct {
     const cpu_kernels *peak_kernels; /* the widest this CPU has: the peak is probed with its instructions */
     double cpu_peak_gflops;      /* 0 until the probes ran: the fp32 fma ceiling, the MFU denominator; rises as later probes do */
     double cpu_bf16_peak_gflops; /* the same for the bf16 dot product (0 where the CPU has none) */
+    double isa_peak_gflops[CPU_ISAS]; /* every ISA's fp32 probe, for the record (0: the CPU lacks it) */
     double cpu_gemm_gflops;      /* userec's GEMM on the largest product shape */
     double cpu_gemm_bf16_gflops; /* the same with bf16 weights (0 where the CPU has none) */
     double cpu_sgemm_gflops;     /* OpenBLAS's sgemm on the same, the peer */
@@ -357,6 +358,10 @@ static int bench_device(bench_run *b, userec_device d, userec_precision p, const
                  bf16 ? " and bf16 dot product" : "", runs, omp_get_max_threads());
         b->cpu_peak_gflops = cpu_peak_gflops(b->peak_kernels, 0, runs);
         if (bf16) b->cpu_bf16_peak_gflops = cpu_peak_gflops(b->peak_kernels, 1, runs);
+        for (int isa = 0; isa < CPU_ISAS; isa++) {
+            const cpu_kernels *k = cpu_kernels_for((cpu_isa)isa);
+            b->isa_peak_gflops[isa] = k == b->peak_kernels ? b->cpu_peak_gflops : k ? cpu_peak_gflops(k, 0, runs) : 0;
+        }
         progress(b, "timing [8192, 512] x [512, 1536]: userec's GEMM (%s fp32%s) and OpenBLAS's sgemm, best of %d runs",
                  b->kernels->name, b->kernels->bf16 ? ", bf16" : "", runs);
         b->cpu_gemm_gflops = best(product_probe(b->kernels, 256 * 32, runs, PRODUCT_USEREC));
@@ -505,16 +510,25 @@ int cmd_bench(int argc, char **argv) {
     if (!b.json && b.cpu_peak_gflops) {
         printf("CPU peak (the MFU denominator, %s probes): fp32 fma %.1f GFLOP/s", b.peak_kernels->name, b.cpu_peak_gflops);
         if (b.cpu_bf16_peak_gflops) printf(", bf16 dot product %.1f GFLOP/s", b.cpu_bf16_peak_gflops);
+        printf(" (fp32 probe per ISA:");
+        for (int isa = 0; isa < CPU_ISAS; isa++)
+            if (b.isa_peak_gflops[isa]) printf(" %s %.1f", cpu_isa_name((cpu_isa)isa), b.isa_peak_gflops[isa]);
+        printf(")");
         printf("; [8192, 512] x [512, 1536]: userec GEMM (%s) fp32 %.1f GFLOP/s", b.kernels->name, b.cpu_gemm_gflops);
         if (b.cpu_gemm_bf16_gflops) printf(", bf16 %.1f GFLOP/s", b.cpu_gemm_bf16_gflops);
         printf(", OpenBLAS sgemm %.1f GFLOP/s (best runs)\n", b.cpu_sgemm_gflops);
     }
     if (b.json) printf("], \"ratios\": [");
     print_ratios(&b);
-    if (b.json)
-        printf("], \"cpu_peak_gflops\": %.2f, \"cpu_bf16_peak_gflops\": %.2f, \"cpu_gemm_gflops\": %.2f, "
-               "\"cpu_gemm_bf16_gflops\": %.2f, \"cpu_sgemm_gflops\": %.2f}\n",
-               b.cpu_peak_gflops, b.cpu_bf16_peak_gflops, b.cpu_gemm_gflops, b.cpu_gemm_bf16_gflops, b.cpu_sgemm_gflops);
+    if (b.json) {
+        printf("], \"cpu_peak_gflops\": %.2f, \"cpu_bf16_peak_gflops\": %.2f, \"cpu_isa_peak_gflops\": {",
+               b.cpu_peak_gflops, b.cpu_bf16_peak_gflops);
+        for (int isa = 0, listed = 0; isa < CPU_ISAS; isa++)
+            if (b.isa_peak_gflops[isa])
+                printf("%s\"%s\": %.2f", listed++ ? ", " : "", cpu_isa_name((cpu_isa)isa), b.isa_peak_gflops[isa]);
+        printf("}, \"cpu_gemm_gflops\": %.2f, \"cpu_gemm_bf16_gflops\": %.2f, \"cpu_sgemm_gflops\": %.2f}\n",
+               b.cpu_gemm_gflops, b.cpu_gemm_bf16_gflops, b.cpu_sgemm_gflops);
+    }
     workload_free(&b.texts);
     userec_free(m);
     return rc;

@@ -26,6 +26,9 @@ def test_bench_json_figures_are_consistent():
     # The run's kernels are the widest ISA the CPU has (no USEREC_CPU_ISA here), the peak probed with it.
     assert report["cpu_isa"] == report["cpu_peak_isa"] in ("generic", "avx2", "avx512"), report
     assert report["cpu_model"], report
+    peaks = report["cpu_isa_peak_gflops"]  # every ISA's fp32 probe; the widest's is where the MFU peak started
+    assert "generic" in peaks and report["cpu_peak_isa"] in peaks and all(v > 0 for v in peaks.values()), report
+    assert peaks[report["cpu_peak_isa"]] <= report["cpu_peak_gflops"], report
     timed = [r for r in report["results"] if "tokens_per_s" in r]
     assert [r["workload"] for r in timed] == ["8", "20", "texts.txt"], timed
     for r in timed:
