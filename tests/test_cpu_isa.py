@@ -113,24 +113,31 @@ def test_bench_runs_the_forced_isa_against_the_widest_peak():
     assert abs(bf16["mfu"] - bf16["gflops"] / bf16["peak_gflops"]) < 1e-3, bf16
 
 
+def embed_under(isa, tmp):
+    """`embed --format ids` of two short sentences under USEREC_CPU_ISA=isa: (process, whether it wrote OUT)."""
+    ids, out = os.path.join(tmp, "ids.txt"), os.path.join(tmp, "out.npy")
+    ids_workload(ids, np.random.default_rng(1), [3, 4])
+    proc = run([BIN, "embed", "--model", common.test_usew(), "--input", ids, "--format", "ids", "-o", out],
+               check=False, env=with_isa(isa))
+    return proc, os.path.exists(out)
+
+
 @common.quick
-def test_unknown_or_missing_isa_is_refused():
-    model = common.test_usew()
+def test_unknown_isa_is_refused():
     with tempfile.TemporaryDirectory(prefix="userec-isa-") as tmp:
-        ids = os.path.join(tmp, "ids.txt")
-        ids_workload(ids, np.random.default_rng(1), [3, 4])
-        out = os.path.join(tmp, "out.npy")
-        proc = run([BIN, "embed", "--model", model, "--input", ids, "--format", "ids", "-o", out], check=False,
-                   env=with_isa("avx1024"))
-        assert proc.returncode == common.EXIT_FAILED, proc
-        assert "USEREC_CPU_ISA='avx1024' is not generic, avx2 or avx512" in proc.stderr, proc.stderr
-        assert not os.path.exists(out)
-        have, _ = cpu_isas()
-        if "avx512" in have:
-            raise common.Skip("this CPU runs every ISA: the refusal of a missing one cannot be shown here")
-        proc = run([BIN, "embed", "--model", model, "--input", ids, "--format", "ids", "-o", out], check=False,
-                   env=with_isa("avx512"))
-        assert proc.returncode == common.EXIT_FAILED and f"this CPU runs at most {have[-1]}" in proc.stderr, proc
+        proc, wrote = embed_under("avx1024", tmp)
+    assert proc.returncode == common.EXIT_FAILED and not wrote, proc
+    assert "USEREC_CPU_ISA='avx1024' is not generic, avx2 or avx512" in proc.stderr, proc.stderr
+
+
+def test_missing_isa_is_refused():
+    have, _ = cpu_isas()
+    if "avx512" in have:
+        raise common.Skip("this CPU runs every ISA: the refusal of a missing one cannot be shown here")
+    with tempfile.TemporaryDirectory(prefix="userec-isa-") as tmp:
+        proc, wrote = embed_under("avx512", tmp)
+    assert proc.returncode == common.EXIT_FAILED and not wrote, proc
+    assert f"USEREC_CPU_ISA=avx512: this CPU runs at most {have[-1]}" in proc.stderr, proc.stderr
 
 
 @common.quick

@@ -18,8 +18,6 @@ typedef struct cpu_workspace cpu_workspace;
 userec_status cpu_workspace_new(const userec_model *m, userec_precision precision, cpu_workspace **ws,
                                 userec_error *err);
 void cpu_workspace_free(cpu_workspace *ws);
-/* The ISA the workspace computes with. */
-const cpu_kernels *cpu_workspace_kernels(const cpu_workspace *ws);
 userec_status cpu_encode_ids(const userec_model *m, cpu_workspace *ws, const int32_t *ids, const size_t *offsets,
                              size_t n, float *out, userec_counts *counts, userec_error *err);
 

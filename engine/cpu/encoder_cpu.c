@@ -1,7 +1,6 @@
 /* encoder_cpu.c: the CPU forward pass of USE-lite (SPEC 1); in fp32 the reference every other path is checked
  * against. Sentences are packed without padding: every per-token step runs over the real tokens only, so
  * FLOPs track tokens and no padding can leak into a valid position. */
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,8 +96,6 @@ userec_status cpu_workspace_new(const userec_model *m, userec_precision precisio
     return status;
 }
 
-const cpu_kernels *cpu_workspace_kernels(const cpu_workspace *ws) { return ws->k; }
-
 /* Room for rows tokens of n sentences; grows (never shrinks) the buffers. */
 static int workspace_reserve(cpu_workspace *ws, const usew_hparams *hp, size_t rows, size_t n) {
     rows = rows ? rows : 1;
@@ -158,7 +155,8 @@ static int attention_block(const userec_model *m, uint32_t i, const float *x_in,
 /* The last layer's feed-forward block straight into the pooled sentence vectors. Only the mean over a sentence's
  * tokens reaches the output and the down-projection is linear, so it is applied after pooling:
  *   mean_p(x_p + relu(h_p . W1 + b1) . W2 + b2) = mean_p x_p + mean_p(relu(h_p . W1 + b1)) . W2 + b2
- * which moves W2, a sixth of the model's FLOPs, from every token to every sentence. */
+ * which moves W2, a sixth of the model's FLOPs, from every token to every sentence (in fp32 whatever the
+ * workspace's precision, as the head). */
 static int pooled_ffn_block(const userec_model *m, uint32_t i, size_t rows, cpu_workspace *ws, size_t n) {
     const usew_hparams *hp = &m->hp;
     const encoder_layer *l = &m->layers[i];
@@ -183,52 +181,24 @@ static int encoder_forward(const userec_model *m, size_t rows, cpu_workspace *ws
     return 0;
 }
 
-/* Tokens per group of whole sentences taken through the whole network at once: the group's activations (13 KB a
- * token) stay in the L3 cache between the steps of a layer, instead of streaming through memory at every step
- * (the products' packing of their rows then waited on memory). Enough rows to give every thread blocks. */
-#ifndef GROUP_TOKENS_PER_THREAD
-#define GROUP_TOKENS_PER_THREAD 256
-#endif
-static size_t group_tokens(void) { return GROUP_TOKENS_PER_THREAD * (size_t)omp_get_max_threads(); }
-
-/* The sentences [s0, s1) of a checked batch, clipped, through the network into out[s0..s1). */
-static int encode_group(const userec_model *m, cpu_workspace *ws, const int32_t *ids, const size_t *offsets,
-                        size_t s0, size_t s1, float *out) {
-    const usew_hparams *hp = &m->hp;
-    const size_t n = s1 - s0;
-    ws->starts[0] = 0;
-    for (size_t s = 0; s < n; s++) {
-        size_t len = offsets[s0 + s + 1] - offsets[s0 + s];
-        ws->starts[s + 1] = ws->starts[s] + (len > hp->max_len ? hp->max_len : len);
-    }
-    embed_tokens(m, ids, offsets + s0, ws->starts, n, ws->x0);
-    /* Then the tanh head and L2 normalisation straight into out. */
-    if (encoder_forward(m, ws->starts[n], ws, n) ||
-        gemm_dense(ws->k, ws->pooled, n, &m->head.packed, out + s0 * hp->d_model, GEMM_BIAS))
-        return -1;
-    cpu_tanh_l2_normalize(out + s0 * hp->d_model, n, hp->d_model, hp->l2_floor);
-    return 0;
-}
-
 userec_status cpu_encode_ids(const userec_model *m, cpu_workspace *ws, const int32_t *ids, const size_t *offsets,
                              size_t n, float *out, userec_counts *counts, userec_error *err) {
     const usew_hparams *hp = &m->hp;
     size_t rows, clipped;
     userec_status status = model_check_ids(hp, ids, offsets, n, &rows, &clipped, err);
     if (status) return status;
-    const size_t most = group_tokens();
-    for (size_t s0 = 0, s1; s0 < n; s0 = s1) {
-        size_t tokens = 0;
-        for (s1 = s0; s1 < n; s1++) { /* at least one sentence, then as many as fit */
-            const size_t len = offsets[s1 + 1] - offsets[s1], clipped_len = len > hp->max_len ? hp->max_len : len;
-            if (s1 > s0 && tokens + clipped_len > most) break;
-            tokens += clipped_len;
-        }
-        if (workspace_reserve(ws, hp, tokens, s1 - s0))
-            return set_error(err, USEREC_ERR_NOMEM, "out of memory for %zu sentences, %zu tokens", s1 - s0, tokens);
-        if (encode_group(m, ws, ids, offsets, s0, s1, out))
-            return set_error(err, USEREC_ERR_NOMEM, "out of memory for the threads' scratch buffers");
+    if (workspace_reserve(ws, hp, rows, n))
+        return set_error(err, USEREC_ERR_NOMEM, "out of memory for a batch of %zu sentences, %zu tokens", n, rows);
+    ws->starts[0] = 0;
+    for (size_t s = 0; s < n; s++) {
+        size_t len = offsets[s + 1] - offsets[s];
+        ws->starts[s + 1] = ws->starts[s] + (len > hp->max_len ? hp->max_len : len);
     }
+    embed_tokens(m, ids, offsets, ws->starts, n, ws->x0);
+    /* Then the tanh head and L2 normalisation straight into out. */
+    if (encoder_forward(m, rows, ws, n) || gemm_dense(ws->k, ws->pooled, n, &m->head.packed, out, GEMM_BIAS))
+        return set_error(err, USEREC_ERR_NOMEM, "out of memory for the threads' scratch buffers");
+    cpu_tanh_l2_normalize(out, n, hp->d_model, hp->l2_floor);
     if (counts) {
         counts->sentences += n;
         counts->tokens += rows;
