@@ -12,7 +12,8 @@
 # OPENBLAS_CORETYPE is unset for this process only (bench's sgemm peer figure; userec does not use OpenBLAS).
 # Uses the deterministic test weights (same shapes and cost as the real model).
 #
-#   sh bench/encoder_cpu.sh                (ROUNDS=5 BASELINE=path; BUILD=dir BIN=path to build elsewhere)
+#   sh bench/encoder_cpu.sh                (ROUNDS=5 BASELINE=path THREADS=n; BUILD=dir BIN=path to build elsewhere)
+# THREADS (default: every CPU) sets every contender's threads, e.g. THREADS=1 while another job holds a CPU.
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -20,10 +21,11 @@ BIN=${BIN:-userec}
 case $BIN in /*) USEREC=$BIN ;; *) USEREC=./${BIN#./} ;; esac
 MODEL=$BUILD/testdata/use-lite-seed1.usew
 ROUNDS=${ROUNDS:-5}
+THREADS=${THREADS:-$(nproc)}
 WORK=$BUILD/encoder-cpu
 make -s BUILD="$BUILD" BIN="$BIN" "$BIN" test-model
 mkdir -p "$WORK"
-echo "bench/encoder_cpu.sh: running with OPENBLAS_CORETYPE unset (was '${OPENBLAS_CORETYPE:-}'); $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "bench/encoder_cpu.sh: running with OPENBLAS_CORETYPE unset (was '${OPENBLAS_CORETYPE:-}'); $THREADS of $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 unset OPENBLAS_CORETYPE
 unset USEREC_CPU_ISA
 
@@ -34,7 +36,7 @@ precisions=fp32
 case $devices in *bf16*) precisions=fp32,bf16 ;; esac
 
 # The table: the widest ISA, every precision the CPU has.
-"$USEREC" bench --model "$MODEL" --seq-len 32,128 --batch 256 --precision "$precisions" --quiet "$@"
+"$USEREC" bench --model "$MODEL" --seq-len 32,128 --batch 256 --precision "$precisions" --threads "$THREADS" --quiet "$@"
 
 # Paired runs: one `bench --repeat 1` per contender and round, in turns.
 RESULTS=$WORK/paired.jsonl
@@ -44,17 +46,17 @@ for round in $(seq "$ROUNDS"); do
     for precision in $(echo "$precisions" | tr , ' '); do
         printf '{"contender": "%s %s", ' "$widest" "$precision" >>"$RESULTS"
         "$USEREC" bench --model "$MODEL" --seq-len 32,128 --batch 256 --precision "$precision" --repeat 1 --json \
-            --quiet | cut -c2- >>"$RESULTS"
+            --threads "$THREADS" --quiet | cut -c2- >>"$RESULTS"
     done
     for isa in $isas; do
         [ "$isa" = generic ] || [ "$isa" = "$widest" ] && continue
         printf '{"contender": "%s fp32", ' "$isa" >>"$RESULTS"
         USEREC_CPU_ISA=$isa "$USEREC" bench --model "$MODEL" --seq-len 32,128 --batch 256 --repeat 1 --json --quiet \
-            | cut -c2- >>"$RESULTS"
+            --threads "$THREADS" | cut -c2- >>"$RESULTS"
     done
     if [ -n "${BASELINE:-}" ]; then
         printf '{"contender": "baseline fp32", ' >>"$RESULTS"
-        "$BASELINE" bench --model "$MODEL" --seq-len 32,128 --batch 256 --repeat 1 --json 2>/dev/null | cut -c2- >>"$RESULTS"
+        "$BASELINE" bench --model "$MODEL" --seq-len 32,128 --batch 256 --repeat 1 --json --threads "$THREADS" 2>/dev/null | cut -c2- >>"$RESULTS"
     fi
 done
 echo "bench/encoder_cpu.sh: load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
