@@ -36,10 +36,10 @@ static void attend_head(const cpu_kernels *kernels, const float *qkv, size_t len
     const gemm_kernel *g = &kernels->fp32;
     const size_t stride = 3 * (size_t)w, mr = g->mr;
     const float *q = qkv + (size_t)head * depth, *k = q + w, *v = q + 2 * (size_t)w;
-    gemm_pack_rows(q, len, stride, 0, depth, mr, depth * mr, h->q);
+    g->pack_rows(q, len, stride, 0, depth, mr, depth * mr, h->q);
     /* The graph scales q before the product (q *= 1/sqrt(depth)); doing the same keeps its rounding. */
     for (size_t i = 0; i < round_up(len, mr) * depth; i++) h->q[i] *= scale;
-    gemm_pack_rows(k, len, stride, 0, depth, GEMM_NR, depth * GEMM_NR, h->k);
+    g->pack_rows(k, len, stride, 0, depth, GEMM_NR, depth * GEMM_NR, h->k);
     gemm_packed(g, len, len, depth, h->q, h->k, depth * GEMM_NR, h->scores, h->ld_scores, 0, NULL, 0);
     /* Softmax per query row, its probabilities stored k-major in mr-row panels for the second product. */
     for (size_t i = 0; i < len; i++) {

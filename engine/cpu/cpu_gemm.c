@@ -9,20 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void gemm_pack_rows(const float *src, size_t n, size_t ld, size_t k0, size_t kc, size_t width, size_t panel_stride,
-                    void *dst_panels) {
-    float *dst = dst_panels;
-    for (size_t p0 = 0; p0 < n; p0 += width, dst += panel_stride)
-        for (size_t r = 0; r < width; r++) {
-            if (p0 + r < n) {
-                const float *row = src + (p0 + r) * ld + k0;
-                for (size_t k = 0; k < kc; k++) dst[k * width + r] = row[k];
-            } else {
-                for (size_t k = 0; k < kc; k++) dst[k * width + r] = 0.0f;
-            }
-        }
-}
-
 void gemm_pack_cols(const float *src, size_t k, size_t ld, size_t n, float *dst) {
     for (size_t c0 = 0; c0 < n; c0 += GEMM_NR, dst += k * GEMM_NR) {
         const size_t cols = n - c0 < GEMM_NR ? n - c0 : GEMM_NR;

@@ -29,11 +29,6 @@ static inline uint16_t gemm_bf16_round(float f) {
     return (uint16_t)((u + 0x7fffu + (u >> 16 & 1)) >> 16);
 }
 
-/* Copies rows [0, n) of src (row stride ld), columns [k0, k0 + kc), into fp32 panels of `width` rows, each panel
- * k-major ([kc][width]) and panel_stride floats apart; rows past n are zeros. (gemm_kernel.pack_rows for fp32.) */
-void gemm_pack_rows(const float *src, size_t n, size_t ld, size_t k0, size_t kc, size_t width, size_t panel_stride,
-                    void *dst);
-
 /* Copies rows [0, k) of src (row stride ld), columns [0, n), into panels of GEMM_NR columns, each panel k-major
  * ([k][GEMM_NR]) and k * GEMM_NR floats apart; columns past n are zeros. */
 void gemm_pack_cols(const float *src, size_t k, size_t ld, size_t n, float *dst);

@@ -29,7 +29,7 @@ const cpu_kernels cpu_kernels_avx512 = {
     .isa = CPU_ISA_AVX512,
     .name = "avx512",
     .fp32 = {.mr = TILE_MR, .nr = 2 * GEMM_NR, .kc = 256, .k_step = 1, .bytes = 4, .kernel = micro_kernel,
-             .pack_rows = gemm_pack_rows},
+             .pack_rows = lanes_pack_rows},
     .exp_shifted = lanes_exp_shifted,
     .layer_norm_row = lanes_layer_norm_row,
     .fma_probe = fma_probe,

@@ -71,7 +71,7 @@ const cpu_kernels cpu_kernels_generic = {
     .isa = CPU_ISA_GENERIC,
     .name = "generic",
     .fp32 = {.mr = MR, .nr = GEMM_NR, .kc = 256, .k_step = 1, .bytes = 4, .kernel = micro_kernel,
-             .pack_rows = gemm_pack_rows},
+             .pack_rows = lanes_pack_rows},
     .exp_shifted = lanes_exp_shifted,
     .layer_norm_row = lanes_layer_norm_row,
     .fma_probe = fma_probe,

@@ -31,12 +31,12 @@ void topk_tile_free(topk_tile *t) {
 void topk_tile_score(topk_tile *t, const float *queries, size_t rows, const float *items, size_t cols) {
     const gemm_kernel *g = t->kernel;
     const size_t dim = t->dim, ld = t->ld, padded_rows = round_up(rows, g->mr);
-    gemm_pack_rows(items, cols, dim, 0, dim, GEMM_NR, dim * GEMM_NR, t->packed_items);
+    g->pack_rows(items, cols, dim, 0, dim, GEMM_NR, dim * GEMM_NR, t->packed_items);
     for (size_t k0 = 0; k0 < dim; k0 += g->kc) {
         const size_t kc = dim - k0 < g->kc ? dim - k0 : g->kc;
         /* This chunk of every query, in mr-row panels kc * mr floats apart, as gemm_packed reads them. */
         float *chunk = t->packed_queries + k0 * padded_rows;
-        gemm_pack_rows(queries, rows, dim, k0, kc, g->mr, kc * g->mr, chunk);
+        g->pack_rows(queries, rows, dim, k0, kc, g->mr, kc * g->mr, chunk);
         for (size_t i0 = 0; i0 < rows; i0 += TILE_MC)
             gemm_packed(g, rows - i0 < TILE_MC ? rows - i0 : TILE_MC, cols, kc, chunk + i0 * kc,
                         t->packed_items + k0 * GEMM_NR, dim * GEMM_NR, t->scores + i0 * ld, ld, k0 != 0, NULL, 0);
