@@ -114,9 +114,10 @@ static void block_product(const gemm_kernel *g, const float *x, size_t ldx, size
 
 static const gemm_kernel *kernel_for(const cpu_kernels *k, const gemm_weights *w) { return w->bf16 ? k->bf16 : &k->fp32; }
 
-static char *a_panels_alloc(const gemm_kernel *g, size_t in) {
-    return aligned_alloc(64, round_up(GEMM_MC * round_up(in, g->kc) * g->bytes, 64));
-}
+/* Room for a block's packed rows of in columns in g's layout. */
+static size_t a_panels_bytes(const gemm_kernel *g, size_t in) { return round_up(GEMM_MC * round_up(in, g->kc) * g->bytes, 64); }
+
+static char *a_panels_alloc(const gemm_kernel *g, size_t in) { return aligned_alloc(64, a_panels_bytes(g, in)); }
 
 int gemm_dense(const cpu_kernels *k, const float *x, size_t rows, const gemm_weights *w, float *y,
                gemm_epilogue epilogue) {
@@ -156,20 +157,21 @@ int gemm_mlp(const cpu_kernels *k, const float *x, size_t rows, const gemm_weigh
     int failed = 0;
 #pragma omp parallel reduction(| : failed)
     {
-        char *a_up = a_panels_alloc(g_up, up->in), *a_down = a_panels_alloc(g_down, down->in);
+        /* One buffer for both products' packed rows: with the hidden block it stays in L2. */
+        const size_t a_up = a_panels_bytes(g_up, up->in), a_down = a_panels_bytes(g_down, down->in);
+        char *a_panels = aligned_alloc(64, a_up > a_down ? a_up : a_down);
         float *hidden = malloc(GEMM_MC * up->out * sizeof *hidden);
-        failed = !a_up || !a_down || !hidden;
+        failed = !a_panels || !hidden;
 #pragma omp for schedule(dynamic)
         for (size_t b = 0; b < blocks; b++) {
             const size_t r0 = b * block, block_rows = rows - r0 < block ? rows - r0 : block;
             if (failed) continue;
             block_product(g_up, x + r0 * up->in, up->in, block_rows, up, 0, round_up(up->out, GEMM_NR) / GEMM_NR,
-                          hidden, up->out, GEMM_BIAS_RELU, a_up);
+                          hidden, up->out, GEMM_BIAS_RELU, a_panels);
             block_product(g_down, hidden, up->out, block_rows, down, 0, round_up(down->out, GEMM_NR) / GEMM_NR,
-                          y + r0 * down->out, down->out, GEMM_BIAS_ADD, a_down);
+                          y + r0 * down->out, down->out, GEMM_BIAS_ADD, a_panels);
         }
-        free(a_up);
-        free(a_down);
+        free(a_panels);
         free(hidden);
     }
     return failed ? -1 : 0;
