@@ -111,12 +111,9 @@ static int parse_options(int argc, char **argv, embed_options *opt) {
         usage(stderr);
         return cli_fail("embed", "--model, --input and -o are required");
     }
-    static const char *formats[] = {"lines", "csv", "tsv", "jsonl", "ids"}; /* in input_format order */
     if (opt->format) {
-        size_t k = 0;
-        while (k < 5 && strcmp(opt->format, formats[k])) k++;
-        if (k == 5) return cli_fail("embed", "--format wants lines, csv, tsv, jsonl or ids, not '%s'", opt->format);
-        job->in.format = (input_format)k;
+        if (input_format_parse(opt->format, &job->in.format))
+            return cli_fail("embed", "--format wants lines, csv, tsv, jsonl or ids, not '%s'", opt->format);
     } else if (input_guess_format(job->input, &job->in.format)) {
         return cli_fail("embed", "cannot tell the format of '%s' from its name: give --format lines|csv|tsv|jsonl|ids",
                         job->input);
@@ -129,9 +126,10 @@ static int parse_options(int argc, char **argv, embed_options *opt) {
         return cli_fail("embed", "-o must name a .npy file (or use --format-out jsonl), not '%s'", job->out);
     int tabular = job->in.format == INPUT_CSV || job->in.format == INPUT_TSV || job->in.format == INPUT_JSONL;
     if (tabular && !job->in.text_cols)
-        return cli_fail("embed", "--format %s needs --text-col naming the text column(s)", formats[job->in.format]);
+        return cli_fail("embed", "--format %s needs --text-col naming the text column(s)", input_format_name(job->in.format));
     if (!tabular && (job->in.text_cols || job->in.id_col))
-        return cli_fail("embed", "--text-col and --id-col apply to csv, tsv and jsonl input, not %s", formats[job->in.format]);
+        return cli_fail("embed", "--text-col and --id-col apply to csv, tsv and jsonl input, not %s",
+                        input_format_name(job->in.format));
     if (opt->tokenizer && strcmp(opt->tokenizer, "spm") && strcmp(opt->tokenizer, "tfjs"))
         return cli_fail("embed", "--tokenizer wants spm or tfjs, not '%s'", opt->tokenizer);
     return 0;
@@ -152,7 +150,7 @@ int cmd_embed(int argc, char **argv) {
     if (opt.threads) omp_set_num_threads(opt.threads);
     embed_job *job = &opt.job;
     job->threads = opt.threads ? opt.threads : omp_get_max_threads();
-    job->progress = opt.quiet ? PROGRESS_NONE : isatty(STDERR_FILENO) ? PROGRESS_BAR : PROGRESS_LOG;
+    job->progress = progress_style_for_stderr(opt.quiet);
     userec_error uerr;
     userec_model *m = userec_load(opt.model, &uerr);
     if (!m) return cli_failed("embed", "%s", uerr.message);
@@ -180,6 +178,9 @@ int cmd_embed(int argc, char **argv) {
     userec_free(m);
     if (rc) return cli_failed("embed", "%s (nothing was written)", err);
     if (!opt.quiet) print_summary(&sum, &opt, &info);
+    if (sum.ids_repaired)
+        fprintf(stderr, "embed: warning: %zu ids held invalid UTF-8; JSON must be Unicode, so the JSONL writes those bytes "
+                        "as U+FFFD (the .npy output keeps ids byte for byte)\n", sum.ids_repaired);
     double reject_rate = sum.read ? (double)sum.rejected / (double)sum.read : 0;
     if (reject_rate > opt.max_reject_rate) {
         fprintf(stderr, "embed: failing: %zu of %zu rows (%.2f%%) were rejected, more than --max-reject-rate %g "

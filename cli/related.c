@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/json_string.h"
+#include "common/progress.h"
 #include "output/atomic_file.h"
 #include "cli.h"
 #include "topk/topk.h"
@@ -37,7 +39,7 @@ static void usage(FILE *to) {
             "  --device cpu|cuda|auto  where to search (default cpu; auto: the GPU when usable, else the CPU)\n"
             "  --precision fp32|bf16  bf16 rounds the vectors to bf16 on the GPU (default fp32, exact)\n"
             "  --threads N          CPU threads (default: all)\n"
-            "  --quiet              no summary\n"
+            "  --quiet              no progress and no summary\n"
             "OUT.csv: header id,rank,neighbor_id,score; one row per neighbour, rank 1 is the most similar.\n"
             "OUT.jsonl: one {\"id\":…,\"neighbors\":[…],\"scores\":[…]} per query. Ids are written as strings, scores\n"
             "with 9 significant digits (the exact fp32 value). A query with fewer than k candidates gets fewer rows.\n");
@@ -114,16 +116,6 @@ static void put_csv_field(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-static void put_json_string(FILE *f, const char *s) {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
 /* Row r's id: its line of the ids file, or its row number. */
 typedef struct {
     const topk_ids *ids;
@@ -136,8 +128,10 @@ static const char *id_of(id_namer *n, size_t row) {
     return n->buf;
 }
 
-static void write_results(FILE *f, out_format format, size_t n_queries, size_t k, const int32_t *index, const float *score,
-                          const topk_ids *query_ids, const topk_ids *item_ids) {
+/* Writes the lists; returns how many ids the JSONL had to write with U+FFFD (invalid UTF-8). */
+static size_t write_results(FILE *f, out_format format, size_t n_queries, size_t k, const int32_t *index,
+                            const float *score, const topk_ids *query_ids, const topk_ids *item_ids) {
+    size_t repaired = 0;
     id_namer qn = {.ids = query_ids}, in = {.ids = item_ids};
     if (format == OUT_CSV) fputs("id,rank,neighbor_id,score\n", f);
     for (size_t q = 0; q < n_queries; q++) {
@@ -155,18 +149,22 @@ static void write_results(FILE *f, out_format format, size_t n_queries, size_t k
             }
         } else {
             fputs("{\"id\":", f);
-            put_json_string(f, id);
+            repaired += (size_t)json_string_write(f, id);
             fputs(",\"neighbors\":[", f);
             for (size_t r = 0; r < found; r++) {
                 if (r) fputc(',', f);
-                put_json_string(f, id_of(&in, (size_t)qi[r]));
+                repaired += (size_t)json_string_write(f, id_of(&in, (size_t)qi[r]));
             }
             fputs("],\"scores\":[", f);
             for (size_t r = 0; r < found; r++) fprintf(f, r ? ",%.9g" : "%.9g", qs[r]);
             fputs("]}\n", f);
         }
     }
+    return repaired;
 }
+
+/* userec_topk_options.progress: the share of the search done, on the progress line. */
+static void report_search(void *arg, double fraction) { progress_report(arg, fraction, "searching", 0); }
 
 /* Loads vectors and their ids; says on stderr how many rows had to be scaled to unit length. */
 static int load_side(const char *npy_path, const char *ids_path, int quiet, topk_matrix *m, topk_ids *ids, char *err,
@@ -207,25 +205,32 @@ int cmd_related(int argc, char **argv) {
         rc = ERR(err, sizeof err, "%s has %zu-d vectors but %s has %zu-d ones", opt.queries, queries.cols, opt.emb, items.cols);
     const topk_matrix *q = opt.queries ? &queries : &items;
     const topk_ids *q_ids = opt.queries ? &query_ids : &item_ids;
-    if (!rc && q->rows && opt.k > SIZE_MAX / sizeof *score / q->rows)
-        rc = ERR(err, sizeof err, "-k %zu x %zu queries does not fit in memory", opt.k, q->rows);
+    /* No list can hold more than every item: memory follows the catalogue, not the -k asked for. */
+    const size_t k = opt.k < items.rows ? opt.k : items.rows ? items.rows : 1;
+    size_t repaired = 0;
+    if (!rc && q->rows && k > SIZE_MAX / sizeof *score / q->rows)
+        rc = ERR(err, sizeof err, "%zu queries x %zu neighbours do not fit in memory", q->rows, k);
     if (!rc) {
-        size_t n_results = q->rows * opt.k;
+        size_t n_results = q->rows * k;
         if (!n_results) n_results = 1; /* malloc(0) may return NULL */
         index = malloc(n_results * sizeof *index);
         score = malloc(n_results * sizeof *score);
-        if (!index || !score) rc = ERR(err, sizeof err, "out of memory for %zu x %zu results", q->rows, opt.k);
+        if (!index || !score) rc = ERR(err, sizeof err, "out of memory for %zu x %zu results", q->rows, k);
     }
     if (!rc) rc = atomic_open(&out, opt.out, err, sizeof err); /* before the search: a bad path fails at once */
     if (!rc) {
-        const userec_topk_options topt = {.k = opt.k, .exclude_self = opt.exclude_self, .device = device, .precision = opt.precision};
+        progress bar;
+        progress_start(&bar, progress_style_for_stderr(opt.quiet), "related");
+        const userec_topk_options topt = {.k = k, .exclude_self = opt.exclude_self, .device = device,
+                                          .precision = opt.precision, .progress = report_search, .progress_arg = &bar};
         const double t0 = now_seconds();
         userec_error uerr;
         if (userec_topk_search(q->data, q->rows, items.data, items.rows, items.cols, &topt, index, score, &uerr))
             rc = ERR(err, sizeof err, "%s", uerr.message);
         search_s = now_seconds() - t0;
         if (!rc) {
-            write_results(out.fp, opt.format, q->rows, opt.k, index, score, q_ids, &item_ids);
+            progress_report(&bar, 1, "searched; writing", 1);
+            repaired = write_results(out.fp, opt.format, q->rows, k, index, score, q_ids, &item_ids);
             if (ferror(out.fp)) rc = SYS_ERR(err, sizeof err, out.tmp_path, "write");
         }
         if (rc) atomic_abort(&out);
@@ -239,6 +244,9 @@ int cmd_related(int argc, char **argv) {
     topk_ids_free(&item_ids);
     topk_ids_free(&query_ids);
     if (rc) return cli_failed("related", "%s (nothing was written)", err);
+    if (repaired)
+        fprintf(stderr, "related: warning: %zu ids held invalid UTF-8; JSON must be Unicode, so %s has those bytes as "
+                        "U+FFFD (the CSV output keeps ids byte for byte)\n", repaired, opt.out);
     if (!opt.quiet) {
         const double flops = 2.0 * (double)n_queries * (double)n_items * (double)dim;
         fprintf(stderr, "related: %zu queries x %zu items (%zu-d), k=%zu, %s %s: %.3f s (%.1f GFLOP/s counting 2*queries*items*dim) -> %s\n",

@@ -189,6 +189,9 @@ typedef struct {
     int exclude_self;           /* query q is item q (all-pairs): never return it; needs n_queries <= n_items */
     userec_device device;       /* cpu, cuda or auto (auto falls back to the CPU silently) */
     userec_precision precision; /* fp32 (exact, both devices) or bf16 (CUDA: inputs rounded to bf16, fp32 sums) */
+    /* May be NULL. Called now and then, on the calling thread, with the share of the search done (0 to 1). */
+    void (*progress)(void *arg, double fraction);
+    void *progress_arg;
 } userec_topk_options;
 
 /* Searches n_queries rows of queries against n_items rows of items (row-major, dim floats each). queries may

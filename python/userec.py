@@ -52,7 +52,7 @@ class _TextCounts(ctypes.Structure):
 
 class _TopkOptions(ctypes.Structure):
     _fields_ = [("k", ctypes.c_size_t), ("exclude_self", ctypes.c_int), ("device", ctypes.c_int),
-                ("precision", ctypes.c_int)]
+                ("precision", ctypes.c_int), ("progress", ctypes.c_void_p), ("progress_arg", ctypes.c_void_p)]
 
 
 def _candidates():

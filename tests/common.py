@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("USEREC_BUILD", os.path.join(ROOT, "build"))
@@ -45,6 +46,16 @@ def run(cmd, check=True, **kw):
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, cmd))} exited {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     return proc
+
+
+def peak_rss_kb(cmd):
+    """Max resident set of a child process, in kB (from wait4's rusage of that child alone)."""
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        err.seek(0)
+        assert os.waitstatus_to_exitcode(status) == 0, err.read().decode(errors="replace")
+    return usage.ru_maxrss
 
 
 def _npm_pins_installed(folder):

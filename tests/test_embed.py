@@ -235,14 +235,6 @@ def test_an_output_that_is_the_input_is_refused():
             os.remove(path)
 
 
-def peak_rss_kb(cmd):
-    """Max resident set of a child process, in kB (from wait4's rusage of that child alone)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, proc.stderr.read()
-    return usage.ru_maxrss
-
-
 def test_memory_stays_flat_as_the_input_grows():
     """Peak RSS for 20x more rows stays within 2x (bench/embed_memory.sh measures 10k vs 1M on the full model)."""
     model = common.tiny_usew()
@@ -253,7 +245,7 @@ def test_memory_stays_flat_as_the_input_grows():
             with open(path, "w") as f:
                 f.write("id,text\n")
                 f.writelines(f"{i},item {i} is a {'red blue green'.split()[i % 3]} thing\n" for i in range(n))
-            peaks.append(peak_rss_kb([BIN, "embed", "--model", model, "--input", path, "--text-col", "text",
+            peaks.append(common.peak_rss_kb([BIN, "embed", "--model", model, "--input", path, "--text-col", "text",
                                       "--id-col", "id", "-o", os.path.join(tmp, "o.npy"), "--quiet"]))
             assert np.load(os.path.join(tmp, "o.npy"), mmap_mode="r").shape[0] == n
         print(f"peak RSS: 10k rows {peaks[0]} kB, 200k rows {peaks[1]} kB")

@@ -7,9 +7,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/utf8.h"
 #include "common/util.h"
 #include "input/gunzip.h"
 #include "input/input_impl.h"
+
+static const char *const format_names[] = {"lines", "csv", "tsv", "jsonl", "ids"}; /* in input_format order */
+
+const char *input_format_name(input_format format) {
+    return (unsigned)format < sizeof format_names / sizeof *format_names ? format_names[format] : "unknown";
+}
+
+int input_format_parse(const char *name, input_format *out) {
+    for (size_t i = 0; i < sizeof format_names / sizeof *format_names; i++)
+        if (!strcmp(name, format_names[i])) {
+            *out = (input_format)i;
+            return 0;
+        }
+    return -1;
+}
 
 int input_guess_format(const char *path, input_format *out) {
     static const struct {
@@ -138,38 +154,6 @@ const char *input_reject(input_reader *r, const char *fmt, ...) {
 
 const char *input_too_long(input_reader *r) {
     return input_reject(r, "record longer than %zu bytes (the limit)", r->opt.max_record);
-}
-
-/* 1 when s[0..n) is valid UTF-8 (no overlong forms, surrogates or code points past U+10FFFF), judged as
- * utf8proc (the tokenizer) and Python's strict decoder judge it. */
-static int utf8_valid(const uint8_t *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        if (i + 8 <= n) { /* eight ASCII bytes at a time */
-            uint64_t word;
-            memcpy(&word, s + i, 8);
-            if (!(word & 0x8080808080808080ull)) {
-                i += 8;
-                continue;
-            }
-        }
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t len;
-        uint8_t lo = 0x80, hi = 0xBF; /* the allowed range of the second byte */
-        if (c >= 0xC2 && c <= 0xDF) len = 2;
-        else if (c >= 0xE0 && c <= 0xEF) len = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-        else if (c >= 0xF0 && c <= 0xF4) len = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-        else return 0;
-        if (n - i < len || s[i + 1] < lo || s[i + 1] > hi) return 0;
-        for (size_t k = 2; k < len; k++)
-            if ((s[i + k] & 0xC0) != 0x80) return 0;
-        i += len;
-    }
-    return 1;
 }
 
 /* ---- columns ---- */

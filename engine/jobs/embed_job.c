@@ -19,6 +19,8 @@
 
 #include "common/clock.h"
 #include "common/grow.h"
+#include "common/json_string.h"
+#include "common/progress.h"
 #include "output/atomic_file.h"
 #include "common/util.h"
 
@@ -66,7 +68,7 @@ typedef struct {
     pthread_cond_t changed;
     tok_scratch **scratch; /* one per tokenizer thread */
     double tokenize_s;
-    double started, next_report; /* progress: when the job started, when to report next */
+    progress progress;
 } pipeline;
 
 /* Appends bytes (plus a NUL) to a window arena; returns the offset or NO_REASON when memory ran out. */
@@ -220,6 +222,7 @@ typedef struct {
     size_t *batch_rows, batch_rows_cap; /* window row index of each batch row */
     float *vectors;
     size_t vectors_cap;
+    size_t ids_repaired; /* JSONL ids holding invalid UTF-8, written with U+FFFD */
 } writer;
 
 static char *sibling(const char *path, const char *suffix) {
@@ -281,18 +284,6 @@ static int commit_writer(writer *wr, char *err, size_t err_len) {
     return rc;
 }
 
-/* One JSON string literal: quotes, backslashes and control bytes escaped, other bytes as they are. */
-static void put_json_string(FILE *fp, const char *s) {
-    fputc('"', fp);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fputc('\\', fp), fputc(c, fp);
-        else if (c < 0x20) fprintf(fp, "\\u%04x", c);
-        else fputc(c, fp);
-    }
-    fputc('"', fp);
-}
-
 static int write_batch(writer *wr, const window *w, size_t n, size_t dim, char *err, size_t err_len) {
     if (wr->npy) {
         if (npy_writer_append(wr->npy, wr->vectors, n, err, err_len)) return -1;
@@ -302,7 +293,7 @@ static int write_batch(writer *wr, const window *w, size_t n, size_t dim, char *
     FILE *fp = wr->rows_jsonl.fp;
     for (size_t i = 0; i < n; i++) {
         fputs("{\"id\": ", fp);
-        put_json_string(fp, w->strings + w->rows[wr->batch_rows[i]].id);
+        wr->ids_repaired += (size_t)json_string_write(fp, w->strings + w->rows[wr->batch_rows[i]].id);
         fputs(", \"embedding\": [", fp);
         for (size_t c = 0; c < dim; c++) fprintf(fp, c ? ", %.9g" : "%.9g", wr->vectors[i * dim + c]);
         fputs("]}\n", fp);
@@ -310,24 +301,20 @@ static int write_batch(writer *wr, const window *w, size_t n, size_t dim, char *
     return ferror(fp) ? SYS_ERR(err, err_len, wr->rows_jsonl.tmp_path, "write") : 0;
 }
 
-/* A progress line: a bar redrawn in place on a terminal, else a log line every 10 s. The input position is
- * interpolated inside the window being written, rows_done of its rows done. */
+/* The progress line: the input position is interpolated inside the window being written, rows_done of its
+ * rows done. */
 static void report_progress(pipeline *pl, const embed_summary *sum, const window *w, size_t rows_done, int final) {
-    const embed_job *job = pl->job;
-    double t = now_seconds();
-    if (job->progress == PROGRESS_NONE || (!final && t < pl->next_report)) return;
-    pl->next_report = t + (job->progress == PROGRESS_BAR ? 0.5 : 10);
-    double elapsed = t - pl->started, rate = elapsed > 0 ? (double)sum->read / elapsed : 0;
-    size_t total = input_size(pl->reader);
-    char where[96] = "";
+    const double elapsed = now_seconds() - pl->progress.started;
+    const size_t total = input_size(pl->reader);
+    double fraction = -1;
     if (total) {
-        double done = w->n_rows ? (double)rows_done / (double)w->n_rows : 1;
-        double frac = ((double)w->bytes_start + done * (double)(w->bytes_end - w->bytes_start)) / (double)total;
-        double eta = frac > 0 ? elapsed * (1 - frac) / frac : 0;
-        snprintf(where, sizeof where, " %5.1f%%  ETA %d:%02d", 100 * frac, (int)eta / 60, (int)eta % 60);
+        const double done = w->n_rows ? (double)rows_done / (double)w->n_rows : 1;
+        fraction = ((double)w->bytes_start + done * (double)(w->bytes_end - w->bytes_start)) / (double)total;
     }
-    fprintf(stderr, "%sembed: %zu rows, %zu rejected, %.0f rows/s%s%s", job->progress == PROGRESS_BAR ? "\r" : "",
-            sum->read, sum->rejected, rate, where, job->progress == PROGRESS_BAR && !final ? "   " : "\n");
+    char detail[128];
+    snprintf(detail, sizeof detail, "%zu rows, %zu rejected, %.0f rows/s", sum->read, sum->rejected,
+             elapsed > 0 ? (double)sum->read / elapsed : 0);
+    progress_report(&pl->progress, fraction, detail, final);
 }
 
 /* Encodes the window's accepted rows in batches of about job->batch_tokens tokens, in input order, and
@@ -402,8 +389,7 @@ int embed_job_run(const embed_job *job, userec_encoder *enc, size_t dim, uint32_
         goto done;
     }
     started = 1;
-    pl.started = t_start;
-    pl.next_report = t_start + (job->progress == PROGRESS_BAR ? 0.5 : 10);
+    progress_start(&pl.progress, job->progress, "embed");
     for (;;) {
         pthread_mutex_lock(&pl.lock);
         while (pl.produced == pl.consumed) pthread_cond_wait(&pl.changed, &pl.lock);
@@ -441,6 +427,7 @@ done:
     }
     if (rc) abort_writer(&wr);
     sum->tokenize_s = pl.tokenize_s;
+    sum->ids_repaired = wr.ids_repaired;
     sum->wall_s = now_seconds() - t_start;
     input_close(pl.reader);
     for (int k = 0; k < N_WINDOWS; k++) {

@@ -7,12 +7,11 @@
 
 #include <stddef.h>
 
-#include "gpu/gpu.h"
+#include "common/progress.h"
+#include "userec.h"
 #include "input/input.h"
 #include "output/npy.h"
 #include "tokenizer/tokenizer.h"
-
-typedef enum { PROGRESS_NONE, PROGRESS_BAR, PROGRESS_LOG } progress_style;
 
 typedef struct {
     const char *input;     /* a path, or "-" for stdin */
@@ -29,6 +28,7 @@ typedef struct {
 
 typedef struct {
     size_t read, embedded, rejected, clipped, repaired, tokens;
+    size_t ids_repaired; /* JSONL output: ids holding invalid UTF-8, written with U+FFFD (JSON must be Unicode) */
     double wall_s, tokenize_s, encode_s, write_s; /* tokenize_s includes reading; it overlaps encoding */
 } embed_summary;
 

@@ -139,6 +139,8 @@ int topk_cpu_search(const float *queries, size_t n_queries, const float *items, 
     for (size_t q = 0; q < n_queries; q++) heaps[q] = (heap){.score = score + q * k, .index = index + q * k, .k = k};
     for (size_t b = 0; b < q_blocks; b++) omp_init_lock(&locks[b]);
 
+    const size_t total_tiles = symmetric ? q_blocks * (q_blocks + 1) / 2 : q_blocks * i_blocks;
+    size_t tiles_done = 0;
 #pragma omp parallel num_threads(threads)
     {
         topk_tile *tile = &tiles[omp_get_thread_num()];
@@ -159,6 +161,11 @@ int topk_cpu_search(const float *queries, size_t n_queries, const float *items, 
                     select_columns(tile->scores, tile->ld, rows, cols, i0, q0, heaps, column_thresholds);
                     omp_unset_lock(&locks[ib]);
                 }
+                size_t done;
+#pragma omp atomic capture
+                done = ++tiles_done;
+                if (opt->progress && omp_get_thread_num() == 0) /* the calling thread: callbacks need not be thread-safe */
+                    opt->progress(opt->progress_arg, (double)done / (double)total_tiles);
             }
         }
     }
