@@ -24,7 +24,8 @@ static void usage(FILE *to) {
     fprintf(to,
             "usage: userec embed --model MODEL.usew --input FILE|- -o OUT.npy [options]\n"
             "input:\n"
-            "  --format lines|csv|tsv|jsonl|ids   (default: from the extension: .txt .csv .tsv .jsonl/.json .ids)\n"
+            "  --format lines|csv|tsv|jsonl|ids   (default: from the extension: .txt .csv .tsv .jsonl/.json .ids;\n"
+            "                         a gzip-compressed input, FILE.csv.gz say, is read as it is inflated)\n"
             "                         lines: one text per line; ids: space-separated token ids per line\n"
             "  --text-col A[,B..]     csv/tsv/jsonl: the column(s) whose values, joined by spaces, are the text\n"
             "  --id-col C             the column holding each row's id (default: the 0-based row number)\n"
