@@ -49,7 +49,6 @@ override CFLAGS += -DUSEREC_CUDA
 LIB_OBJ += $(patsubst %.cu,$(BUILD)/%.o,$(wildcard engine/*/*.cu kernels/*.cu))
 CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
 LIB_LIBS += $(CUDA_LIBS)
-override LDLIBS += $(CUDA_LIBS)
 endif
 
 STATIC_LIB := $(BUILD)/libuserec.a

@@ -20,6 +20,8 @@ void progress_start(progress *p, progress_style style, const char *label) {
 void progress_report(progress *p, double fraction, const char *detail, int final) {
     const double t = now_seconds();
     if (p->style == PROGRESS_NONE || (!final && t < p->next_report)) return;
+    if (final && p->style == PROGRESS_LOG && !p->reported) return;
+    p->reported = 1;
     p->next_report = t + interval(p->style);
     char where[64] = "";
     if (fraction >= 0 && fraction <= 1) {
