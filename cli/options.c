@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -84,4 +85,17 @@ int cli_search_device(const char *cmd, userec_device wanted, userec_device *wher
     userec_error err;
     if (userec_device_choose(wanted, stderr, where, &err)) return cli_failed(cmd, "%s", err.message);
     return 0;
+}
+
+void cli_csv_field(FILE *f, const char *s) {
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
 }

@@ -158,20 +158,6 @@ static int parse_options(int argc, char **argv, related_options *opt) {
     return 0;
 }
 
-/* RFC 4180: a field holding a comma, quote or line break is quoted, its quotes doubled. */
-static void put_csv_field(FILE *f, const char *s) {
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 /* Row r's id: its line of the ids file, or its row number. */
 typedef struct {
     const topk_ids *ids;
@@ -198,9 +184,9 @@ static size_t write_results(FILE *f, out_format format, size_t n_queries, size_t
         const char *id = id_of(&qn, q);
         if (format == OUT_CSV) {
             for (size_t r = 0; r < found; r++) {
-                put_csv_field(f, id);
+                cli_csv_field(f, id);
                 fprintf(f, ",%zu,", r + 1);
-                put_csv_field(f, id_of(&in, (size_t)qi[r]));
+                cli_csv_field(f, id_of(&in, (size_t)qi[r]));
                 fprintf(f, ",%.9g\n", qs[r]);
             }
         } else {
