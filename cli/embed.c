@@ -150,12 +150,8 @@ static void print_summary(const embed_summary *s, const embed_options *opt, cons
 static int write_facts(const embed_options *opt, const embed_summary *s, const userec_encoder *enc, int test_weights,
                        char *err, size_t err_len) {
     const embed_job *job = &opt->job;
-    char *path = output_sibling(job->out, ".embed.json");
     run_facts rf;
-    if (!path) return ERR(err, err_len, "out of memory");
-    int rc = run_facts_open(&rf, path, "embed", err, err_len);
-    free(path);
-    if (rc) return -1;
+    if (run_facts_open_beside(&rf, job->out, ".embed.json", "embed", err, err_len)) return -1;
     run_facts_string(&rf, "input", job->input);
     run_facts_string(&rf, "format", input_format_name(job->in.format));
     run_facts_string(&rf, "text_col", job->in.text_cols);

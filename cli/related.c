@@ -229,12 +229,8 @@ static int load_side(const char *npy_path, const char *ids_path, int quiet, topk
 /* OUT.related.json: the options, counts and time of the run, for `userec report`. */
 static int write_facts(const related_options *opt, userec_device device, size_t n_queries, size_t n_items,
                        size_t n_groups, double search_s, char *err, size_t err_len) {
-    char *path = output_sibling(opt->out, ".related.json");
     run_facts rf;
-    if (!path) return ERR(err, err_len, "out of memory");
-    int rc = run_facts_open(&rf, path, "related", err, err_len);
-    free(path);
-    if (rc) return -1;
+    if (run_facts_open_beside(&rf, opt->out, ".related.json", "related", err, err_len)) return -1;
     run_facts_string(&rf, "emb", opt->emb);
     run_facts_string(&rf, "ids", opt->ids);
     run_facts_string(&rf, "queries", opt->queries);

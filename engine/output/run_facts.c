@@ -36,6 +36,15 @@ int run_facts_open(run_facts *rf, const char *path, const char *command, char *e
     return 0;
 }
 
+int run_facts_open_beside(run_facts *rf, const char *output, const char *suffix, const char *command, char *err,
+                          size_t err_len) {
+    char *path = output_sibling(output, suffix);
+    if (!path) return ERR(err, err_len, "%s: out of memory", output);
+    const int rc = run_facts_open(rf, path, command, err, err_len);
+    free(path);
+    return rc;
+}
+
 void run_facts_string(run_facts *rf, const char *name, const char *value) {
     key(rf, name);
     if (value) json_string_write(rf->file.fp, value);

@@ -19,6 +19,9 @@ typedef struct {
 
 /* Starts the object, with "command", "userec" (the version) and "created" (UTC, ISO 8601). */
 int run_facts_open(run_facts *rf, const char *path, const char *command, char *err, size_t err_len);
+/* The same at output_sibling(output, suffix): the facts file of an output. */
+int run_facts_open_beside(run_facts *rf, const char *output, const char *suffix, const char *command, char *err,
+                          size_t err_len);
 void run_facts_string(run_facts *rf, const char *key, const char *value); /* NULL: null */
 void run_facts_number(run_facts *rf, const char *key, double value);
 void run_facts_count(run_facts *rf, const char *key, size_t value);
