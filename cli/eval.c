@@ -414,9 +414,11 @@ static void print_table(const eval_run *run, int test_weights, char **baseline) 
     }
     for (size_t i = 0; i < run->n_skipped; i++) printf("(not in --data: %s)\n", run->skipped[i]);
     if (test_weights)
-        printf("These figures come from the deterministic TEST weights: random weights in the real architecture. "
-               "Texts that share\ntokens still get similar vectors, so matching and similarity are above chance, but "
-               "far below what the\nreal USE-lite gives; they test the pipeline, not the model (make weights).\n");
+        printf("These figures come from the deterministic TEST weights: the real architecture with random weights.\n"
+               "Texts that share tokens still get similar vectors, so what they measure is how far shared tokens\n"
+               "go (offers that share a model number match; sentences that share words correlate), not meaning.\n"
+               "Use them to check the pipeline and compare devices or precisions; judge models with the real\n"
+               "weights (make weights).\n");
 }
 
 static int write_json(const eval_run *run, int test_weights, char *err, size_t err_len) {
