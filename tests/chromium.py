@@ -240,3 +240,27 @@ def decode_png(data):
         out[r] = cur
         prev = cur
     return out.reshape(height, width, bpp)
+
+
+def main(argv):
+    """`python3 tests/chromium.py REPORT.html OUT.png`: the top of a userec report (warnings, facts, map and score
+    distributions) at half scale, as docs/report.png is made."""
+    import sys
+    import tempfile
+
+    if len(argv) != 3:
+        sys.exit(main.__doc__)
+    with tempfile.TemporaryDirectory(prefix="userec-shot-") as tmp, Browser(tmp) as browser:
+        browser.open(argv[1])
+        bottom = browser.evaluate("(() => { const t = document.querySelectorAll('#scores ~ table')[0]; "
+                                  "const r = t.getBoundingClientRect(); return r.bottom + scrollY + 16; })()")
+        png = browser.screenshot(0, 0, 1100, bottom, scale=0.5)
+    with open(argv[2], "wb") as f:
+        f.write(png)
+    print(f"{argv[2]}: {len(png)} bytes")
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv)
