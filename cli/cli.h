@@ -47,6 +47,10 @@ int cli_precision_option(const char *cmd, const char *arg, userec_precision *pre
  * EXIT_FAILED after saying why --device cuda cannot run. */
 int cli_search_device(const char *cmd, userec_device wanted, userec_device *where);
 
+/* EXIT_FAILED, after saying so, when the file output would replace one of the n inputs (the same file, whatever
+ * the path); else 0. NULL inputs are skipped. */
+int cli_refuse_overwrite(const char *cmd, const char *output, const char *const *inputs, size_t n);
+
 /* Writes one CSV field, RFC 4180: a field holding a comma, quote or line break is quoted, its quotes doubled. */
 void cli_csv_field(FILE *f, const char *s);
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -98,4 +99,14 @@ void cli_csv_field(FILE *f, const char *s) {
         fputc(*s, f);
     }
     fputc('"', f);
+}
+
+int cli_refuse_overwrite(const char *cmd, const char *output, const char *const *inputs, size_t n) {
+    struct stat out, in;
+    if (!output || stat(output, &out)) return 0; /* a new file replaces nothing */
+    for (size_t i = 0; i < n; i++)
+        if (inputs[i] && strcmp(inputs[i], "-") && !stat(inputs[i], &in) && in.st_dev == out.st_dev &&
+            in.st_ino == out.st_ino)
+            return cli_failed(cmd, "%s would replace the input %s: choose another output", output, inputs[i]);
+    return 0;
 }

@@ -139,9 +139,9 @@ static int parse_options(int argc, char **argv, related_options *opt) {
     if (opt->catalog && cli_catalog_format("related", opt->catalog, opt->catalog_format, &opt->catalog_in.format))
         return EXIT_USAGE;
     const int filtered = opt->use_min_score || opt->use_max_score || opt->group_col;
-    if (filtered && opt->device == USEREC_DEVICE_CUDA)
-        return cli_fail("related", "--min-score, --dedupe-above, --only-same and --only-other run on the CPU only: use "
-                                   "--device cpu (the fused CUDA top-k has no filters)");
+    if (filtered && (opt->device == USEREC_DEVICE_CUDA || opt->precision != USEREC_FP32))
+        return cli_fail("related", "--min-score, --dedupe-above, --only-same and --only-other run on the CPU only, in "
+                                   "fp32: use --device cpu (the fused CUDA top-k has no filters)");
     if (filtered) opt->device = USEREC_DEVICE_CPU; /* auto: the filters decide */
     if (!opt->emb || !opt->out) {
         usage(stderr);
@@ -256,6 +256,11 @@ int cmd_related(int argc, char **argv) {
     related_options opt;
     int rc = parse_options(argc, argv, &opt);
     if (rc) return rc;
+    const char *inputs[] = {opt.emb, opt.ids, opt.queries, opt.query_ids, opt.catalog};
+    char *facts = output_sibling(opt.out, ".related.json");
+    rc = cli_refuse_overwrite("related", opt.out, inputs, 5) || cli_refuse_overwrite("related", facts, inputs, 5);
+    free(facts);
+    if (rc) return EXIT_FAILED;
     userec_device device;
     if (cli_search_device("related", opt.device, &device)) return EXIT_FAILED;
     if (opt.device == USEREC_DEVICE_AUTO && device == USEREC_DEVICE_CPU) opt.precision = USEREC_FP32; /* as its note said */

@@ -647,6 +647,11 @@ int cmd_report(int argc, char **argv) {
     char err[1024] = "";
     report_input r = {.opt = &opt};
     atomic_file out = {0};
+    const char *inputs[] = {opt.catalog, opt.emb, opt.ids, opt.related, opt.model};
+    if (cli_refuse_overwrite("report", opt.out, inputs, 5) || cli_refuse_overwrite("report", opt.map_csv, inputs, 5)) {
+        free(opt.items);
+        return EXIT_FAILED;
+    }
     rc = load(&opt, &r, err, sizeof err);
     if (!rc) rc = atomic_open(&out, opt.out, err, sizeof err);
     if (!rc) {

@@ -251,3 +251,7 @@ def test_options_are_checked_and_baseline_compares():
         value, n, base, change = line.split()[2:6]
         assert n == "3" and abs(float(value) - float(base) - float(change)) < 2e-4, line
         assert "tokenizer tfjs" in proc.stdout, proc.stdout
+        before = open(sts, "rb").read()
+        proc = run([BIN, "eval", "--model", model, "--stsb", sts, "--json", sts], check=False)
+        assert proc.returncode == common.EXIT_FAILED and "would replace the input" in proc.stderr, proc.stderr
+        assert open(sts, "rb").read() == before

@@ -206,3 +206,11 @@ def test_bad_inputs_fail_and_write_nothing():
         _, proc = _report(tmp, emb, rel, ["--category-col", "colour"], check=False)
         assert proc.returncode == common.EXIT_FAILED and "no column 'colour'" in proc.stderr, proc.stderr
         assert not os.path.exists(out)
+        copy = os.path.join(tmp, "catalogue.csv")
+        with open(EXAMPLE, "rb") as f, open(copy, "wb") as g:
+            g.write(f.read())
+        for option in ("-o", "--map-csv"):  # an output over an input (here by another path) is refused
+            proc = run([BIN, "report", "--catalog", copy, "--text-col", "name", "--id-col", "id", "--emb", emb,
+                        "--related", rel, "-o", out, option, os.path.join(tmp, ".", "catalogue.csv")], check=False)
+            assert proc.returncode == common.EXIT_FAILED and "would replace the input" in proc.stderr, proc.stderr
+            assert open(copy, "rb").read() == open(EXAMPLE, "rb").read()
