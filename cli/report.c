@@ -125,6 +125,9 @@ static int parse_options(int argc, char **argv, report_options *opt) {
         usage(stderr);
         return cli_fail("report", "--catalog, --emb, --related and -o are required");
     }
+    const char *dot = strrchr(opt->related, '.');
+    if (dot && !strcmp(dot, ".jsonl"))
+        return cli_fail("report", "--related reads the CSV lists of `userec related -o REL.csv`, not JSON lines");
     if (cli_catalog_format("report", opt->catalog, opt->catalog_format, &opt->in.format)) return EXIT_USAGE;
     if (opt->in.format != INPUT_LINES && !opt->in.text_cols)
         return cli_fail("report", "--text-col is required for a %s catalogue", input_format_name(opt->in.format));
@@ -557,10 +560,10 @@ static void list_table(FILE *f, report_input *r, const list_span *s) {
 static void sample_section(FILE *f, report_input *r) {
     report_heading(f, "sample", "A sample of items and their related items");
     const size_t want = r->opt->sample < r->n_lists ? r->opt->sample : r->n_lists;
-    report_paragraph(f, fmt(r, "%zu items spread evenly over the %zu lists%s%s, each with its related items, best "
+    report_paragraph(f, fmt(r, "%zu items spread evenly over the %zu lists%s, each with its related items, best "
                                "first.%s",
                             want, r->n_lists, r->opt->n_items ? ", and the items asked for with --item" : "",
-                            "", r->opt->category_col ? " Rows in green share the item's category." : ""));
+                            r->opt->category_col ? " Rows in green share the item's category." : ""));
     for (size_t i = 0; i < r->opt->n_items; i++) {
         size_t l = 0;
         while (l < r->n_lists && strcmp(table_value(&r->rel, r->lists[l].first, 0), r->opt->items[i])) l++;
