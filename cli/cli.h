@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "userec.h"
 
@@ -19,6 +20,8 @@ int cmd_devices(int argc, char **argv);
 int cmd_related(int argc, char **argv);
 int cmd_query(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 /* Prints "userec <cmd>: <message>" to stderr and returns EXIT_USAGE. */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -43,5 +46,12 @@ int cli_precision_option(const char *cmd, const char *arg, userec_precision *pre
 /* Where the top-k search runs for --device `wanted` (userec_device_choose, its notes on stderr); returns 0, or
  * EXIT_FAILED after saying why --device cuda cannot run. */
 int cli_search_device(const char *cmd, userec_device wanted, userec_device *where);
+
+/* EXIT_FAILED, after saying so, when the file output would replace one of the n inputs (the same file, whatever
+ * the path); else 0. NULL inputs are skipped. */
+int cli_refuse_overwrite(const char *cmd, const char *output, const char *const *inputs, size_t n);
+
+/* Writes one CSV field, RFC 4180: a field holding a comma, quote or line break is quoted, its quotes doubled. */
+void cli_csv_field(FILE *f, const char *s);
 
 #endif

@@ -9,6 +9,8 @@
 #include "cli.h"
 #include "jobs/embed_job.h"
 #include "model/model.h"
+#include "model/provenance.h"
+#include "output/run_facts.h"
 #include "common/util.h"
 
 typedef struct {
@@ -144,6 +146,38 @@ static void print_summary(const embed_summary *s, const embed_options *opt, cons
             s->wall_s > 0 ? (double)s->read / s->wall_s : 0, s->tokenize_s, s->encode_s, s->write_s, opt->job.out);
 }
 
+/* OUT.embed.json: how the vectors were made, for `userec report`. */
+static int write_facts(const embed_options *opt, const embed_summary *s, const userec_encoder *enc, int test_weights,
+                       char *err, size_t err_len) {
+    const embed_job *job = &opt->job;
+    run_facts rf;
+    if (run_facts_open_beside(&rf, job->out, ".embed.json", "embed", err, err_len)) return -1;
+    run_facts_string(&rf, "input", job->input);
+    run_facts_string(&rf, "format", input_format_name(job->in.format));
+    run_facts_string(&rf, "text_col", job->in.text_cols);
+    run_facts_string(&rf, "id_col", job->in.id_col);
+    run_facts_string(&rf, "output", job->out);
+    run_facts_string(&rf, "model", opt->model);
+    run_facts_bool(&rf, "test_weights", test_weights);
+    run_facts_string(&rf, "tokenizer", job->tok ? tokenizer_kind_name(tokenizer_kind(job->tok)) : "none (token ids)");
+    run_facts_string(&rf, "encoder", userec_encoder_name(enc));
+    run_facts_string(&rf, "device", userec_device_name(userec_encoder_device(enc)));
+    run_facts_string(&rf, "precision", userec_precision_name(opt->precision));
+    run_facts_string(&rf, "dtype", job->jsonl ? "jsonl" : job->dtype == NPY_F16 ? "float16" : "float32");
+    run_facts_count(&rf, "threads", (size_t)job->threads);
+    run_facts_count(&rf, "rows_read", s->read);
+    run_facts_count(&rf, "embedded", s->embedded);
+    run_facts_count(&rf, "rejected", s->rejected);
+    run_facts_count(&rf, "clipped", s->clipped);
+    run_facts_count(&rf, "repaired", s->repaired);
+    run_facts_count(&rf, "tokens", s->tokens);
+    run_facts_number(&rf, "seconds", s->wall_s);
+    run_facts_number(&rf, "tokenize_seconds", s->tokenize_s);
+    run_facts_number(&rf, "encode_seconds", s->encode_s);
+    run_facts_number(&rf, "write_seconds", s->write_s);
+    return run_facts_commit(&rf, err, err_len);
+}
+
 int cmd_embed(int argc, char **argv) {
     embed_options opt;
     int rc = parse_options(argc, argv, &opt);
@@ -156,6 +190,8 @@ int cmd_embed(int argc, char **argv) {
     userec_model *m = userec_load(opt.model, &uerr);
     if (!m) return cli_failed("embed", "%s", uerr.message);
     const userec_model_info info = userec_info(m);
+    const int test_weights = usew_is_test_weights(m->file);
+    if (test_weights) fprintf(stderr, "embed: warning: %s: %s\n", opt.model, USEW_TEST_WEIGHTS_WARNING);
     if (job->in.format != INPUT_IDS) {
         enum usew_tokenizer kind = !opt.tokenizer ? USEW_TOK_NONE : !strcmp(opt.tokenizer, "spm") ? USEW_TOK_SPM : USEW_TOK_TFJS;
         if (!(job->tok = model_tokenizer(m, kind, &uerr))) {
@@ -175,9 +211,11 @@ int cmd_embed(int argc, char **argv) {
     char err[1024];
     embed_summary sum;
     rc = embed_job_run(job, enc, info.dim, info.vocab_rows, &sum, err, sizeof err);
+    const int facts_rc = rc ? 0 : write_facts(&opt, &sum, enc, test_weights, err, sizeof err);
     userec_encoder_close(enc);
     userec_free(m);
     if (rc) return cli_failed("embed", "%s (nothing was written)", err);
+    if (facts_rc) return cli_failed("embed", "the vectors were written, but their facts file was not: %s", err);
     if (!opt.quiet) print_summary(&sum, &opt, &info);
     if (sum.ids_repaired)
         fprintf(stderr, "embed: warning: %zu ids held invalid UTF-8; JSON must be Unicode, so the JSONL writes those bytes "

@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -83,5 +85,28 @@ int cli_precision_option(const char *cmd, const char *arg, userec_precision *pre
 int cli_search_device(const char *cmd, userec_device wanted, userec_device *where) {
     userec_error err;
     if (userec_device_choose(wanted, stderr, where, &err)) return cli_failed(cmd, "%s", err.message);
+    return 0;
+}
+
+void cli_csv_field(FILE *f, const char *s) {
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+int cli_refuse_overwrite(const char *cmd, const char *output, const char *const *inputs, size_t n) {
+    struct stat out, in;
+    if (!output || stat(output, &out)) return 0; /* a new file replaces nothing */
+    for (size_t i = 0; i < n; i++)
+        if (inputs[i] && strcmp(inputs[i], "-") && !stat(inputs[i], &in) && in.st_dev == out.st_dev &&
+            in.st_ino == out.st_ino)
+            return cli_failed(cmd, "%s would replace the input %s: choose another output", output, inputs[i]);
     return 0;
 }

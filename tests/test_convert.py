@@ -536,7 +536,7 @@ def test_usew_bytes_follow_usew_h():
     assert prov["format_version"] == 1 and prov["source_kind"] == "tfjs" and prov["created"].endswith("Z")
     tfjs_dir = common.tfjs_test_model()
     files = {s["file"]: s for s in prov["sources"]}
-    assert set(files) == {"model.json", "vocab.json", os.path.basename(SPM_MODEL)} | {
+    assert set(files) == {"model.json", "vocab.json", "TEST_WEIGHTS.json", os.path.basename(SPM_MODEL)} | {
         f"group1-shard{k}of7" for k in range(1, 8)}, sorted(files)
     for name, entry in files.items():
         path = SPM_MODEL if name == os.path.basename(SPM_MODEL) else os.path.join(tfjs_dir, name)

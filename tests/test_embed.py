@@ -196,7 +196,7 @@ def test_output_formats_float16_and_jsonl():
         rows = [json.loads(line) for line in open(os.path.join(jsonl_dir, "out.jsonl"), encoding="utf-8")]
         assert [r["id"] for r in rows] == ["0", "1"], rows
         assert_close("jsonl output", np.array([r["embedding"] for r in rows], dtype=np.float32), f32, 0)
-        assert sorted(os.listdir(jsonl_dir)) == ["out.jsonl", "out.rejects.tsv"], os.listdir(jsonl_dir)
+        assert sorted(os.listdir(jsonl_dir)) == ["out.embed.json", "out.jsonl", "out.rejects.tsv"], os.listdir(jsonl_dir)
 
 
 @common.quick
@@ -219,11 +219,12 @@ def test_bad_options_fail_clearly_and_write_nothing():
 
 
 def test_an_output_that_is_the_input_is_refused():
-    """`-o X.npy` writes X.ids and X.rejects.tsv beside it: with X.ids (or X.rejects.tsv) as the input, the
+    """`-o X.npy` writes X.ids, X.rejects.tsv and X.embed.json beside it: with one of them as the input, the
     job must refuse before reading, not replace its own input."""
     model = common.tiny_usew()
     with tempfile.TemporaryDirectory(prefix="userec-embed-") as tmp:
-        for name, out in [("items.ids", "items.npy"), ("items.rejects.tsv", "items.jsonl"), ("items.npy", "items.npy")]:
+        for name, out in [("items.ids", "items.npy"), ("items.rejects.tsv", "items.jsonl"), ("items.npy", "items.npy"),
+                          ("items.embed.json", "items.npy")]:
             path = os.path.join(tmp, name)
             with open(path, "w") as f:
                 f.write("5 6 7\n8 9\n")

@@ -425,7 +425,27 @@ def tokenizer_tensors(source, spm_path, vocab_rows):
     return tensors, fields
 
 
+# tools/make_test_model.py marks its folders with this file; its contents become provenance["test_weights"].
+TEST_WEIGHTS_FILE = "TEST_WEIGHTS.json"
+
+
+def test_weights_marker(source):
+    """The test-weights marker of the source folder (a dict), or None for real weights."""
+    path = os.path.join(source.folder, TEST_WEIGHTS_FILE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        marker = json.loads(read_file(path))
+    except ValueError as e:
+        raise ConvertError(f"{path}: not JSON ({e})") from None
+    if not isinstance(marker, dict):
+        raise ConvertError(f"{path}: not a JSON object")
+    source.files.append((TEST_WEIGHTS_FILE, path))
+    return marker
+
+
 def provenance(source):
+    marker = test_weights_marker(source)
     sources = []
     for name, path in source.files:
         digest = hashlib.sha256()
@@ -436,6 +456,8 @@ def provenance(source):
     created = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     doc = {"format_version": usew.VERSION, "converter": CONVERTER, "source_kind": source.kind,
            "sources": sources, "created": created.isoformat().replace("+00:00", "Z")}
+    if marker is not None:
+        doc["test_weights"] = marker
     blob = json.dumps(doc, indent=1).encode()
     return usew.Tensor("meta.provenance", usew.U8, [len(blob)], blob)
 

@@ -22,6 +22,7 @@
 #include "common/json_string.h"
 #include "common/progress.h"
 #include "output/atomic_file.h"
+#include "output/run_facts.h"
 #include "common/util.h"
 
 #define N_WINDOWS 3
@@ -225,14 +226,6 @@ typedef struct {
     size_t ids_repaired; /* JSONL ids holding invalid UTF-8, written with U+FFFD */
 } writer;
 
-static char *sibling(const char *path, const char *suffix) {
-    const char *dot = strrchr(path, '.');
-    const char *slash = strrchr(path, '/');
-    size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - path) : strlen(path);
-    char *s;
-    return asprintf(&s, "%.*s%s", (int)stem, path, suffix) < 0 ? NULL : s;
-}
-
 /* Whether path names the input file (an output there would replace the input as the job commits). */
 static int is_the_input(const embed_job *job, const char *path) {
     struct stat in, out;
@@ -241,15 +234,17 @@ static int is_the_input(const embed_job *job, const char *path) {
 }
 
 static int open_writer(const embed_job *job, size_t dim, writer *wr, char *err, size_t err_len) {
-    char *rejects = sibling(job->out, ".rejects.tsv"), *ids = sibling(job->out, ".ids");
+    char *rejects = output_sibling(job->out, ".rejects.tsv"), *ids = output_sibling(job->out, ".ids");
+    char *facts = output_sibling(job->out, ".embed.json"); /* written by the CLI after the job (run_facts.h) */
     const char *clash = NULL;
-    if (rejects && ids) {
+    if (rejects && ids && facts) {
         if (is_the_input(job, job->out)) clash = job->out;
         else if (is_the_input(job, rejects)) clash = rejects;
         else if (!job->jsonl && is_the_input(job, ids)) clash = ids;
+        else if (is_the_input(job, facts)) clash = facts;
     }
     int rc = -1;
-    if (!rejects || !ids) {
+    if (!rejects || !ids || !facts) {
         ERR(err, err_len, "out of memory");
     } else if (clash) {
         ERR(err, err_len, "%s: an output of -o %s, but it is the input file: choose another -o", clash, job->out);
@@ -264,6 +259,7 @@ static int open_writer(const embed_job *job, size_t dim, writer *wr, char *err, 
     }
     free(rejects);
     free(ids);
+    free(facts);
     return rc;
 }
 
