@@ -173,20 +173,39 @@ static userec_status check_shape(int max_len, int width, int n_heads, userec_err
     return USEREC_OK;
 }
 
+/* The variant that leaves values in global memory is built only for the head depths that need it: those whose
+ * keys and values of a 128-token sentence outgrow the smallest shared memory per block of the cards the build
+ * serves (99 KiB on 8.6, 8.9 and 12.x), i.e. depth 128. Fewer kernels, a shorter build. */
+#define ATTN_SMALLEST_SMEM 101376
+__host__ __device__ constexpr bool has_global_values(int depth) {
+    return attn_smem_floats(depth, ATTENTION_MAX_LEN, true) * sizeof(float) > ATTN_SMALLEST_SMEM;
+}
+
+/* The least shared memory a max_len-token batch of this depth can run with. */
+static size_t least_smem(int depth, int max_len) {
+    return attn_smem_floats(depth, max_len, !has_global_values(depth)) * sizeof(float);
+}
+
 /* Values go to shared memory when everything fits in smem_limit bytes; else they stay in global memory. */
 static bool values_shared(int depth, int max_len, size_t smem_limit) {
     return attn_smem_floats(depth, max_len, true) * sizeof(float) <= smem_limit;
 }
 
-/* Calls f(kernel, values_shared) for both variants of attention_kernel<T, depth>. */
+/* Calls f(kernel, values_shared) for each variant of attention_kernel<T, depth>. */
 template <typename F> static void with_variants(gpu_dtype t, int depth, F f) {
     with_dtype(t, [&](auto tt) {
         with_depth(depth, [&](auto d) {
             using T = decltype(tt);
             f(attention_kernel<T, d(), true>, true);
-            f(attention_kernel<T, d(), false>, false);
+            if constexpr (has_global_values(d())) f(attention_kernel<T, d(), false>, false);
         });
     });
+}
+
+static userec_status too_little_smem(int max_len, int depth, size_t smem_limit, userec_error *err) {
+    return set_error(err, USEREC_ERR_UNSUPPORTED,
+                     "attention: %d-token sentences of head depth %d need %zu bytes of shared memory, the device "
+                     "allows %zu", max_len, depth, least_smem(depth, max_len), smem_limit);
 }
 
 extern "C" userec_status attention_prepare(int max_len, int width, int n_heads, gpu_dtype t, size_t smem_limit,
@@ -194,11 +213,7 @@ extern "C" userec_status attention_prepare(int max_len, int width, int n_heads, 
     userec_status st = check_shape(max_len, width, n_heads, err);
     if (st) return st;
     const int depth = width / n_heads;
-    const size_t keys_only = attn_smem_floats(depth, max_len, false) * sizeof(float);
-    if (keys_only > smem_limit)
-        return set_error(err, USEREC_ERR_UNSUPPORTED,
-                         "attention: %d-token sentences of head depth %d need %zu bytes of shared memory, the device "
-                         "allows %zu", max_len, depth, keys_only, smem_limit);
+    if (least_smem(depth, max_len) > smem_limit) return too_little_smem(max_len, depth, smem_limit, err);
     int device, optin;
     CUDA_CHECK(err, cudaGetDevice(&device));
     CUDA_CHECK(err, cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
@@ -225,17 +240,22 @@ extern "C" userec_status launch_attention(const void *qkv, const int32_t *starts
     const dim3 grid((unsigned)n_sentences, (unsigned)n_heads);
     const bool v_shared = values_shared(depth, max_len, smem_limit);
     const size_t bytes = attn_smem_floats(depth, max_len, v_shared) * sizeof(float);
+    bool launched = false;
     with_dtype(t, [&](auto tt) {
         with_depth(depth, [&](auto d) {
             using T = decltype(tt);
             const T *in = static_cast<const T *>(qkv);
             T *out = static_cast<T *>(ctx);
-            if (v_shared)
+            if (v_shared) {
                 attention_kernel<T, d(), true><<<grid, ATTN_WARPS * 32, bytes, stream>>>(in, starts, width, scale, out);
-            else
+                launched = true;
+            } else if constexpr (has_global_values(d())) {
                 attention_kernel<T, d(), false><<<grid, ATTN_WARPS * 32, bytes, stream>>>(in, starts, width, scale, out);
+                launched = true;
+            }
         });
     });
+    if (!launched) return too_little_smem(max_len, depth, smem_limit, err); /* attention_prepare said so already */
     LAUNCH_CHECK(err, attention_kernel);
     return USEREC_OK;
 }
