@@ -18,7 +18,8 @@ extern "C" {
 #define GPU_MIN_CC_MAJOR 8
 
 /* Fills up to max entries and returns how many CUDA devices there are; returns 0 with err set when there is
- * no usable GPU: no device, no driver, a driver older than the runtime, or a build without CUDA. */
+ * no usable GPU: no device, no driver, a driver older than the runtime, or a build without CUDA. Deciding
+ * `usable` loads a kernel on each listed device, which starts its CUDA context; the current device is kept. */
 int gpu_list(userec_gpu_info *gpus, int max, userec_error *err);
 /* USEREC_OK when CUDA device `device` can run this build's kernels (a driver, the device, compute capability
  * 8.0 or newer, code in the fatbinary that the driver loads for it, a context); it is then the current device,
