@@ -40,12 +40,22 @@ ifeq ($(NVCC),)
 $(error CUDA=1, but nvcc is neither in PATH nor in /usr/local/cuda/bin)
 endif
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(realpath $(NVCC)))
-# Hopper machine code plus PTX that newer GPUs compile at load time.
-CUDA_GENCODE ?= -gencode arch=compute_90,code=[sm_90,compute_90]
+# One fatbinary for every recent NVIDIA generation (docs/gpu.md): machine code for Ampere (sm_80 A100/A30,
+# sm_86 A10/A40/RTX 30), Ada (sm_89 L4/L40S/RTX 40), Hopper (sm_90), Blackwell (sm_100 B200/GB200, sm_103 B300,
+# sm_120 RTX 50/RTX PRO), and PTX of the newest, which later GPUs compile at load time. Machine code runs on
+# later minor versions of its major (sm_86 on 8.7, sm_120 on 12.1). tests/test_cuda_build.py checks the library
+# holds all of it. A build for one card only: e.g. make CUDA_ARCHS=90 CUDA_PTX=90.
+CUDA_ARCHS ?= 80 86 89 90 100 103 120
+CUDA_PTX ?= 120
+NVCC_THREADS ?= 2
+CUDA_GENCODE := $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
+                -gencode arch=compute_$(CUDA_PTX),code=compute_$(CUDA_PTX)
 NVCCFLAGS ?= -O3 -lineinfo
-NVCCFLAGS += -std=c++17 $(CUDA_GENCODE) -DUSEREC_CUDA -Iengine -Ikernels \
+NVCCFLAGS += -std=c++17 --threads $(NVCC_THREADS) $(CUDA_GENCODE) -DUSEREC_CUDA -Iengine -Ikernels \
+             -DUSEREC_CUDA_TARGETS='"$(foreach a,$(CUDA_ARCHS),sm_$(a)) + PTX compute_$(CUDA_PTX)"' \
              -Xcompiler -Wall,-Wextra,-Wno-unused-parameter,-fPIC,-fvisibility=hidden
-override CFLAGS += -DUSEREC_CUDA
+# The CUDA headers for C files too: tests/gpu/test_kernels.c calls the kernel launchers (kernels/kernels.h).
+override CFLAGS += -DUSEREC_CUDA -isystem $(CUDA_HOME)/include
 LIB_OBJ += $(patsubst %.cu,$(BUILD)/%.o,$(wildcard engine/*/*.cu kernels/*.cu))
 CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
 LIB_LIBS += $(CUDA_LIBS)

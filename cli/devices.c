@@ -1,5 +1,6 @@
-/* devices.c: `userec devices`: what this build can run on: the CPU, and each CUDA GPU the driver shows,
- * with the peak rates bench measures MFU against; or why there is no usable GPU. */
+/* devices.c: `userec devices`: what this build can run on: the CPU, and each CUDA GPU the driver shows, with
+ * its compute capability, whether this build runs on it (and if not, why), and the peak rates bench measures
+ * MFU against; or why there is no usable GPU. */
 #include <omp.h>
 #include <string.h>
 
@@ -24,8 +25,8 @@ int cmd_devices(int argc, char **argv) {
     }
     int driver, runtime;
     gpu_versions(&driver, &runtime);
-    printf("cuda     driver %d.%d, runtime %d.%d, %d device(s)\n", driver / 1000, driver % 1000 / 10, runtime / 1000,
-           runtime % 1000 / 10, count);
+    printf("cuda     driver %d.%d, runtime %d.%d, %d device(s); this build has code for %s\n", driver / 1000,
+           driver % 1000 / 10, runtime / 1000, runtime % 1000 / 10, count, gpu_build_targets());
     for (int i = 0; i < count && i < MAX_LISTED; i++) {
         const userec_gpu_info *d = &devices[i];
         printf("cuda:%-3d %s, compute capability %d.%d, %d SMs, %.1f GiB", i, d->name, d->cc_major, d->cc_minor,
@@ -35,8 +36,12 @@ int cmd_devices(int argc, char **argv) {
             printf("; dense peak TFLOP/s fp32 %.0f, tf32 %.0f, bf16 %.0f", gpu_peak_tflops(d->name, USEREC_FP32),
                    gpu_peak_tflops(d->name, USEREC_TF32), bf16);
         else
-            printf("; not in the peak table (engine/gpu_peak.c): no MFU");
-        printf("%s\n", d->usable ? "" : "; this build has no code for this card");
+            printf("; not in the peak table (engine/gpu/gpu_peak.c): no MFU");
+        userec_error why = {0};
+        if (d->usable || !gpu_check(i, &why)) /* gpu_check: the same test as d->usable, with its reason */
+            printf("; usable\n");
+        else
+            printf("; not usable: %s\n", why.message);
     }
     return 0;
 }

@@ -83,7 +83,7 @@ typedef struct {
     int cc_major, cc_minor; /* compute capability */
     int multiprocessors;
     size_t memory_bytes;
-    int usable; /* this build has machine code or PTX the card can run */
+    int usable; /* this build runs on it: compute capability 8.0 or newer, and code the driver loads for it */
 } userec_gpu_info;
 
 /* Fills up to max entries of gpus and sets *count to the number of CUDA devices. No GPU, no driver or a build

@@ -106,7 +106,12 @@ def tfjs_test_model(seed=1):
 def test_usew(seed=1):
     """BUILD/testdata/use-lite-seed{seed}.usew: tfjs_test_model(seed) converted by tools/convert.py with the real
     SentencePiece model; rebuilt when it is older than the test model or any tools/*.py. Call it as
-    common.test_usew(): tests/run.py would take the bare name imported into a test module for a test."""
+    common.test_usew(): tests/run.py would take the bare name imported into a test module for a test.
+    Where ../shared's fixtures are absent (the GPU machine of tests/gpu/device_check.sh), the seed-1 file that
+    USEREC_TEST_MODEL names stands in: tests/gpu/prepare_device_data.sh built it the same way."""
+    prebuilt = os.environ.get("USEREC_TEST_MODEL")
+    if seed == 1 and prebuilt and os.path.isfile(prebuilt) and not os.path.isdir(USE_LITE):
+        return prebuilt
     tfjs = tfjs_test_model(seed)
     out = os.path.join(BUILD, "testdata", f"use-lite-seed{seed}.usew")
     inputs = [tfjs] + [os.path.join(ROOT, "tools", n) for n in os.listdir(os.path.join(ROOT, "tools")) if n.endswith(".py")]
