@@ -1,0 +1,160 @@
+"""Crafted and careless inputs (issue 13): each gets a clear error and the right exit code, never a crash, a hang
+or a silently wrong output. Every test here reproduces a failure of an earlier build."""
+import os
+import struct
+import sys
+import tempfile
+
+import numpy as np
+
+import common
+from common import BIN, ROOT, run
+
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import usew  # noqa: E402  (tools/ is not a package)
+
+
+def patched_model(src, dst, hparams=None, tensor=None):
+    """Writes src with hyper-parameters replaced and, when tensor = (name, index, value), one f32 element of that
+    tensor replaced; every checksum is recomputed, so only the engine's own checks stand in the way."""
+    with open(src, "rb") as f:
+        hp, tensors = usew.parse(f.read(), src)
+    hp.update(hparams or {})
+    if tensor:
+        name, index, value = tensor
+        t = tensors[name]
+        data = bytearray(t.data)
+        struct.pack_into("<f", data, 4 * index, value)
+        tensors[name] = usew.Tensor(t.name, t.dtype, t.shape, bytes(data))
+    with open(dst, "wb") as f:
+        f.write(usew.pack(hp, list(tensors.values())))
+    return dst
+
+
+def embed_ids(model, tmp):
+    """`userec embed` of one id line with model: (CompletedProcess, files left in tmp/out)."""
+    out = os.path.join(tmp, "out", "vectors.npy")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    proc = run([BIN, "embed", "--model", model, "--input", "-", "--format", "ids", "-o", out, "--quiet"],
+               check=False, input="1 2 3\n")
+    return proc, sorted(os.listdir(os.path.dirname(out)))
+
+
+@common.quick
+def test_model_with_too_many_layers_is_refused_without_touching_memory():
+    """n_layers past the 8 the format holds, with valid checksums: the refusal path once walked n_layers layers of
+    an 8-entry array (0xFFFFFFFF segfaulted)."""
+    src = common.tiny_usew()
+    with tempfile.TemporaryDirectory(prefix="userec-test-") as tmp:
+        for layers in (9, 0xFFFFFFFF, 0):
+            model = patched_model(src, os.path.join(tmp, f"layers{layers}.usew"), {"n_layers": layers})
+            proc, left = embed_ids(model, tmp)
+            assert proc.returncode == common.EXIT_FAILED, (layers, proc.returncode, proc.stderr)
+            assert "implausible hyper-parameters" in proc.stderr and f"layers {layers}," in proc.stderr, proc.stderr
+            assert left == [], left
+
+
+@common.quick
+def test_non_finite_model_values_are_refused_naming_the_tensor():
+    """A NaN or infinity in a table, or a NaN / non-positive ln_eps, once gave NaN vectors and exit 0."""
+    src = common.tiny_usew()
+    with tempfile.TemporaryDirectory(prefix="userec-test-") as tmp:
+        cases = [("l1.ffn.up.weight", 70, float("nan"), "tensor 'l1.ffn.up.weight' holds nan at element 70 (row 1, column 6)"),
+                 ("embed.table", 16 * 8001 + 3, float("-inf"), "tensor 'embed.table' holds -inf at element 128019 (row 8001, column 3)"),
+                 ("head.bias", 0, float("inf"), "tensor 'head.bias' holds inf at element 0")]
+        for name, index, value, expected in cases:
+            model = patched_model(src, os.path.join(tmp, "bad.usew"), tensor=(name, index, value))
+            proc, left = embed_ids(model, tmp)
+            assert proc.returncode == common.EXIT_FAILED and expected in proc.stderr, (name, proc.stderr)
+            assert left == [], left
+        for field, value in (("ln_eps", float("nan")), ("ln_eps", 0.0), ("ln_eps", -1e-6), ("l2_floor", float("inf"))):
+            model = patched_model(src, os.path.join(tmp, "bad.usew"), {field: value})
+            proc, left = embed_ids(model, tmp)
+            assert proc.returncode == common.EXIT_FAILED and "must be positive and finite" in proc.stderr, (field, proc.stderr)
+            assert left == [], left
+        proc, left = embed_ids(src, tmp)  # the same path with the untouched model works
+        assert proc.returncode == 0 and np.isfinite(np.load(os.path.join(tmp, "out", "vectors.npy"))).all(), proc.stderr
+
+
+def _npy_with_header(path, header, payload):
+    """A version 1.0 .npy with header (a dict literal as text) padded as numpy pads it, then payload."""
+    body = header.encode("latin1")
+    body += b" " * (-(10 + len(body) + 1) % 64) + b"\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(body)) + body + payload)
+    return path
+
+
+def related(emb, tmp, *extra):
+    out = os.path.join(tmp, "related.csv")
+    return run([BIN, "related", "--emb", emb, "-o", out, "-k", "3", "--quiet", *extra], check=False, timeout=60)
+
+
+@common.quick
+def test_npy_header_is_parsed_not_searched():
+    """A 3-D array was read as its first two dimensions, and a decoy could hide 'fortran_order': True."""
+    rng = np.random.default_rng(3)
+    with tempfile.TemporaryDirectory(prefix="userec-test-") as tmp:
+        cube = os.path.join(tmp, "cube.npy")
+        np.save(cube, np.ones((20, 16, 32), "<f4"))
+        proc = related(cube, tmp)
+        assert proc.returncode == common.EXIT_FAILED, (proc.returncode, proc.stderr)
+        assert "found a 3-D '<f4' array of shape (20, 16, 32)" in proc.stderr, proc.stderr
+        data = rng.standard_normal((4, 8)).astype("<f4")
+        refused = {
+            "fortran": ("{'descr': '<f4', 'fortran_order': True, 'shape': (4, 8), }", "found a Fortran-order 2-D"),
+            "decoy": ("{'descr': '<f4', 'fortran_order': True, 'shape': (4, 8), 'x': \"'fortran_order': False\"}",
+                      "unknown key 'x'"),
+            "twice": ("{'descr': '<f4', 'fortran_order': True, 'fortran_order': False, 'shape': (4, 8), }",
+                      "key 'fortran_order' appears twice"),
+            "big_endian": ("{'descr': '>f4', 'fortran_order': False, 'shape': (4, 8), }", "found a 2-D '>f4' array"),
+            "vector": ("{'descr': '<f4', 'fortran_order': False, 'shape': (32,), }", "found a 1-D '<f4' array of shape (32,)"),
+            "not_a_tuple": ("{'descr': '<f4', 'fortran_order': False, 'shape': (32), }", "a comma after a single dimension"),
+            "no_shape": ("{'descr': '<f4', 'fortran_order': False}", "no 'shape' key"),
+            "longer": ("{'descr': '<f4', 'fortran_order': False, 'shape': (5, 8), }", "truncated"),
+            "shorter": ("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 8), }", "32 bytes after the (3, 8) array"),
+        }
+        for name, (header, expected) in refused.items():
+            proc = related(_npy_with_header(os.path.join(tmp, name + ".npy"), header, data.tobytes()), tmp)
+            assert proc.returncode == common.EXIT_FAILED and expected in proc.stderr, (name, proc.stderr)
+        # what numpy writes is read, in every header version, with double quotes, an L suffix, no trailing comma
+        want = run([BIN, "related", "--emb", _npy_with_header(os.path.join(tmp, "v1.npy"),
+                    "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 8), }", data.tobytes()),
+                    "-o", os.path.join(tmp, "want.csv"), "-k", "3", "--quiet"])
+        want = open(os.path.join(tmp, "want.csv")).read()
+        variants = {"quotes": '{"descr": "<f4", "fortran_order": False, "shape": (4L, 8L)}'}
+        for name, header in variants.items():
+            proc = related(_npy_with_header(os.path.join(tmp, name + ".npy"), header, data.tobytes()), tmp)
+            assert proc.returncode == 0 and open(os.path.join(tmp, "related.csv")).read() == want, (name, proc.stderr)
+        for version in ((2, 0), (3, 0)):
+            path = os.path.join(tmp, f"v{version[0]}.npy")
+            with open(path, "wb") as f:
+                np.lib.format.write_array(f, data, version=version)
+            proc = related(path, tmp)
+            assert proc.returncode == 0 and open(os.path.join(tmp, "related.csv")).read() == want, (version, proc.stderr)
+
+
+@common.quick
+def test_special_files_are_refused_without_blocking():
+    """A FIFO as --model blocked forever; /dev/zero was 'empty file'. Models, .npy and ids files must be regular."""
+    model = common.tiny_usew()
+    with tempfile.TemporaryDirectory(prefix="userec-test-") as tmp:
+        fifo = os.path.join(tmp, "fifo")
+        os.mkfifo(fifo)
+        emb = os.path.join(tmp, "items.npy")
+        np.save(emb, np.eye(3, 8, dtype="<f4"))
+        out = os.path.join(tmp, "out.npy")
+        cases = [
+            ([BIN, "embed", "--model", fifo, "--input", "-", "--format", "ids", "-o", out], "is a FIFO (named pipe)"),
+            ([BIN, "embed", "--model", "/dev/zero", "--input", "-", "--format", "ids", "-o", out], "is a character device"),
+            ([BIN, "tokenize", "--model", fifo, "hello"], "is a FIFO (named pipe)"),
+            ([BIN, "info", "/dev/zero"], "is a character device"),
+            ([BIN, "related", "--emb", fifo, "-o", os.path.join(tmp, "r.csv")], "is a FIFO (named pipe)"),
+            ([BIN, "related", "--emb", emb, "--ids", fifo, "-o", os.path.join(tmp, "r.csv")], "is a FIFO (named pipe)"),
+            ([BIN, "query", "--model", model, "--emb", emb, "--ids", "/dev/zero", "x"], "is a character device"),
+        ]
+        for cmd, expected in cases:
+            proc = run(cmd, check=False, input="1 2\n", timeout=30)
+            assert proc.returncode in (common.EXIT_FAILED, common.EXIT_USAGE) and expected in proc.stderr, (cmd, proc.stderr)
+            assert "not a regular file" in proc.stderr, proc.stderr
+        assert sorted(os.listdir(tmp)) == ["fifo", "items.npy"], os.listdir(tmp)
