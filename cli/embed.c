@@ -143,9 +143,23 @@ static void print_summary(const embed_summary *s, const embed_options *opt, cons
             s->wall_s > 0 ? (double)s->read / s->wall_s : 0, s->tokenize_s, s->encode_s, s->write_s, opt->job.out);
 }
 
+/* -o and the files written beside it must not be the model or the input. */
+static int check_outputs(const embed_options *opt) {
+    char *paths[3];
+    const size_t n = embed_job_outputs(&opt->job, paths);
+    if (!n) return cli_failed("embed", "out of memory");
+    cli_file outputs[3];
+    for (size_t i = 0; i < n; i++) outputs[i] = (cli_file){"-o", paths[i]};
+    const cli_file inputs[] = {{"--model", opt->model}, {"--input", opt->job.input}};
+    const int rc = cli_outputs_spare_inputs("embed", inputs, 2, outputs, n);
+    for (size_t i = 0; i < n; i++) free(paths[i]);
+    return rc;
+}
+
 int cmd_embed(int argc, char **argv) {
     embed_options opt;
     int rc = parse_options(argc, argv, &opt);
+    if (!rc) rc = check_outputs(&opt);
     if (rc) return rc;
     if (opt.threads) omp_set_num_threads(opt.threads);
     embed_job *job = &opt.job;

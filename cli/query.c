@@ -311,6 +311,8 @@ int cmd_query(int argc, char **argv) {
     query_options opt;
     int rc = parse_options(argc, argv, &opt);
     if (rc) return rc;
+    const cli_file inputs[] = {{"--model", opt.model}, {"--emb", opt.emb}, {"--ids", opt.ids}, {"--catalog", opt.catalog}};
+    if (cli_outputs_spare_inputs("query", inputs, 4, &(cli_file){"-o", opt.out}, 1)) return EXIT_USAGE;
     char err[1024] = "";
     text_list texts = {0};
     topk_matrix items = {0};

@@ -188,6 +188,9 @@ int cmd_related(int argc, char **argv) {
     related_options opt;
     int rc = parse_options(argc, argv, &opt);
     if (rc) return rc;
+    const cli_file inputs[] = {{"--emb", opt.emb}, {"--ids", opt.ids}, {"--queries", opt.queries},
+                               {"--query-ids", opt.query_ids}};
+    if (cli_outputs_spare_inputs("related", inputs, 4, &(cli_file){"-o", opt.out}, 1)) return EXIT_USAGE;
     userec_device device;
     if (cli_search_device("related", opt.device, &device)) return EXIT_FAILED;
     if (opt.device == USEREC_DEVICE_AUTO && device == USEREC_DEVICE_CPU) opt.precision = USEREC_FP32; /* as its note said */

@@ -158,3 +158,43 @@ def test_special_files_are_refused_without_blocking():
             assert proc.returncode in (common.EXIT_FAILED, common.EXIT_USAGE) and expected in proc.stderr, (cmd, proc.stderr)
             assert "not a regular file" in proc.stderr, proc.stderr
         assert sorted(os.listdir(tmp)) == ["fifo", "items.npy"], os.listdir(tmp)
+
+
+@common.quick
+def test_no_output_replaces_an_input():
+    """`embed --model m.usew ... -o m.usew` replaced the model with JSONL and exited 0; only embed's --input was
+    protected. Every command's every output (and the files written beside -o) against every input, by inode."""
+    model_src = common.tiny_usew()
+    with tempfile.TemporaryDirectory(prefix="userec-test-") as tmp:
+        def path(name):
+            return os.path.join(tmp, name)
+
+        with open(model_src, "rb") as f, open(path("m.usew"), "wb") as g:
+            g.write(f.read())
+        with open(path("in.txt"), "w") as f:
+            f.write("red shoes\nblue shirt\n")
+        run([BIN, "embed", "--model", path("m.usew"), "--input", path("in.txt"), "-o", path("items.npy"), "--quiet"])
+        with open(path("catalog.csv"), "w") as f:
+            f.write("id,title\n0,red shoes\n1,blue shirt\n")
+        os.link(path("items.ids"), path("items-ids.csv"))  # another name for the same file
+        os.symlink(path("m.usew"), path("link.jsonl"))
+        os.link(path("in.txt"), path("in.ids"))  # `-o in.npy` writes in.ids beside it
+        before = {n: open(path(n), "rb").read() for n in os.listdir(tmp)}
+        p = path
+        embed = [BIN, "embed", "--model", p("m.usew"), "--input", p("in.txt"), "--quiet"]
+        cases = [
+            (embed + ["-o", p("m.usew"), "--format-out", "jsonl"], f"-o {p('m.usew')} is the --model file"),
+            (embed + ["-o", p("link.jsonl")], f"-o {p('link.jsonl')} is the --model file"),
+            (embed + ["-o", p("in.npy")], f"-o {p('in.npy')} would also write {p('in.ids')}, which is the --input file"),
+            ([BIN, "related", "--emb", p("items.npy"), "--ids", p("items.ids"), "-o", p("items-ids.csv")],
+             f"-o {p('items-ids.csv')} is the --ids file ({p('items.ids')})"),
+            ([BIN, "query", "--model", p("m.usew"), "--emb", p("items.npy"), "--catalog", p("catalog.csv"),
+              "--text-col", "title", "-o", p("catalog.csv"), "shoes"], f"-o {p('catalog.csv')} is the --catalog file"),
+            ([BIN, "query", "--model", p("m.usew"), "--emb", p("items.npy"), "-o", p("m.usew"), "shoes"],
+             f"-o {p('m.usew')} is the --model file"),
+        ]
+        for cmd, expected in cases:
+            proc = run(cmd, check=False)
+            assert proc.returncode == common.EXIT_USAGE and expected in proc.stderr, (cmd, proc.stderr)
+        after = {n: open(path(n), "rb").read() for n in os.listdir(tmp)}
+        assert after == before, sorted(set(after) ^ set(before))

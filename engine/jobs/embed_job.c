@@ -14,7 +14,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "common/clock.h"
@@ -233,37 +232,37 @@ static char *sibling(const char *path, const char *suffix) {
     return asprintf(&s, "%.*s%s", (int)stem, path, suffix) < 0 ? NULL : s;
 }
 
-/* Whether path names the input file (an output there would replace the input as the job commits). */
-static int is_the_input(const embed_job *job, const char *path) {
-    struct stat in, out;
-    return strcmp(job->input, "-") && !stat(job->input, &in) && !stat(path, &out) && in.st_dev == out.st_dev &&
-           in.st_ino == out.st_ino;
+size_t embed_job_outputs(const embed_job *job, char *paths[3]) {
+    size_t n = 0;
+    paths[n++] = strdup(job->out);
+    if (!job->jsonl) paths[n++] = sibling(job->out, ".ids");
+    paths[n++] = sibling(job->out, ".rejects.tsv");
+    for (size_t i = 0; i < n; i++)
+        if (!paths[i]) {
+            while (n) free(paths[--n]);
+            return 0;
+        }
+    return n;
 }
 
 static int open_writer(const embed_job *job, size_t dim, writer *wr, char *err, size_t err_len) {
-    char *rejects = sibling(job->out, ".rejects.tsv"), *ids = sibling(job->out, ".ids");
-    const char *clash = NULL;
-    if (rejects && ids) {
-        if (is_the_input(job, job->out)) clash = job->out;
-        else if (is_the_input(job, rejects)) clash = rejects;
-        else if (!job->jsonl && is_the_input(job, ids)) clash = ids;
-    }
-    int rc = -1;
-    if (!rejects || !ids) {
-        ERR(err, err_len, "out of memory");
-    } else if (clash) {
-        ERR(err, err_len, "%s: an output of -o %s, but it is the input file: choose another -o", clash, job->out);
-    } else if (!atomic_open(&wr->rejects, rejects, err, err_len)) {
+    char *paths[3];
+    const size_t n = embed_job_outputs(job, paths);
+    if (!n) return ERR(err, err_len, "out of memory");
+    const char *rejects = paths[n - 1], *ids = paths[1];
+    int rc = atomic_open(&wr->rejects, rejects, err, err_len);
+    if (!rc) {
         if (job->jsonl) rc = atomic_open(&wr->rows_jsonl, job->out, err, err_len);
         else if ((wr->npy = npy_writer_open(job->out, job->dtype, dim, err, err_len))) {
             rc = atomic_open(&wr->ids, ids, err, err_len);
             if (rc) npy_writer_abort(wr->npy), wr->npy = NULL;
+        } else {
+            rc = -1;
         }
         if (rc) atomic_abort(&wr->rejects);
         else fputs("line\tid\treason\n", wr->rejects.fp);
     }
-    free(rejects);
-    free(ids);
+    for (size_t i = 0; i < n; i++) free(paths[i]);
     return rc;
 }
 

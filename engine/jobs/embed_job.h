@@ -32,6 +32,10 @@ typedef struct {
     double wall_s, tokenize_s, encode_s, write_s; /* tokenize_s includes reading; it overlaps encoding */
 } embed_summary;
 
+/* The files the job writes: job->out, then OUT.ids (for .npy output) and OUT.rejects.tsv beside it. Fills
+ * paths (malloc'd, for the caller to free) and returns how many (2 or 3), or 0 when memory ran out. */
+size_t embed_job_outputs(const embed_job *job, char *paths[3]);
+
 /* Runs the job. Returns 0 when every output was committed (rejected rows included), -1 with err set when
  * nothing was written. */
 int embed_job_run(const embed_job *job, userec_encoder *enc, size_t dim, uint32_t vocab_rows, embed_summary *sum,
