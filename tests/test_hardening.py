@@ -198,3 +198,28 @@ def test_no_output_replaces_an_input():
             assert proc.returncode == common.EXIT_USAGE and expected in proc.stderr, (cmd, proc.stderr)
         after = {n: open(path(n), "rb").read() for n in os.listdir(tmp)}
         assert after == before, sorted(set(after) ^ set(before))
+
+
+def test_tokenizer_memory_does_not_follow_the_text_length():
+    """A 60 MB text took 2.1 GB per tokenizer thread to keep 128 tokens. Now the tokenizer reads as far as the first
+    max_len + 1 tokens need (docs/limits.md): a 30 MB spaced text, a 30 MB unbroken one and 30 MB of U+FDFA (18
+    code points each under NFKC) cost little more than holding their bytes."""
+    model = common.tiny_usew()
+    words = b" ".join(w.encode() for w in ("red", "cotton", "shirt", "with", "long", "sleeves", "and", "buttons"))
+    texts = {"spaced": (words + b" ") * (30_000_000 // (len(words) + 1)), "unbroken": b"x" * 30_000_000,
+             "fdfa": "\ufdfa".encode() * 10_000_000}
+    with tempfile.TemporaryDirectory(prefix="userec-test-") as tmp:
+        def peak_mb(kind, text):
+            path = os.path.join(tmp, "in.txt")
+            with open(path, "wb") as f:
+                f.write(text + b"\nsecond row\n")
+            return common.peak_rss_kb([BIN, "embed", "--model", model, "--input", path, "-o", os.path.join(tmp, "o.npy"),
+                                       "--tokenizer", kind, "--threads", "2", "--quiet"]) / 1024
+
+        for kind in ("spm", "tfjs"):
+            base = peak_mb(kind, b"a short text")
+            for name, text in texts.items():
+                extra = peak_mb(kind, text) - base
+                print(f"{kind} {name}: {extra:.0f} MB over the short-text run for a {len(text) / 1e6:.0f} MB text")
+                # the reader's record and the window's copy hold the text twice; the tokenizer adds a few MB
+                assert extra < 2.5 * len(text) / 2**20 + 40, (kind, name, extra)

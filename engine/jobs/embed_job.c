@@ -59,6 +59,7 @@ typedef struct {
 typedef struct {
     const embed_job *job;
     uint32_t vocab_rows;
+    size_t max_ids; /* tokens kept per text: the model's max_len + 1 */
     input_reader *reader;
     window windows[N_WINDOWS];
     size_t produced, consumed; /* windows handed over / given back, counted since the start */
@@ -144,7 +145,9 @@ static void tokenize_window(pipeline *pl, window *w) {
             reason = "invalid UTF-8 (--strict)";
         } else {
             tok_result res;
-            if (tokenizer_encode(job->tok, w->texts + r->text, r->text_len, 0, pl->scratch[t], &res, why, sizeof why)) {
+            /* the encoder keeps max_len tokens; one more tells it the text was clipped */
+            if (tokenizer_encode_first(job->tok, w->texts + r->text, r->text_len, pl->max_ids, pl->scratch[t], &res,
+                                       why, sizeof why)) {
                 reason = why;
             } else {
                 r->invalid_utf8 |= res.invalid_utf8;
@@ -369,7 +372,8 @@ int embed_job_run(const embed_job *job, userec_encoder *enc, size_t dim, uint32_
                   char *err, size_t err_len) {
     memset(sum, 0, sizeof *sum);
     const double t_start = now_seconds();
-    pipeline pl = {.job = job, .vocab_rows = vocab_rows};
+    pipeline pl = {.job = job, .vocab_rows = vocab_rows,
+                   .max_ids = (size_t)userec_info(userec_encoder_model(enc)).max_len + 1};
     writer wr = {0};
     int rc = -1, started = 0;
     pthread_t thread;
