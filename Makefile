@@ -134,12 +134,18 @@ $(TEST_MODEL): tools/make_test_model.py tools/convert.py
 demo: $(BIN)
 	@BUILD=$(BUILD) SHARED=$(SHARED) USEREC=$(abspath $(BIN)) sh tools/demo.sh
 
-# Downloads, verifies and converts the official USE-lite weights (weights/README.md says how to install offline).
-weights: weights/use-lite.usew
+# Downloads, verifies and converts the official USE-lite weights (weights/README.md says how to install offline),
+# then checks the converted model against the real model's published outputs (docs/verify.md).
+STS_DEV := $(SHARED)/data/sts/stsbenchmark/sts-dev.csv
+weights: weights/use-lite.usew $(BIN)
+	$(abspath $(BIN)) verify weights/use-lite.usew $(if $(wildcard $(STS_DEV)),--sts $(STS_DEV))
 weights/use-lite.usew: weights/download.sh tools/convert.py
 	sh weights/download.sh
 
 clean:
 	rm -rf $(BUILD) $(BIN)
+
+# `userec verify` carries the published figures in its object (.incbin): rebuild it when they change.
+$(BUILD)/cli/verify.o: weights/published.json
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
