@@ -223,3 +223,37 @@ def test_tokenizer_memory_does_not_follow_the_text_length():
                 print(f"{kind} {name}: {extra:.0f} MB over the short-text run for a {len(text) / 1e6:.0f} MB text")
                 # the reader's record and the window's copy hold the text twice; the tokenizer adds a few MB
                 assert extra < 2.5 * len(text) / 2**20 + 40, (kind, name, extra)
+
+
+@common.quick
+def test_issue_13_repros_end_cleanly():
+    """The issue's reproductions that other tests cover in depth, in one list: each ends with its exit code and
+    message. `make fuzz` runs this file again on the CLI built with AddressSanitizer and UBSan, where any memory
+    error aborts (ASAN_OPTIONS=abort_on_error=1) instead of passing for an exit code."""
+    model = common.tiny_usew()
+    with tempfile.TemporaryDirectory(prefix="userec-test-") as tmp:
+        emb, ids = os.path.join(tmp, "v.npy"), os.path.join(tmp, "v.ids")
+        np.save(emb, np.random.default_rng(1).standard_normal((20, 32)).astype("<f4"))
+        with open(ids, "wb") as f:
+            f.write(b"".join(b"caf\xe9 %d\n" % i for i in range(20)))
+        out_csv, out_jsonl = os.path.join(tmp, "r.csv"), os.path.join(tmp, "r.jsonl")
+        cases = [
+            ([BIN, "query", "--model", model, "--emb", emb, "-k", "4611686018427387904", "x"], common.EXIT_USAGE,
+             "-k wants an integer from 1 to 2147483647"),
+            ([BIN, "query", "--model", model, "--emb", emb, ""], common.EXIT_USAGE, "text 1 is empty"),
+            ([BIN, "query", "--model", model, "--emb", emb, "-k", "2147483647", "shoes"], 0, ""),
+            ([BIN, "related", "--emb", emb, "-k", "10000000", "-o", out_csv, "--threads", "1"], 0, ""),
+            ([BIN, "related", "--emb", emb, "--ids", ids, "-k", "3", "-o", out_jsonl], 0, "held invalid UTF-8"),
+            ([BIN, "related", "--emb", emb, "-o", out_csv, "--threads", "4294967297"], common.EXIT_USAGE,
+             "--threads wants an integer from 1 to 1024"),
+            ([BIN, "embed", "--model", model, "--input", "-", "-o", os.path.join(tmp, "e.npy"), "--threads",
+              "99999999999"], common.EXIT_USAGE, "--threads wants an integer from 1 to 1024"),
+            ([BIN, "tokenize", "--model", model, "--max-ids", "0", "x"], common.EXIT_USAGE,
+             "--max-ids wants an integer from 1 to 2147483647"),
+            ([BIN, "verify", model], common.EXIT_FAILED, ""),
+        ]
+        for cmd, rc, expected in cases:
+            proc = run(cmd, check=False, input="red shoes\n", timeout=120)
+            assert proc.returncode == rc and expected in proc.stderr, (cmd[1:], proc.returncode, proc.stderr[-1500:])
+        with open(out_csv) as f:
+            assert sum(1 for _ in f) == 1 + 20 * 19
