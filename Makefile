@@ -145,13 +145,14 @@ weights/use-lite.usew: weights/download.sh tools/convert.py
 clean:
 	rm -rf $(BUILD) $(BIN)
 
-# Fuzzing (docs/limits.md): `make fuzz FUZZ_SECONDS=N` builds the libFuzzer targets of tests/fuzz/ with clang,
+# Fuzzing (docs/limits.md): `make fuzz FUZZ_SECONDS=N [FUZZ_ONLY=fuzz_input]` builds the libFuzzer targets of tests/fuzz/ with clang,
 # AddressSanitizer and UndefinedBehaviorSanitizer, runs each for N seconds (two at a time) on seeds made from
 # ../shared and the test models, and keeps any crash input in tests/fuzz/regressions/. The same build makes
 # $(FUZZ_DIR)/userec, the CLI under both sanitizers, on which `make fuzz` replays the issue 13 repros.
 FUZZ_CC ?= clang-14
 FUZZ_SECONDS ?= 60
 FUZZ_JOBS ?= 2
+FUZZ_ONLY ?=
 FUZZ_DIR := $(BUILD)/fuzz
 FUZZ_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -std=c11 \
                -D_GNU_SOURCE -fopenmp -Wall -Wextra -Wno-unused-parameter -Wno-pass-failed -Iengine -DUSEREC_VERSION_STRING='"$(VERSION)"'
@@ -177,7 +178,7 @@ $(BUILD)/fuzz-replay/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(STATIC_LI
 
 fuzz: $(FUZZ_NAMES:%=$(FUZZ_DIR)/%) $(FUZZ_DIR)/userec $(BIN) test-model
 	$(PY) tests/fuzz/run.py --fuzz-dir $(FUZZ_DIR) --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS) --shared $(SHARED) \
-	    --model $(TEST_MODEL) --bin $(abspath $(BIN))
+	    --model $(TEST_MODEL) --bin $(abspath $(BIN)) --only '$(FUZZ_ONLY)'
 	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
 	    $(PY) tests/run.py --build $(BUILD) --bin $(FUZZ_DIR)/userec --shared $(SHARED) --only test_hardening
 

@@ -44,8 +44,9 @@ def main():
     ap.add_argument("--model", required=True, help="the test model (both tokenizers), for fuzz_tokenizer")
     ap.add_argument("--bin", help="userec, to make seeds the way embed writes its outputs")
     ap.add_argument("--shared", required=True)
+    ap.add_argument("--only", default="", help="run only the targets whose name contains this")
     args = ap.parse_args()
-    targets = sorted(os.path.basename(p)[:-2] for p in glob.glob(os.path.join(HERE, "fuzz_*.c")))
+    targets = sorted(os.path.basename(p)[:-2] for p in glob.glob(os.path.join(HERE, "fuzz_*.c")) if args.only in p)
     seeds = os.path.join(args.fuzz_dir, "seeds")
     shutil.rmtree(seeds, ignore_errors=True)
     cmd = [sys.executable, os.path.join(HERE, "make_seeds.py"), seeds, "--shared", args.shared, "--model", args.model]
