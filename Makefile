@@ -145,10 +145,11 @@ weights/use-lite.usew: weights/download.sh tools/convert.py
 clean:
 	rm -rf $(BUILD) $(BIN)
 
-# Fuzzing (docs/limits.md): `make fuzz FUZZ_SECONDS=N [FUZZ_ONLY=fuzz_input]` builds the libFuzzer targets of tests/fuzz/ with clang,
-# AddressSanitizer and UndefinedBehaviorSanitizer, runs each for N seconds (two at a time) on seeds made from
-# ../shared and the test models, and keeps any crash input in tests/fuzz/regressions/. The same build makes
-# $(FUZZ_DIR)/userec, the CLI under both sanitizers, on which `make fuzz` replays the issue 13 repros.
+# Fuzzing (docs/limits.md): `make fuzz FUZZ_SECONDS=N` builds the libFuzzer targets of tests/fuzz/ with clang,
+# AddressSanitizer and UndefinedBehaviorSanitizer, runs each for N seconds (two at a time; FUZZ_ONLY=NAME picks
+# some) on seeds made from ../shared and the test models, and keeps any crash input in tests/fuzz/regressions/.
+# The same build makes $(FUZZ_DIR)/userec, the CLI under both sanitizers, on which `make fuzz` then replays
+# the issue 13 repros (tests/test_hardening.py).
 FUZZ_CC ?= clang-14
 FUZZ_SECONDS ?= 60
 FUZZ_JOBS ?= 2
