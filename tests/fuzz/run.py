@@ -22,6 +22,7 @@ def run_target(name, args, env):
     artifacts = os.path.join(args.fuzz_dir, "artifacts", name) + os.sep
     os.makedirs(corpus, exist_ok=True)
     os.makedirs(artifacts, exist_ok=True)
+    earlier = set(glob.glob(artifacts + "*"))  # kept by an earlier run (and copied to regressions/ then)
     log = os.path.join(args.fuzz_dir, f"{name}.log")
     cmd = [binary, f"-max_total_time={args.seconds}", "-timeout=30", "-rss_limit_mb=4096", "-print_final_stats=1",
            f"-artifact_prefix={artifacts}", corpus, os.path.join(args.fuzz_dir, "seeds", name)]
@@ -30,7 +31,8 @@ def run_target(name, args, env):
         proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
     text = open(log, errors="replace").read()
     stat = dict(re.findall(r"^stat::(\w+):\s*(\d+)", text, re.M))
-    found = [p for p in glob.glob(artifacts + "*") if os.path.basename(p).startswith(("crash-", "leak-", "timeout-", "oom-", "slow-unit-"))]
+    found = [p for p in set(glob.glob(artifacts + "*")) - earlier
+             if os.path.basename(p).startswith(("crash-", "leak-", "timeout-", "oom-", "slow-unit-"))]
     return {"name": name, "rc": proc.returncode, "seconds": time.time() - started, "log": log, "found": found,
             "runs": int(stat.get("number_of_executed_units", 0)), "per_second": int(stat.get("average_exec_per_sec", 0)),
             "corpus": len(os.listdir(corpus)), "corpus_bytes": sum(os.path.getsize(os.path.join(corpus, f)) for f in os.listdir(corpus))}
