@@ -262,6 +262,7 @@ static void test_first_ids(void) {
     spm_blobs b = small_spm();
     tokenizer *t = tokenizer_new_spm(&b, err, sizeof err);
     if (t) check_first_ids("spm (small model): encode_first gives the whole text's first ids", t);
+    else CHECK(0, "spm: the small model loads", "%s", err);
     tokenizer_free(t);
     const char *model = getenv("USEREC_TEST_MODEL");
     usew_file *f = model ? usew_open(model, NULL, err, sizeof err) : NULL;
