@@ -178,9 +178,23 @@ static int write_facts(const embed_options *opt, const embed_summary *s, const u
     return run_facts_commit(&rf, err, err_len);
 }
 
+/* -o and the files written beside it must not be the model or the input. */
+static int check_outputs(const embed_options *opt) {
+    char *paths[EMBED_JOB_MAX_OUTPUTS];
+    const size_t n = embed_job_outputs(&opt->job, paths);
+    if (!n) return cli_failed("embed", "out of memory");
+    cli_file outputs[EMBED_JOB_MAX_OUTPUTS];
+    for (size_t i = 0; i < n; i++) outputs[i] = (cli_file){"-o", paths[i]};
+    const cli_file inputs[] = {{"--model", opt->model}, {"--input", opt->job.input}};
+    const int rc = cli_outputs_spare_inputs("embed", inputs, 2, outputs, n);
+    for (size_t i = 0; i < n; i++) free(paths[i]);
+    return rc;
+}
+
 int cmd_embed(int argc, char **argv) {
     embed_options opt;
     int rc = parse_options(argc, argv, &opt);
+    if (!rc) rc = check_outputs(&opt);
     if (rc) return rc;
     if (opt.threads) omp_set_num_threads(opt.threads);
     embed_job *job = &opt.job;

@@ -460,8 +460,9 @@ int cmd_eval(int argc, char **argv) {
     char err[1024] = "";
     eval_run run = {.opt = &opt};
     char **baseline = NULL;
-    const char *inputs[] = {opt.model, opt.baseline, opt.stsb, opt.sick, opt.tmdb};
-    if (cli_refuse_overwrite("eval", opt.json, inputs, 5)) return EXIT_FAILED;
+    const cli_file inputs[] = {{"--model", opt.model}, {"--baseline", opt.baseline}, {"--stsb", opt.stsb},
+                               {"--sick", opt.sick}, {"--tmdb", opt.tmdb}};
+    if (cli_outputs_spare_inputs("eval", inputs, 5, &(cli_file){"--json", opt.json}, 1)) return EXIT_USAGE;
     userec_error uerr;
     userec_model *m = userec_load(opt.model, &uerr);
     if (!m) return cli_failed("eval", "%s", uerr.message);

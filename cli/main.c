@@ -21,6 +21,7 @@ static const struct {
     {"tokenize", cmd_tokenize, "print the token ids (spm or tfjs) of texts, one line each"},
     {"report", cmd_report, "an HTML page of a catalogue's related items: map, scores, sample lists, duplicates"},
     {"eval", cmd_eval, "quality figures on labelled data: product matching, sentence similarity, co-liked movies"},
+    {"verify", cmd_verify, "check a converted model against the real USE-lite's published outputs"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

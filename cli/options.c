@@ -101,12 +101,22 @@ void cli_csv_field(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-int cli_refuse_overwrite(const char *cmd, const char *output, const char *const *inputs, size_t n) {
-    struct stat out, in;
-    if (!output || stat(output, &out)) return 0; /* a new file replaces nothing */
-    for (size_t i = 0; i < n; i++)
-        if (inputs[i] && strcmp(inputs[i], "-") && !stat(inputs[i], &in) && in.st_dev == out.st_dev &&
-            in.st_ino == out.st_ino)
-            return cli_failed(cmd, "%s would replace the input %s: choose another output", output, inputs[i]);
+int cli_outputs_spare_inputs(const char *cmd, const cli_file *inputs, size_t n_inputs, const cli_file *outputs,
+                             size_t n_outputs) {
+    for (size_t o = 0; o < n_outputs; o++) {
+        struct stat out;
+        if (!outputs[o].path || !strcmp(outputs[o].path, "-") || stat(outputs[o].path, &out)) continue; /* new file */
+        for (size_t i = 0; i < n_inputs; i++) {
+            struct stat in;
+            if (!inputs[i].path || !strcmp(inputs[i].path, "-") || stat(inputs[i].path, &in)) continue;
+            if (in.st_dev != out.st_dev || in.st_ino != out.st_ino) continue;
+            if (o == 0)
+                return cli_fail(cmd, "%s %s is the %s file (%s): an output must not replace an input; choose another %s",
+                                outputs[0].option, outputs[0].path, inputs[i].option, inputs[i].path, outputs[0].option);
+            return cli_fail(cmd, "%s %s would also write %s, which is the %s file (%s): an output must not replace an "
+                            "input; choose another %s", outputs[0].option, outputs[0].path, outputs[o].path,
+                            inputs[i].option, inputs[i].path, outputs[0].option);
+        }
+    }
     return 0;
 }

@@ -311,6 +311,8 @@ int cmd_query(int argc, char **argv) {
     query_options opt;
     int rc = parse_options(argc, argv, &opt);
     if (rc) return rc;
+    const cli_file inputs[] = {{"--model", opt.model}, {"--emb", opt.emb}, {"--ids", opt.ids}, {"--catalog", opt.catalog}};
+    if (cli_outputs_spare_inputs("query", inputs, 4, &(cli_file){"-o", opt.out}, 1)) return EXIT_USAGE;
     char err[1024] = "";
     text_list texts = {0};
     topk_matrix items = {0};
@@ -336,6 +338,8 @@ int cmd_query(int argc, char **argv) {
     if (!rc) rc = embed_texts(opt.model, encode_device, texts.text, texts.n, &vectors, &dim, &counts, err, sizeof err);
     if (!rc && dim != items.cols)
         rc = ERR(err, sizeof err, "%s holds %zu-d vectors but %s makes %zu-d ones", opt.emb, items.cols, opt.model, dim);
+    if (!rc && k > SIZE_MAX / sizeof *score / texts.n)
+        rc = ERR(err, sizeof err, "%zu texts x %zu neighbours do not fit in memory", texts.n, k);
     if (!rc && !((index = malloc(texts.n * k * sizeof *index)) && (score = malloc(texts.n * k * sizeof *score))))
         rc = ERR(err, sizeof err, "out of memory for %zu x %zu results", texts.n, k);
     if (!rc) {

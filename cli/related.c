@@ -256,11 +256,14 @@ int cmd_related(int argc, char **argv) {
     related_options opt;
     int rc = parse_options(argc, argv, &opt);
     if (rc) return rc;
-    const char *inputs[] = {opt.emb, opt.ids, opt.queries, opt.query_ids, opt.catalog};
+    const cli_file inputs[] = {{"--emb", opt.emb}, {"--ids", opt.ids}, {"--queries", opt.queries},
+                               {"--query-ids", opt.query_ids}, {"--catalog", opt.catalog}};
     char *facts = output_sibling(opt.out, ".related.json");
-    rc = cli_refuse_overwrite("related", opt.out, inputs, 5) || cli_refuse_overwrite("related", facts, inputs, 5);
+    if (!facts) return cli_failed("related", "out of memory");
+    const cli_file outputs[] = {{"-o", opt.out}, {"-o", facts}};
+    rc = cli_outputs_spare_inputs("related", inputs, 5, outputs, 2);
     free(facts);
-    if (rc) return EXIT_FAILED;
+    if (rc) return rc;
     userec_device device;
     if (cli_search_device("related", opt.device, &device)) return EXIT_FAILED;
     if (opt.device == USEREC_DEVICE_AUTO && device == USEREC_DEVICE_CPU) opt.precision = USEREC_FP32; /* as its note said */

@@ -650,10 +650,12 @@ int cmd_report(int argc, char **argv) {
     char err[1024] = "";
     report_input r = {.opt = &opt};
     atomic_file out = {0};
-    const char *inputs[] = {opt.catalog, opt.emb, opt.ids, opt.related, opt.model};
-    if (cli_refuse_overwrite("report", opt.out, inputs, 5) || cli_refuse_overwrite("report", opt.map_csv, inputs, 5)) {
+    const cli_file inputs[] = {{"--catalog", opt.catalog}, {"--emb", opt.emb}, {"--ids", opt.ids},
+                               {"--related", opt.related}, {"--model", opt.model}};
+    const cli_file outputs[] = {{"-o", opt.out}, {"--map-csv", opt.map_csv}};
+    if (cli_outputs_spare_inputs("report", inputs, 5, outputs, 2)) {
         free(opt.items);
-        return EXIT_FAILED;
+        return EXIT_USAGE;
     }
     rc = load(&opt, &r, err, sizeof err);
     if (!rc) rc = atomic_open(&out, opt.out, err, sizeof err);

@@ -390,11 +390,49 @@ def test_convert_tf1_bundle_equals_tfjs():
 
 
 def linked_copy(src, dst, skip=()):
-    """dst holding symlinks to src's files (cheap copies of a 28 MB model), except those in skip."""
+    """dst holding hard links to src's files (cheap copies of a 28 MB model; copies across file systems), except
+    those in skip. Not symbolic links: the converter refuses weight files that resolve outside the model folder."""
     os.makedirs(dst)
     for name in os.listdir(src):
         if name not in skip:
-            os.symlink(os.path.join(src, name), os.path.join(dst, name))
+            try:
+                os.link(os.path.join(src, name), os.path.join(dst, name))
+            except OSError:
+                shutil.copyfile(os.path.join(src, name), os.path.join(dst, name))
+
+
+def test_convert_refuses_weight_files_outside_the_model_folder():
+    """A crafted model.json naming "../../../etc/passwd", an absolute path or a symbolic link that leads out of the
+    folder must not make the converter read that file (issue 13)."""
+    tfjs_dir = common.tfjs_test_model()
+    with tempfile.TemporaryDirectory() as tmp:
+        secret = os.path.join(tmp, "secret")
+        with open(secret, "wb") as f:
+            f.write(b"s" * 100)
+        doc = json.load(open(os.path.join(tfjs_dir, "model.json")))
+        out = os.path.join(tmp, "x.usew")
+        cases = {"dotdot": ("../../../../../../../../etc/passwd", "is not a plain name inside the model folder"),
+                 "absolute": (secret, "is not a plain name inside the model folder"),
+                 "inner_dotdot": ("sub/../../secret", "is not a plain name inside the model folder"),
+                 "symlink": ("escape", "outside the model folder")}
+        for name, (path, expected) in cases.items():
+            folder = os.path.join(tmp, name)
+            linked_copy(tfjs_dir, folder, skip={"model.json"})
+            os.symlink(secret, os.path.join(folder, "escape"))
+            bad = json.loads(json.dumps(doc))
+            bad["weightsManifest"][0]["paths"][-1] = path
+            json.dump(bad, open(os.path.join(folder, "model.json"), "w"))
+            expect_one_line_error(convert_cli(folder, "-o", out), os.path.join(folder, "model.json"), repr(path), expected)
+            assert not os.path.exists(out)
+        # a symbolic link that stays inside the folder is fine
+        inside = os.path.join(tmp, "inside")
+        linked_copy(tfjs_dir, inside, skip={"model.json"})
+        os.symlink(SHARD7, os.path.join(inside, "alias"))
+        good = json.loads(json.dumps(doc))
+        good["weightsManifest"][0]["paths"][-1] = "alias"
+        json.dump(good, open(os.path.join(inside, "model.json"), "w"))
+        proc = convert_cli(inside, "-o", out)
+        assert proc.returncode == 0 and os.path.exists(out), proc.stderr
 
 
 def test_convert_tfjs_errors_name_file_and_size():

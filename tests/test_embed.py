@@ -230,7 +230,7 @@ def test_an_output_that_is_the_input_is_refused():
                 f.write("5 6 7\n8 9\n")
             proc = run([BIN, "embed", "--model", model, "--input", path, "--format", "ids", "-o", os.path.join(tmp, out)],
                        check=False)
-            assert proc.returncode == common.EXIT_FAILED and "it is the input file" in proc.stderr and name in proc.stderr, (name, proc.stderr)
+            assert proc.returncode == common.EXIT_USAGE and "is the --input file" in proc.stderr and name in proc.stderr, (name, proc.stderr)
             assert open(path).read() == "5 6 7\n8 9\n", name
             assert sorted(os.listdir(tmp)) == [name], os.listdir(tmp)
             os.remove(path)

@@ -253,5 +253,5 @@ def test_options_are_checked_and_baseline_compares():
         assert "tokenizer tfjs" in proc.stdout, proc.stdout
         before = open(sts, "rb").read()
         proc = run([BIN, "eval", "--model", model, "--stsb", sts, "--json", sts], check=False)
-        assert proc.returncode == common.EXIT_FAILED and "would replace the input" in proc.stderr, proc.stderr
+        assert proc.returncode == common.EXIT_USAGE and "must not replace an input" in proc.stderr, proc.stderr
         assert open(sts, "rb").read() == before

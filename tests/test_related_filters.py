@@ -194,9 +194,9 @@ def test_filter_options_are_checked():
         assert proc.returncode == common.EXIT_FAILED and "no column 'nope'" in proc.stderr, proc.stderr
         before = open(cat, "rb").read()  # neither the lists nor their facts file may replace an input
         proc = _run_related(tmp, x, ids, 3, ["--catalog", cat, "--id-col", "id", "--only-other", "brand"], out="cat.csv")
-        assert proc.returncode == common.EXIT_FAILED and "would replace the input" in proc.stderr, proc.stderr
+        assert proc.returncode == common.EXIT_USAGE and "must not replace an input" in proc.stderr, proc.stderr
         os.replace(os.path.join(tmp, "items.ids"), os.path.join(tmp, "x.related.json"))
         proc = common.run([common.BIN, "related", "--emb", os.path.join(tmp, "items.npy"), "--ids",
                            os.path.join(tmp, "x.related.json"), "-o", os.path.join(tmp, "x.csv")], check=False)
-        assert proc.returncode == common.EXIT_FAILED and "would replace the input" in proc.stderr, proc.stderr
+        assert proc.returncode == common.EXIT_USAGE and "must not replace an input" in proc.stderr, proc.stderr
         assert open(cat, "rb").read() == before and not os.path.exists(os.path.join(tmp, "x.csv"))

@@ -212,5 +212,5 @@ def test_bad_inputs_fail_and_write_nothing():
         for option in ("-o", "--map-csv"):  # an output over an input (here by another path) is refused
             proc = run([BIN, "report", "--catalog", copy, "--text-col", "name", "--id-col", "id", "--emb", emb,
                         "--related", rel, "-o", out, option, os.path.join(tmp, ".", "catalogue.csv")], check=False)
-            assert proc.returncode == common.EXIT_FAILED and "would replace the input" in proc.stderr, proc.stderr
+            assert proc.returncode == common.EXIT_USAGE and "must not replace an input" in proc.stderr, proc.stderr
             assert open(copy, "rb").read() == open(EXAMPLE, "rb").read()

@@ -180,13 +180,17 @@ static int parse_column_names(input_reader *r, char *err, size_t err_len) {
     return 0;
 }
 
+/* The current record's stored bytes, which fields index. r->rec.data is NULL while no byte was stored (every
+ * field empty), and NULL + 0 is undefined behaviour: then "". */
+static const uint8_t *record_bytes(const input_reader *r) { return r->rec.data ? r->rec.data : (const uint8_t *)""; }
+
 /* Appends the header's column names to err after its first used bytes, as many as fit. */
 static void list_columns(const input_reader *r, char *err, size_t err_len) {
     size_t used = strlen(err);
     for (size_t i = 0; i < r->n_fields && used + 1 < err_len; i++) {
         const input_span *f = &r->fields[i];
         int n = snprintf(err + used, err_len - used, "%s'%.*s'", i ? ", " : "", (int)(f->end - f->start),
-                         (const char *)r->rec.data + f->start);
+                         (const char *)record_bytes(r) + f->start);
         if (n < 0) break;
         used += (size_t)n;
     }
@@ -272,7 +276,7 @@ static int find_columns(input_reader *r, char *err, size_t err_len) {
 
 /* The id and text of the CSV/TSV row now in r->fields (the id first, so a rejected row still has it). */
 static int take_fields(input_reader *r, const char **reject, char *err, size_t err_len) {
-    const uint8_t *rec = r->rec.data;
+    const uint8_t *rec = record_bytes(r);
     if (r->id_name) {
         size_t i = r->index[r->n_text];
         if (i >= r->n_fields) {

@@ -14,7 +14,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "common/clock.h"
@@ -61,6 +60,7 @@ typedef struct {
 typedef struct {
     const embed_job *job;
     uint32_t vocab_rows;
+    size_t max_ids; /* tokens kept per text: the model's max_len + 1 */
     input_reader *reader;
     window windows[N_WINDOWS];
     size_t produced, consumed; /* windows handed over / given back, counted since the start */
@@ -146,7 +146,9 @@ static void tokenize_window(pipeline *pl, window *w) {
             reason = "invalid UTF-8 (--strict)";
         } else {
             tok_result res;
-            if (tokenizer_encode(job->tok, w->texts + r->text, r->text_len, 0, pl->scratch[t], &res, why, sizeof why)) {
+            /* the encoder keeps max_len tokens; one more tells it the text was clipped */
+            if (tokenizer_encode_first(job->tok, w->texts + r->text, r->text_len, pl->max_ids, pl->scratch[t], &res,
+                                       why, sizeof why)) {
                 reason = why;
             } else {
                 r->invalid_utf8 |= res.invalid_utf8;
@@ -226,40 +228,38 @@ typedef struct {
     size_t ids_repaired; /* JSONL ids holding invalid UTF-8, written with U+FFFD */
 } writer;
 
-/* Whether path names the input file (an output there would replace the input as the job commits). */
-static int is_the_input(const embed_job *job, const char *path) {
-    struct stat in, out;
-    return strcmp(job->input, "-") && !stat(job->input, &in) && !stat(path, &out) && in.st_dev == out.st_dev &&
-           in.st_ino == out.st_ino;
+size_t embed_job_outputs(const embed_job *job, char *paths[EMBED_JOB_MAX_OUTPUTS]) {
+    size_t n = 0;
+    paths[n++] = strdup(job->out);
+    if (!job->jsonl) paths[n++] = output_sibling(job->out, ".ids");
+    paths[n++] = output_sibling(job->out, ".embed.json"); /* written by the CLI after the job (run_facts.h) */
+    paths[n++] = output_sibling(job->out, ".rejects.tsv");
+    for (size_t i = 0; i < n; i++)
+        if (!paths[i]) {
+            while (n) free(paths[--n]);
+            return 0;
+        }
+    return n;
 }
 
 static int open_writer(const embed_job *job, size_t dim, writer *wr, char *err, size_t err_len) {
-    char *rejects = output_sibling(job->out, ".rejects.tsv"), *ids = output_sibling(job->out, ".ids");
-    char *facts = output_sibling(job->out, ".embed.json"); /* written by the CLI after the job (run_facts.h) */
-    const char *clash = NULL;
-    if (rejects && ids && facts) {
-        if (is_the_input(job, job->out)) clash = job->out;
-        else if (is_the_input(job, rejects)) clash = rejects;
-        else if (!job->jsonl && is_the_input(job, ids)) clash = ids;
-        else if (is_the_input(job, facts)) clash = facts;
-    }
-    int rc = -1;
-    if (!rejects || !ids || !facts) {
-        ERR(err, err_len, "out of memory");
-    } else if (clash) {
-        ERR(err, err_len, "%s: an output of -o %s, but it is the input file: choose another -o", clash, job->out);
-    } else if (!atomic_open(&wr->rejects, rejects, err, err_len)) {
+    char *paths[EMBED_JOB_MAX_OUTPUTS];
+    const size_t n = embed_job_outputs(job, paths);
+    if (!n) return ERR(err, err_len, "out of memory");
+    const char *rejects = paths[n - 1], *ids = paths[1];
+    int rc = atomic_open(&wr->rejects, rejects, err, err_len);
+    if (!rc) {
         if (job->jsonl) rc = atomic_open(&wr->rows_jsonl, job->out, err, err_len);
         else if ((wr->npy = npy_writer_open(job->out, job->dtype, dim, err, err_len))) {
             rc = atomic_open(&wr->ids, ids, err, err_len);
             if (rc) npy_writer_abort(wr->npy), wr->npy = NULL;
+        } else {
+            rc = -1;
         }
         if (rc) atomic_abort(&wr->rejects);
         else fputs("line\tid\treason\n", wr->rejects.fp);
     }
-    free(rejects);
-    free(ids);
-    free(facts);
+    for (size_t i = 0; i < n; i++) free(paths[i]);
     return rc;
 }
 
@@ -366,7 +366,8 @@ int embed_job_run(const embed_job *job, userec_encoder *enc, size_t dim, uint32_
                   char *err, size_t err_len) {
     memset(sum, 0, sizeof *sum);
     const double t_start = now_seconds();
-    pipeline pl = {.job = job, .vocab_rows = vocab_rows};
+    pipeline pl = {.job = job, .vocab_rows = vocab_rows,
+                   .max_ids = (size_t)userec_info(userec_encoder_model(enc)).max_len + 1};
     writer wr = {0};
     int rc = -1, started = 0;
     pthread_t thread;

@@ -32,6 +32,12 @@ typedef struct {
     double wall_s, tokenize_s, encode_s, write_s; /* tokenize_s includes reading; it overlaps encoding */
 } embed_summary;
 
+/* The files an embed run writes: job->out, then beside it OUT.ids (for .npy output), OUT.embed.json (the run's
+ * facts, written by the CLI) and OUT.rejects.tsv, last. Fills paths (malloc'd, for the caller to free) and returns
+ * how many (3 or 4), or 0 when memory ran out. */
+#define EMBED_JOB_MAX_OUTPUTS 4
+size_t embed_job_outputs(const embed_job *job, char *paths[EMBED_JOB_MAX_OUTPUTS]);
+
 /* Runs the job. Returns 0 when every output was committed (rejected rows included), -1 with err set when
  * nothing was written. */
 int embed_job_run(const embed_job *job, userec_encoder *enc, size_t dim, uint32_t vocab_rows, embed_summary *sum,
