@@ -21,10 +21,10 @@ CFLAGS ?= -O3 -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -fPIC -fvisibility=hidden \
                    -ffp-contract=off -Iengine -DUSEREC_VERSION_STRING='"$(VERSION)"'
 # The per-ISA kernel files, each compiled for its instruction set; cpu_kernels.c runs only what the CPU has.
-AVX512_FLAGS := -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -mavx512dq
-$(BUILD)/engine/cpu/cpu_kernels_avx2.o: override CFLAGS += -mavx2 -mfma
-$(BUILD)/engine/cpu/cpu_kernels_avx512.o: override CFLAGS += $(AVX512_FLAGS)
-$(BUILD)/engine/cpu/cpu_kernels_bf16.o: override CFLAGS += $(AVX512_FLAGS) -mavx512bf16
+ISA_FLAGS_avx2 := -mavx2 -mfma
+ISA_FLAGS_avx512 := -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -mavx512dq
+ISA_FLAGS_bf16 := $(ISA_FLAGS_avx512) -mavx512bf16
+$(foreach isa,avx2 avx512 bf16,$(eval $(BUILD)/engine/cpu/cpu_kernels_$(isa).o: override CFLAGS += $(ISA_FLAGS_$(isa))))
 LIB_LIBS := -lutf8proc -lz -lm -fopenmp
 override LDLIBS += -lopenblas $(LIB_LIBS)
 
@@ -35,6 +35,9 @@ TEST_SRC := $(wildcard tests/c/test_*.c tests/gpu/test_*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(patsubst %.c,$(BUILD)/tests/%,$(notdir $(TEST_SRC)))
+# The fuzz targets (tests/fuzz/) also build as plain programs that replay their kept inputs (make test).
+FUZZ_NAMES := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/fuzz-replay/%)
 DEPS_STAMP := $(BUILD)/.deps-ok
 vpath test_%.c tests/c tests/gpu
 
@@ -47,16 +50,25 @@ ifeq ($(NVCC),)
 $(error CUDA=1, but nvcc is neither in PATH nor in /usr/local/cuda/bin)
 endif
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(realpath $(NVCC)))
-# Hopper machine code plus PTX that newer GPUs compile at load time.
-CUDA_GENCODE ?= -gencode arch=compute_90,code=[sm_90,compute_90]
+# One fatbinary for every recent NVIDIA generation (docs/gpu.md): machine code for Ampere (sm_80 A100/A30,
+# sm_86 A10/A40/RTX 30), Ada (sm_89 L4/L40S/RTX 40), Hopper (sm_90), Blackwell (sm_100 B200/GB200, sm_103 B300,
+# sm_120 RTX 50/RTX PRO), and PTX of the newest, which later GPUs compile at load time. Machine code runs on
+# later minor versions of its major (sm_86 on 8.7, sm_120 on 12.1). tests/test_cuda_build.py checks the library
+# holds all of it. A build for one card only: e.g. make CUDA_ARCHS=90 CUDA_PTX=90.
+CUDA_ARCHS ?= 80 86 89 90 100 103 120
+CUDA_PTX ?= 120
+NVCC_THREADS ?= 2
+CUDA_GENCODE := $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
+                -gencode arch=compute_$(CUDA_PTX),code=compute_$(CUDA_PTX)
 NVCCFLAGS ?= -O3 -lineinfo
-NVCCFLAGS += -std=c++17 $(CUDA_GENCODE) -DUSEREC_CUDA -Iengine -Ikernels \
+NVCCFLAGS += -std=c++17 --threads $(NVCC_THREADS) $(CUDA_GENCODE) -DUSEREC_CUDA -Iengine -Ikernels \
+             -DUSEREC_CUDA_TARGETS='"$(foreach a,$(CUDA_ARCHS),sm_$(a)) + PTX compute_$(CUDA_PTX)"' \
              -Xcompiler -Wall,-Wextra,-Wno-unused-parameter,-fPIC,-fvisibility=hidden
-override CFLAGS += -DUSEREC_CUDA
+# The CUDA headers for C files too: tests/gpu/test_kernels.c calls the kernel launchers (kernels/kernels.h).
+override CFLAGS += -DUSEREC_CUDA -isystem $(CUDA_HOME)/include
 LIB_OBJ += $(patsubst %.cu,$(BUILD)/%.o,$(wildcard engine/*/*.cu kernels/*.cu))
 CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
 LIB_LIBS += $(CUDA_LIBS)
-override LDLIBS += $(CUDA_LIBS)
 endif
 
 STATIC_LIB := $(BUILD)/libuserec.a
@@ -99,11 +111,11 @@ $(BUILD)/tests/%: %.c $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/c -o $@ $< $(STATIC_LIB) $(LDLIBS)
 
-test: $(BIN) lib $(TEST_BIN)
+test: $(BIN) lib $(TEST_BIN) $(FUZZ_REPLAY)
 	@$(PY) tests/run.py --build $(BUILD) --bin $(BIN) --shared $(SHARED)
 
 # The edit loop: the C unit tests and a slice of the oracle tests (tests marked quick), under a minute.
-check: $(BIN) lib $(TEST_BIN)
+check: $(BIN) lib $(TEST_BIN) $(FUZZ_REPLAY)
 	@$(PY) tests/run.py --quick --build $(BUILD) --bin $(BIN) --shared $(SHARED)
 
 # Installs the CLI, both libraries, the header, a pkg-config file and the Python module.
@@ -141,12 +153,55 @@ $(TEST_MODEL): tools/make_test_model.py tools/convert.py
 demo: $(BIN)
 	@BUILD=$(BUILD) SHARED=$(SHARED) USEREC=$(abspath $(BIN)) sh tools/demo.sh
 
-# Downloads, verifies and converts the official USE-lite weights (weights/README.md says how to install offline).
-weights: weights/use-lite.usew
+# Downloads, verifies and converts the official USE-lite weights (weights/README.md says how to install offline),
+# then checks the converted model against the real model's published outputs (docs/verify.md).
+STS_DEV := $(SHARED)/data/sts/stsbenchmark/sts-dev.csv
+weights: weights/use-lite.usew $(BIN)
+	$(abspath $(BIN)) verify weights/use-lite.usew $(if $(wildcard $(STS_DEV)),--sts $(STS_DEV))
 weights/use-lite.usew: weights/download.sh tools/convert.py
 	sh weights/download.sh
 
 clean:
 	rm -rf $(BUILD) $(BIN)
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+# Fuzzing (docs/limits.md): `make fuzz FUZZ_SECONDS=N` builds the libFuzzer targets of tests/fuzz/ with clang,
+# AddressSanitizer and UndefinedBehaviorSanitizer, runs each for N seconds (two at a time; FUZZ_ONLY=NAME picks
+# some) on seeds made from ../shared and the test models, and keeps any crash input in tests/fuzz/regressions/.
+# The same build makes $(FUZZ_DIR)/userec, the CLI under both sanitizers, on which `make fuzz` then replays
+# the issue 13 repros (tests/test_hardening.py).
+FUZZ_CC ?= clang-14
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= 2
+FUZZ_ONLY ?=
+FUZZ_DIR := $(BUILD)/fuzz
+FUZZ_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -std=c11 \
+               -D_GNU_SOURCE -fopenmp -Wall -Wextra -Wno-unused-parameter -Wno-pass-failed -ffp-contract=off -Iengine -DUSEREC_VERSION_STRING='"$(VERSION)"'
+FUZZ_LIBS := -lutf8proc -lz -lm -fopenmp
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+
+$(foreach isa,avx2 avx512 bf16,$(eval $(FUZZ_DIR)/obj/engine/cpu/cpu_kernels_$(isa).o: FUZZ_CFLAGS += $(ISA_FLAGS_$(isa))))
+$(FUZZ_DIR)/obj/%.o: %.c $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(FUZZ_LIBS)
+
+$(FUZZ_DIR)/userec: $(CLI_SRC:%.c=$(FUZZ_DIR)/obj/%.o) $(FUZZ_LIB_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ -lopenblas $(FUZZ_LIBS)
+
+# The targets with a plain main() (tests/fuzz/replay.c) and the plain build: `make test` replays the kept inputs.
+$(BUILD)/fuzz-replay/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< tests/fuzz/replay.c $(STATIC_LIB) $(LDLIBS)
+
+fuzz: $(FUZZ_NAMES:%=$(FUZZ_DIR)/%) $(FUZZ_DIR)/userec $(BIN) test-model
+	$(PY) tests/fuzz/run.py --fuzz-dir $(FUZZ_DIR) --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS) --shared $(SHARED) \
+	    --model $(TEST_MODEL) --bin $(abspath $(BIN)) --only '$(FUZZ_ONLY)'
+	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
+	    $(PY) tests/run.py --build $(BUILD) --bin $(FUZZ_DIR)/userec --shared $(SHARED) --only test_hardening
+
+# `userec verify` carries the published figures in its object (.incbin): rebuild it when they change.
+$(BUILD)/cli/verify.o: weights/published.json
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(wildcard $(FUZZ_DIR)/obj/*/*/*.d $(FUZZ_DIR)/obj/*/*.d)

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "userec.h"
 
@@ -19,6 +20,9 @@ int cmd_devices(int argc, char **argv);
 int cmd_related(int argc, char **argv);
 int cmd_query(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 /* Prints "userec <cmd>: <message>" to stderr and returns EXIT_USAGE. */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -40,8 +44,24 @@ int cli_threads_option(const char *cmd, const char *arg, int *threads);
 int cli_device_option(const char *cmd, const char *arg, userec_device *device);
 int cli_precision_option(const char *cmd, const char *arg, userec_precision *precision);
 
+/* A file a command reads or writes, with the option that named it (for messages). */
+typedef struct {
+    const char *option; /* "--model", "-o" */
+    const char *path;   /* NULL (not given) and "-" (stdin/stdout) are skipped */
+} cli_file;
+
+/* The one check that no output of a command replaces one of its inputs (the atomic rename would put the output
+ * where the input was): files are compared by device and inode, so another path to the same file (a hard or
+ * symbolic link, ./x for x) is caught too. outputs[0] is what -o named; later outputs are files written beside
+ * it. Returns 0, or cli_fail's EXIT_USAGE naming the output, the input and its option. */
+int cli_outputs_spare_inputs(const char *cmd, const cli_file *inputs, size_t n_inputs, const cli_file *outputs,
+                             size_t n_outputs);
+
 /* Where the top-k search runs for --device `wanted` (userec_device_choose, its notes on stderr); returns 0, or
  * EXIT_FAILED after saying why --device cuda cannot run. */
 int cli_search_device(const char *cmd, userec_device wanted, userec_device *where);
+
+/* Writes one CSV field, RFC 4180: a field holding a comma, quote or line break is quoted, its quotes doubled. */
+void cli_csv_field(FILE *f, const char *s);
 
 #endif

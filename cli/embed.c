@@ -9,6 +9,8 @@
 #include "cli.h"
 #include "jobs/embed_job.h"
 #include "model/model.h"
+#include "model/provenance.h"
+#include "output/run_facts.h"
 #include "common/util.h"
 
 typedef struct {
@@ -24,7 +26,8 @@ static void usage(FILE *to) {
     fprintf(to,
             "usage: userec embed --model MODEL.usew --input FILE|- -o OUT.npy [options]\n"
             "input:\n"
-            "  --format lines|csv|tsv|jsonl|ids   (default: from the extension: .txt .csv .tsv .jsonl/.json .ids)\n"
+            "  --format lines|csv|tsv|jsonl|ids   (default: from the extension: .txt .csv .tsv .jsonl/.json .ids;\n"
+            "                         a gzip-compressed input, FILE.csv.gz say, is read as it is inflated)\n"
             "                         lines: one text per line; ids: space-separated token ids per line\n"
             "  --text-col A[,B..]     csv/tsv/jsonl: the column(s) whose values, joined by spaces, are the text\n"
             "  --id-col C             the column holding each row's id (default: the 0-based row number)\n"
@@ -111,12 +114,9 @@ static int parse_options(int argc, char **argv, embed_options *opt) {
         usage(stderr);
         return cli_fail("embed", "--model, --input and -o are required");
     }
-    static const char *formats[] = {"lines", "csv", "tsv", "jsonl", "ids"}; /* in input_format order */
     if (opt->format) {
-        size_t k = 0;
-        while (k < 5 && strcmp(opt->format, formats[k])) k++;
-        if (k == 5) return cli_fail("embed", "--format wants lines, csv, tsv, jsonl or ids, not '%s'", opt->format);
-        job->in.format = (input_format)k;
+        if (input_format_parse(opt->format, &job->in.format))
+            return cli_fail("embed", "--format wants lines, csv, tsv, jsonl or ids, not '%s'", opt->format);
     } else if (input_guess_format(job->input, &job->in.format)) {
         return cli_fail("embed", "cannot tell the format of '%s' from its name: give --format lines|csv|tsv|jsonl|ids",
                         job->input);
@@ -129,9 +129,10 @@ static int parse_options(int argc, char **argv, embed_options *opt) {
         return cli_fail("embed", "-o must name a .npy file (or use --format-out jsonl), not '%s'", job->out);
     int tabular = job->in.format == INPUT_CSV || job->in.format == INPUT_TSV || job->in.format == INPUT_JSONL;
     if (tabular && !job->in.text_cols)
-        return cli_fail("embed", "--format %s needs --text-col naming the text column(s)", formats[job->in.format]);
+        return cli_fail("embed", "--format %s needs --text-col naming the text column(s)", input_format_name(job->in.format));
     if (!tabular && (job->in.text_cols || job->in.id_col))
-        return cli_fail("embed", "--text-col and --id-col apply to csv, tsv and jsonl input, not %s", formats[job->in.format]);
+        return cli_fail("embed", "--text-col and --id-col apply to csv, tsv and jsonl input, not %s",
+                        input_format_name(job->in.format));
     if (opt->tokenizer && strcmp(opt->tokenizer, "spm") && strcmp(opt->tokenizer, "tfjs"))
         return cli_fail("embed", "--tokenizer wants spm or tfjs, not '%s'", opt->tokenizer);
     return 0;
@@ -145,18 +146,66 @@ static void print_summary(const embed_summary *s, const embed_options *opt, cons
             s->wall_s > 0 ? (double)s->read / s->wall_s : 0, s->tokenize_s, s->encode_s, s->write_s, opt->job.out);
 }
 
+/* OUT.embed.json: how the vectors were made, for `userec report`. */
+static int write_facts(const embed_options *opt, const embed_summary *s, const userec_encoder *enc, int test_weights,
+                       char *err, size_t err_len) {
+    const embed_job *job = &opt->job;
+    run_facts rf;
+    if (run_facts_open_beside(&rf, job->out, ".embed.json", "embed", err, err_len)) return -1;
+    run_facts_string(&rf, "input", job->input);
+    run_facts_string(&rf, "format", input_format_name(job->in.format));
+    run_facts_string(&rf, "text_col", job->in.text_cols);
+    run_facts_string(&rf, "id_col", job->in.id_col);
+    run_facts_string(&rf, "output", job->out);
+    run_facts_string(&rf, "model", opt->model);
+    run_facts_bool(&rf, "test_weights", test_weights);
+    run_facts_string(&rf, "tokenizer", job->tok ? tokenizer_kind_name(tokenizer_kind(job->tok)) : "none (token ids)");
+    run_facts_string(&rf, "encoder", userec_encoder_name(enc));
+    run_facts_string(&rf, "device", userec_device_name(userec_encoder_device(enc)));
+    run_facts_string(&rf, "precision", userec_precision_name(opt->precision));
+    run_facts_string(&rf, "dtype", job->jsonl ? "jsonl" : job->dtype == NPY_F16 ? "float16" : "float32");
+    run_facts_count(&rf, "threads", (size_t)job->threads);
+    run_facts_count(&rf, "rows_read", s->read);
+    run_facts_count(&rf, "embedded", s->embedded);
+    run_facts_count(&rf, "rejected", s->rejected);
+    run_facts_count(&rf, "clipped", s->clipped);
+    run_facts_count(&rf, "repaired", s->repaired);
+    run_facts_count(&rf, "tokens", s->tokens);
+    run_facts_number(&rf, "seconds", s->wall_s);
+    run_facts_number(&rf, "tokenize_seconds", s->tokenize_s);
+    run_facts_number(&rf, "encode_seconds", s->encode_s);
+    run_facts_number(&rf, "write_seconds", s->write_s);
+    return run_facts_commit(&rf, err, err_len);
+}
+
+/* -o and the files written beside it must not be the model or the input. */
+static int check_outputs(const embed_options *opt) {
+    char *paths[EMBED_JOB_MAX_OUTPUTS];
+    const size_t n = embed_job_outputs(&opt->job, paths);
+    if (!n) return cli_failed("embed", "out of memory");
+    cli_file outputs[EMBED_JOB_MAX_OUTPUTS];
+    for (size_t i = 0; i < n; i++) outputs[i] = (cli_file){"-o", paths[i]};
+    const cli_file inputs[] = {{"--model", opt->model}, {"--input", opt->job.input}};
+    const int rc = cli_outputs_spare_inputs("embed", inputs, 2, outputs, n);
+    for (size_t i = 0; i < n; i++) free(paths[i]);
+    return rc;
+}
+
 int cmd_embed(int argc, char **argv) {
     embed_options opt;
     int rc = parse_options(argc, argv, &opt);
+    if (!rc) rc = check_outputs(&opt);
     if (rc) return rc;
     if (opt.threads) omp_set_num_threads(opt.threads);
     embed_job *job = &opt.job;
     job->threads = opt.threads ? opt.threads : omp_get_max_threads();
-    job->progress = opt.quiet ? PROGRESS_NONE : isatty(STDERR_FILENO) ? PROGRESS_BAR : PROGRESS_LOG;
+    job->progress = progress_style_for_stderr(opt.quiet);
     userec_error uerr;
     userec_model *m = userec_load(opt.model, &uerr);
     if (!m) return cli_failed("embed", "%s", uerr.message);
     const userec_model_info info = userec_info(m);
+    const int test_weights = usew_is_test_weights(m->file);
+    if (test_weights) fprintf(stderr, "embed: warning: %s: %s\n", opt.model, USEW_TEST_WEIGHTS_WARNING);
     if (job->in.format != INPUT_IDS) {
         enum usew_tokenizer kind = !opt.tokenizer ? USEW_TOK_NONE : !strcmp(opt.tokenizer, "spm") ? USEW_TOK_SPM : USEW_TOK_TFJS;
         if (!(job->tok = model_tokenizer(m, kind, &uerr))) {
@@ -176,10 +225,15 @@ int cmd_embed(int argc, char **argv) {
     char err[1024];
     embed_summary sum;
     rc = embed_job_run(job, enc, info.dim, info.vocab_rows, &sum, err, sizeof err);
+    const int facts_rc = rc ? 0 : write_facts(&opt, &sum, enc, test_weights, err, sizeof err);
     userec_encoder_close(enc);
     userec_free(m);
     if (rc) return cli_failed("embed", "%s (nothing was written)", err);
+    if (facts_rc) return cli_failed("embed", "the vectors were written, but their facts file was not: %s", err);
     if (!opt.quiet) print_summary(&sum, &opt, &info);
+    if (sum.ids_repaired)
+        fprintf(stderr, "embed: warning: %zu ids held invalid UTF-8; JSON must be Unicode, so the JSONL writes those bytes "
+                        "as U+FFFD (the .npy output keeps ids byte for byte)\n", sum.ids_repaired);
     double reject_rate = sum.read ? (double)sum.rejected / (double)sum.read : 0;
     if (reject_rate > opt.max_reject_rate) {
         fprintf(stderr, "embed: failing: %zu of %zu rows (%.2f%%) were rejected, more than --max-reject-rate %g "

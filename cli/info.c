@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "model/model.h"
+#include "model/provenance.h"
 
 static void print_flags(uint32_t flags) {
     static const char *names[] = {"pre_ln", "emb_twice", "timing_signal", "l0_residual_proj", "tanh_head",
@@ -58,6 +59,7 @@ int cmd_info(int argc, char **argv) {
     printf("tensor bytes   %llu\n", (unsigned long long)total);
     const usew_tensor *prov = usew_find(f, "meta.provenance");
     if (prov) printf("provenance     %.*s\n", (int)prov->nbytes, (const char *)prov->data);
+    if (usew_is_test_weights(f)) printf("weights        TEST WEIGHTS: %s\n", USEW_TEST_WEIGHTS_WARNING);
     userec_error uerr;
     userec_model *m = model_from_file(f, &uerr);
     int runnable = m != NULL;

@@ -19,6 +19,9 @@ static const struct {
     {"related", cmd_related, "the k most similar items of every item (or query vector), to CSV or JSONL"},
     {"query", cmd_query, "embed a text and print the catalogue items closest to it"},
     {"tokenize", cmd_tokenize, "print the token ids (spm or tfjs) of texts, one line each"},
+    {"report", cmd_report, "an HTML page of a catalogue's related items: map, scores, sample lists, duplicates"},
+    {"eval", cmd_eval, "quality figures on labelled data: product matching, sentence similarity, co-liked movies"},
+    {"verify", cmd_verify, "check a converted model against the real USE-lite's published outputs"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

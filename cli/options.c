@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -83,5 +85,38 @@ int cli_precision_option(const char *cmd, const char *arg, userec_precision *pre
 int cli_search_device(const char *cmd, userec_device wanted, userec_device *where) {
     userec_error err;
     if (userec_device_choose(wanted, stderr, where, &err)) return cli_failed(cmd, "%s", err.message);
+    return 0;
+}
+
+void cli_csv_field(FILE *f, const char *s) {
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+int cli_outputs_spare_inputs(const char *cmd, const cli_file *inputs, size_t n_inputs, const cli_file *outputs,
+                             size_t n_outputs) {
+    for (size_t o = 0; o < n_outputs; o++) {
+        struct stat out;
+        if (!outputs[o].path || !strcmp(outputs[o].path, "-") || stat(outputs[o].path, &out)) continue; /* new file */
+        for (size_t i = 0; i < n_inputs; i++) {
+            struct stat in;
+            if (!inputs[i].path || !strcmp(inputs[i].path, "-") || stat(inputs[i].path, &in)) continue;
+            if (in.st_dev != out.st_dev || in.st_ino != out.st_ino) continue;
+            if (o == 0)
+                return cli_fail(cmd, "%s %s is the %s file (%s): an output must not replace an input; choose another %s",
+                                outputs[0].option, outputs[0].path, inputs[i].option, inputs[i].path, outputs[0].option);
+            return cli_fail(cmd, "%s %s would also write %s, which is the %s file (%s): an output must not replace an "
+                            "input; choose another %s", outputs[0].option, outputs[0].path, outputs[o].path,
+                            inputs[i].option, inputs[i].path, outputs[0].option);
+        }
+    }
     return 0;
 }

@@ -6,47 +6,60 @@
 #include <string.h>
 
 #include "cli.h"
+#include "common/grow.h"
+#include "common/json_string.h"
+#include "output/atomic_file.h"
 #include "input/input.h"
 #include "topk/topk.h"
 #include "userec.h"
 #include "common/util.h"
 
+typedef enum { OUT_TABLE, OUT_JSON } out_format;
+
 typedef struct {
-    const char *model, *emb, *ids, *catalog, *text_col, *id_col, *format;
+    const char *model, *emb, *ids, *catalog, *text_col, *id_col, *catalog_format, *out;
     size_t k;
     userec_device device;
+    out_format format;
 } query_options;
 
 static void usage(FILE *to) {
     fprintf(to,
-            "usage: userec query --model MODEL.usew --emb ITEMS.npy [--ids ITEMS.ids] [-k 10]\n"
-            "                    [--catalog FILE --text-col COLS [--id-col COL] [--format F]] TEXT...\n"
+            "usage: userec query --model MODEL.usew --emb ITEMS.npy [--ids ITEMS.ids] [-k 10] [-o FILE] [--format F]\n"
+            "                    [--catalog FILE --text-col COLS [--id-col COL] [--catalog-format F]] TEXT...|-\n"
+            "  TEXT...              the texts to search for; - reads them from stdin, one per line\n"
             "  --emb, --ids         the item vectors and their ids, as `userec embed` wrote them (without --ids\n"
             "                       the items are named by row number)\n"
-            "  --catalog FILE       the catalogue the items came from, to print each neighbour's text: a row\n"
+            "  --catalog FILE       the catalogue the items came from, to show each neighbour's text: a row\n"
             "                       matches an item when its id (--id-col, else its 0-based data row number)\n"
             "                       equals the item's id\n"
             "  --text-col COLS      comma-separated columns joined into the text (csv, tsv, jsonl)\n"
             "  --id-col COL         the catalogue column holding the ids\n"
-            "  --format F           lines|csv|tsv|jsonl (default: from the catalogue's extension)\n"
+            "  --catalog-format F   lines|csv|tsv|jsonl (default: from the catalogue's extension, .gz allowed)\n"
             "  -k N                 neighbours per text (default 10)\n"
+            "  -o FILE              write the results to FILE (atomically) instead of stdout\n"
+            "  --format table|json  table (default): per text, rank, score (cosine), id and, with --catalog, text;\n"
+            "                       json: one JSON object per text and line: {\"query\": TEXT, \"neighbors\":\n"
+            "                       [{\"rank\": 1, \"id\": ..., \"score\": ..., \"text\": ...}, ...]}\n"
             "  --device cpu|cuda|auto  where to encode the texts and search, in fp32 (default cpu; auto: the GPU\n"
             "                       when usable, else the CPU)\n"
-            "Prints, for each TEXT, a table of rank, score (cosine), id and, with --catalog, text.\n");
+            "An empty text is refused, as `embed` refuses it.\n");
 }
 
 static int parse_options(int argc, char **argv, query_options *opt) {
-    enum { O_MODEL = 256, O_EMB, O_IDS, O_CATALOG, O_TEXT_COL, O_ID_COL, O_FORMAT, O_DEVICE };
+    enum { O_MODEL = 256, O_EMB, O_IDS, O_CATALOG, O_TEXT_COL, O_ID_COL, O_CATALOG_FORMAT, O_FORMAT, O_DEVICE };
     static const struct option longopts[] = {
         {"model", required_argument, 0, O_MODEL},       {"emb", required_argument, 0, O_EMB},
         {"ids", required_argument, 0, O_IDS},           {"catalog", required_argument, 0, O_CATALOG},
         {"text-col", required_argument, 0, O_TEXT_COL}, {"id-col", required_argument, 0, O_ID_COL},
+        {"catalog-format", required_argument, 0, O_CATALOG_FORMAT},
         {"format", required_argument, 0, O_FORMAT},     {"device", required_argument, 0, O_DEVICE},
-        {"help", no_argument, 0, 'h'},                  {0, 0, 0, 0}};
+        {"output", required_argument, 0, 'o'},          {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     *opt = (query_options){.k = 10};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "k:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "k:o:", longopts, NULL)) != -1) {
         switch (c) {
         case O_MODEL: opt->model = optarg; break;
         case O_EMB: opt->emb = optarg; break;
@@ -54,7 +67,18 @@ static int parse_options(int argc, char **argv, query_options *opt) {
         case O_CATALOG: opt->catalog = optarg; break;
         case O_TEXT_COL: opt->text_col = optarg; break;
         case O_ID_COL: opt->id_col = optarg; break;
-        case O_FORMAT: opt->format = optarg; break;
+        case O_CATALOG_FORMAT: opt->catalog_format = optarg; break;
+        case 'o': opt->out = optarg; break;
+        case O_FORMAT:
+            if (!strcmp(optarg, "table")) opt->format = OUT_TABLE;
+            else if (!strcmp(optarg, "json")) opt->format = OUT_JSON;
+            else
+                return cli_fail("query", "--format is the output's, table or json, not '%s'%s", optarg,
+                                strcmp(optarg, "lines") && strcmp(optarg, "csv") && strcmp(optarg, "tsv") &&
+                                        strcmp(optarg, "jsonl")
+                                    ? ""
+                                    : " (the catalogue's format is --catalog-format)");
+            break;
         case O_DEVICE:
             if (cli_device_option("query", optarg, &opt->device)) return EXIT_USAGE;
             break;
@@ -67,11 +91,52 @@ static int parse_options(int argc, char **argv, query_options *opt) {
     }
     if (!opt->model || !opt->emb || optind == argc) {
         usage(stderr);
-        return cli_fail("query", "--model, --emb and at least one TEXT are required");
+        return cli_fail("query", "--model, --emb and at least one TEXT (or - for stdin) are required");
     }
-    if (!opt->catalog && (opt->text_col || opt->id_col || opt->format))
-        return cli_fail("query", "--text-col, --id-col and --format describe --catalog, which is missing");
+    if (!opt->catalog && (opt->text_col || opt->id_col || opt->catalog_format))
+        return cli_fail("query", "--text-col, --id-col and --catalog-format describe --catalog, which is missing");
     return 0;
+}
+
+typedef struct {
+    char **text;
+    size_t n, cap;
+} text_list;
+
+static int add_text(text_list *l, char *text, char *err, size_t err_len) {
+    if (GROW(l->text, l->cap, l->n + 1)) return ERR(err, err_len, "out of memory for %zu texts", l->n + 1);
+    l->text[l->n++] = text;
+    return 0;
+}
+
+/* The texts to search for: the arguments, each "-" replaced by the lines of stdin. Every text must be non-empty.
+ * Returns 0, or EXIT_USAGE after saying which text is empty, or -1 with err set (out of memory, a read error). */
+static int gather_texts(char **args, size_t n_args, text_list *l, char *err, size_t err_len) {
+    for (size_t a = 0; a < n_args; a++) {
+        if (strcmp(args[a], "-")) {
+            if (!*args[a]) return cli_fail("query", "text %zu is empty: there is nothing to search for", a + 1);
+            char *copy = strdup(args[a]);
+            if (!copy || add_text(l, copy, err, err_len)) return free(copy), ERR(err, err_len, "out of memory");
+            continue;
+        }
+        char *line = NULL;
+        size_t cap = 0, line_no = 0;
+        ssize_t len;
+        while ((len = getline(&line, &cap, stdin)) >= 0) {
+            line_no++;
+            if (len && line[len - 1] == '\n') line[--len] = 0;
+            if (len && line[len - 1] == '\r') line[--len] = 0;
+            if (!len) {
+                free(line);
+                return cli_fail("query", "<stdin>:%zu: empty text: there is nothing to search for", line_no);
+            }
+            if (add_text(l, line, err, err_len)) return free(line), -1;
+            line = NULL, cap = 0;
+        }
+        free(line);
+        if (ferror(stdin)) return SYS_ERR(err, err_len, "<stdin>", "read");
+    }
+    return l->n ? 0 : cli_fail("query", "no texts on stdin");
 }
 
 /* Tokenizes the texts with the model's default tokenizer and encodes them on `device` (fp32) into n rows of dim
@@ -100,17 +165,12 @@ static int compare_strings(const void *a, const void *b) { return strcmp(*(char 
 /* The catalogue texts of the ids in `wanted` (sorted, unique): text[i] for wanted[i], NULL if never seen. */
 static int catalogue_texts(const query_options *opt, char **wanted, size_t n_wanted, char **text, char *err, size_t err_len) {
     input_options in = {.text_cols = opt->text_col, .id_col = opt->id_col};
-    if (opt->format) {
-        static const struct {
-            const char *name;
-            input_format format;
-        } formats[] = {{"lines", INPUT_LINES}, {"csv", INPUT_CSV}, {"tsv", INPUT_TSV}, {"jsonl", INPUT_JSONL}};
-        size_t i = 0;
-        while (i < sizeof formats / sizeof *formats && strcmp(formats[i].name, opt->format)) i++;
-        if (i == sizeof formats / sizeof *formats) return ERR(err, err_len, "--format is lines, csv, tsv or jsonl, not '%s'", opt->format);
-        in.format = formats[i].format;
+    if (opt->catalog_format) {
+        if (input_format_parse(opt->catalog_format, &in.format) || in.format == INPUT_IDS)
+            return ERR(err, err_len, "--catalog-format is lines, csv, tsv or jsonl, not '%s'", opt->catalog_format);
     } else if (input_guess_format(opt->catalog, &in.format) || in.format == INPUT_IDS) {
-        return ERR(err, err_len, "%s: cannot tell the catalogue's format from its name; pass --format", opt->catalog);
+        return ERR(err, err_len, "%s: cannot tell the catalogue's format from its name; pass --catalog-format",
+                   opt->catalog);
     }
     input_reader *r = input_open(opt->catalog, &in, err, err_len);
     if (!r) return -1;
@@ -160,78 +220,159 @@ static int names_to_look_up(const int32_t *index, size_t n, const topk_ids *ids,
 }
 
 /* A catalogue text on one table line: control characters as spaces, cut at 100 bytes on a UTF-8 boundary. */
-static void print_text(const char *s) {
+static void print_text(FILE *f, const char *s) {
     size_t n = strlen(s), cut = n > 100 ? 100 : n;
     while (cut < n && cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80) cut--;
-    for (size_t i = 0; i < cut; i++) putchar((unsigned char)s[i] < 0x20 ? ' ' : s[i]);
-    fputs(cut < n ? "...\n" : "\n", stdout);
+    for (size_t i = 0; i < cut; i++) fputc((unsigned char)s[i] < 0x20 ? ' ' : s[i], f);
+    fputs(cut < n ? "...\n" : "\n", f);
+}
+
+/* What the results are written with: the texts searched, the lists, and the neighbours' names and texts. */
+typedef struct {
+    const query_options *opt;
+    const text_list *texts;
+    size_t k;
+    const int32_t *index;
+    const float *score;
+    const topk_ids *item_ids;
+    char **names, **name_text; /* with --catalog: the neighbours' names, sorted, and their texts */
+    size_t n_names;
+} results;
+
+/* The catalogue text of neighbour id, or NULL when there is no catalogue or the id is not in it. */
+static const char *text_of(const results *r, const char *id) {
+    if (!r->opt->catalog) return NULL;
+    char **hit = bsearch(&id, r->names, r->n_names, sizeof *r->names, compare_strings);
+    return hit ? r->name_text[hit - r->names] : NULL;
+}
+
+static void write_table(FILE *f, const results *r) {
+    char buf[24];
+    for (size_t t = 0; t < r->texts->n; t++) {
+        fprintf(f, "%s\"%s\"\n", t ? "\n" : "", r->texts->text[t]);
+        fprintf(f, "rank  score     id%s\n", r->opt->catalog ? "\ttext" : "");
+        for (size_t k = 0; k < r->k && r->index[t * r->k + k] != USEREC_TOPK_EMPTY; k++) {
+            const char *id = item_name(r->item_ids, r->index[t * r->k + k], buf), *text = text_of(r, id);
+            fprintf(f, "%4zu  %.6f  %s", k + 1, r->score[t * r->k + k], id);
+            if (!r->opt->catalog) fputc('\n', f);
+            else if (text) fputc('\t', f), print_text(f, text);
+            else fputs("\t(not in the catalogue)\n", f);
+        }
+    }
+}
+
+/* One JSON object per text and line; returns how many strings held invalid UTF-8 (written as U+FFFD). */
+static size_t write_json(FILE *f, const results *r) {
+    char buf[24];
+    size_t repaired = 0;
+    for (size_t t = 0; t < r->texts->n; t++) {
+        fputs("{\"query\": ", f);
+        repaired += (size_t)json_string_write(f, r->texts->text[t]);
+        fputs(", \"neighbors\": [", f);
+        for (size_t k = 0; k < r->k && r->index[t * r->k + k] != USEREC_TOPK_EMPTY; k++) {
+            const char *id = item_name(r->item_ids, r->index[t * r->k + k], buf), *text = text_of(r, id);
+            fprintf(f, "%s{\"rank\": %zu, \"id\": ", k ? ", " : "", k + 1);
+            repaired += (size_t)json_string_write(f, id);
+            fprintf(f, ", \"score\": %.9g", r->score[t * r->k + k]);
+            if (r->opt->catalog) {
+                fputs(", \"text\": ", f);
+                if (text) repaired += (size_t)json_string_write(f, text);
+                else fputs("null", f);
+            }
+            fputc('}', f);
+        }
+        fputs("]}\n", f);
+    }
+    return repaired;
+}
+
+/* Writes the results to -o FILE atomically, or to stdout. */
+static int write_results(const results *r, char *err, size_t err_len) {
+    atomic_file out = {0};
+    FILE *f = stdout;
+    if (r->opt->out) {
+        if (atomic_open(&out, r->opt->out, err, err_len)) return -1;
+        f = out.fp;
+    }
+    const size_t repaired = r->opt->format == OUT_JSON ? write_json(f, r) : (write_table(f, r), 0);
+    if (repaired)
+        fprintf(stderr, "query: warning: %zu strings held invalid UTF-8; JSON must be Unicode, so those bytes are "
+                        "written as U+FFFD\n", repaired);
+    if (!r->opt->out) return fflush(stdout) ? SYS_ERR(err, err_len, "<stdout>", "write") : 0;
+    if (ferror(f)) {
+        SYS_ERR(err, err_len, out.tmp_path, "write");
+        atomic_abort(&out);
+        return -1;
+    }
+    return atomic_commit(&out, err, err_len);
 }
 
 int cmd_query(int argc, char **argv) {
     query_options opt;
     int rc = parse_options(argc, argv, &opt);
     if (rc) return rc;
-    char **texts = argv + optind, err[1024] = "", buf[24];
-    const size_t n_texts = (size_t)(argc - optind), k = opt.k;
+    const cli_file inputs[] = {{"--model", opt.model}, {"--emb", opt.emb}, {"--ids", opt.ids}, {"--catalog", opt.catalog}};
+    if (cli_outputs_spare_inputs("query", inputs, 4, &(cli_file){"-o", opt.out}, 1)) return EXIT_USAGE;
+    char err[1024] = "";
+    text_list texts = {0};
     topk_matrix items = {0};
     topk_ids item_ids = {0};
     float *vectors = NULL, *score = NULL;
     int32_t *index = NULL;
-    char **names = NULL, **name_text = NULL; /* with --catalog: the neighbours' names, sorted, and their texts */
-    size_t dim = 0, scaled = 0, zero, n_names = 0, n_items = 0;
+    results res = {.opt = &opt, .texts = &texts, .item_ids = &item_ids};
+    size_t dim = 0, scaled = 0, zero, n_items = 0;
     userec_text_counts counts = {0};
-    userec_device search_device;
-    if (cli_search_device("query", opt.device, &search_device)) return EXIT_FAILED;
+    userec_device search_device = USEREC_DEVICE_CPU;
+    if ((rc = gather_texts(argv + optind, (size_t)(argc - optind), &texts, err, sizeof err)) > 0) goto done;
+    if (!rc && cli_search_device("query", opt.device, &search_device)) {
+        rc = EXIT_FAILED;
+        goto done;
+    }
     /* auto that fell back has said so once: the encoder then goes straight to the CPU */
     const userec_device encode_device = search_device == USEREC_DEVICE_CPU ? USEREC_DEVICE_CPU : opt.device;
-    rc = topk_load_vectors(opt.emb, &items, &scaled, &zero, err, sizeof err);
+    if (!rc) rc = topk_load_vectors(opt.emb, &items, &scaled, &zero, err, sizeof err);
     n_items = items.rows;
+    /* No list can hold more than every item: memory follows the catalogue, not the -k asked for. */
+    const size_t k = res.k = opt.k < n_items ? opt.k : n_items ? n_items : 1;
     if (!rc && opt.ids) rc = topk_read_ids(opt.ids, opt.emb, items.rows, &item_ids, err, sizeof err);
-    if (!rc) rc = embed_texts(opt.model, encode_device, texts, n_texts, &vectors, &dim, &counts, err, sizeof err);
+    if (!rc) rc = embed_texts(opt.model, encode_device, texts.text, texts.n, &vectors, &dim, &counts, err, sizeof err);
     if (!rc && dim != items.cols)
         rc = ERR(err, sizeof err, "%s holds %zu-d vectors but %s makes %zu-d ones", opt.emb, items.cols, opt.model, dim);
-    if (!rc && !((index = malloc(n_texts * k * sizeof *index)) && (score = malloc(n_texts * k * sizeof *score))))
-        rc = ERR(err, sizeof err, "out of memory for %zu x %zu results", n_texts, k);
+    if (!rc && k > SIZE_MAX / sizeof *score / texts.n)
+        rc = ERR(err, sizeof err, "%zu texts x %zu neighbours do not fit in memory", texts.n, k);
+    if (!rc && !((index = malloc(texts.n * k * sizeof *index)) && (score = malloc(texts.n * k * sizeof *score))))
+        rc = ERR(err, sizeof err, "out of memory for %zu x %zu results", texts.n, k);
     if (!rc) {
         const userec_topk_options topt = {.k = k, .device = search_device};
         userec_error uerr;
-        if (userec_topk_search(vectors, n_texts, items.data, items.rows, dim, &topt, index, score, &uerr))
+        if (userec_topk_search(vectors, texts.n, items.data, items.rows, dim, &topt, index, score, &uerr))
             rc = ERR(err, sizeof err, "%s", uerr.message);
     }
+    res.index = index, res.score = score;
     if (!rc && opt.catalog) {
-        if (names_to_look_up(index, n_texts * k, &item_ids, &names, &n_names) || !(name_text = calloc(n_names + 1, sizeof *name_text)))
+        if (names_to_look_up(index, texts.n * k, &item_ids, &res.names, &res.n_names) ||
+            !(res.name_text = calloc(res.n_names + 1, sizeof *res.name_text)))
             rc = ERR(err, sizeof err, "out of memory");
         else
-            rc = catalogue_texts(&opt, names, n_names, name_text, err, sizeof err);
+            rc = catalogue_texts(&opt, res.names, res.n_names, res.name_text, err, sizeof err);
     }
-    for (size_t t = 0; !rc && t < n_texts; t++) {
-        printf("%s\"%s\"\n", t ? "\n" : "", texts[t]);
-        printf("rank  score     id%s\n", opt.catalog ? "\ttext" : "");
-        for (size_t r = 0; r < k && index[t * k + r] != USEREC_TOPK_EMPTY; r++) {
-            const char *id = item_name(&item_ids, index[t * k + r], buf);
-            printf("%4zu  %.6f  %s", r + 1, score[t * k + r], id);
-            if (!opt.catalog) {
-                putchar('\n');
-                continue;
-            }
-            char **hit = bsearch(&id, names, n_names, sizeof *names, compare_strings);
-            fputc('\t', stdout);
-            if (hit && name_text[hit - names]) print_text(name_text[hit - names]);
-            else puts("(not in the catalogue)");
-        }
-    }
-    if (!rc && fflush(stdout)) rc = SYS_ERR(err, sizeof err, "<stdout>", "write");
-    for (size_t i = 0; i < n_names; i++) free(names[i]), free(name_text ? name_text[i] : NULL);
-    free(names);
-    free(name_text);
+    if (!rc) rc = write_results(&res, err, sizeof err);
+    if (rc) rc = cli_failed("query", "%s", err);
+    else if (scaled)
+        fprintf(stderr, "query: %s: %zu of %zu rows were not unit length; scaled them to unit length\n", opt.emb, scaled,
+                n_items);
+    if (!rc && counts.clipped)
+        fprintf(stderr, "query: %zu text(s) longer than the model's limit were cut to their first tokens\n", counts.clipped);
+done:
+    for (size_t i = 0; i < res.n_names; i++) free(res.names[i]), free(res.name_text ? res.name_text[i] : NULL);
+    free(res.names);
+    free(res.name_text);
+    for (size_t i = 0; i < texts.n; i++) free(texts.text[i]);
+    free(texts.text);
     free(index);
     free(score);
     free(vectors);
     topk_matrix_free(&items);
     topk_ids_free(&item_ids);
-    if (rc) return cli_failed("query", "%s", err);
-    if (scaled) fprintf(stderr, "query: %s: %zu of %zu rows were not unit length; scaled them to unit length\n", opt.emb, scaled, n_items);
-    if (counts.clipped)
-        fprintf(stderr, "query: %zu text(s) longer than the model's limit were cut to their first tokens\n", counts.clipped);
-    return 0;
+    return rc;
 }

@@ -7,8 +7,12 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/json_string.h"
+#include "common/progress.h"
 #include "output/atomic_file.h"
+#include "catalog.h"
 #include "cli.h"
+#include "output/run_facts.h"
 #include "topk/topk.h"
 #include "common/util.h"
 
@@ -22,6 +26,11 @@ typedef struct {
     userec_device device;
     userec_precision precision;
     out_format format;
+    int use_min_score, use_max_score;
+    double min_score, max_score;            /* --min-score, --dedupe-above */
+    const char *catalog, *catalog_format, *group_col; /* --only-same / --only-other COL of --catalog */
+    input_options catalog_in;
+    userec_group_rule group_rule;
 } related_options;
 
 static void usage(FILE *to) {
@@ -37,14 +46,24 @@ static void usage(FILE *to) {
             "  --device cpu|cuda|auto  where to search (default cpu; auto: the GPU when usable, else the CPU)\n"
             "  --precision fp32|bf16  bf16 rounds the vectors to bf16 on the GPU (default fp32, exact)\n"
             "  --threads N          CPU threads (default: all)\n"
-            "  --quiet              no summary\n"
+            "  --quiet              no progress and no summary\n"
+            "filters (CPU only; each list then holds the k best neighbours that pass them all, in the same order):\n"
+            "  --min-score S        leave out neighbours scoring below S\n"
+            "  --dedupe-above S     leave out neighbours scoring above S: near-duplicates of the query\n"
+            "  --only-same COL      only neighbours whose catalogue column COL equals the query's (same category)\n"
+            "  --only-other COL     only neighbours whose COL differs from the query's (other brands)\n"
+            "  --catalog FILE       the catalogue the vectors were embedded from, for --only-same/--only-other;\n"
+            "                       rows match vectors by id: --id-col C (as given to embed), else row number\n"
+            "  --catalog-format F   lines|csv|tsv|jsonl (default: from its extension); --delimiter X for csv\n"
+            "Beside OUT: OUT.related.json, the options, counts and time of the run (for `userec report`).\n"
             "OUT.csv: header id,rank,neighbor_id,score; one row per neighbour, rank 1 is the most similar.\n"
             "OUT.jsonl: one {\"id\":…,\"neighbors\":[…],\"scores\":[…]} per query. Ids are written as strings, scores\n"
             "with 9 significant digits (the exact fp32 value). A query with fewer than k candidates gets fewer rows.\n");
 }
 
 static int parse_options(int argc, char **argv, related_options *opt) {
-    enum { O_EMB = 256, O_IDS, O_QUERIES, O_QUERY_IDS, O_INCLUDE_SELF, O_EXCLUDE_SELF, O_DEVICE, O_PRECISION, O_THREADS };
+    enum { O_EMB = 256, O_IDS, O_QUERIES, O_QUERY_IDS, O_INCLUDE_SELF, O_EXCLUDE_SELF, O_DEVICE, O_PRECISION, O_THREADS,
+           O_MIN_SCORE, O_DEDUPE, O_ONLY_SAME, O_ONLY_OTHER, O_CATALOG, O_CATALOG_FORMAT, O_ID_COL, O_DELIM };
     static const struct option longopts[] = {
         {"emb", required_argument, 0, O_EMB},          {"ids", required_argument, 0, O_IDS},
         {"queries", required_argument, 0, O_QUERIES},  {"query-ids", required_argument, 0, O_QUERY_IDS},
@@ -52,6 +71,10 @@ static int parse_options(int argc, char **argv, related_options *opt) {
         {"device", required_argument, 0, O_DEVICE},    {"precision", required_argument, 0, O_PRECISION},
         {"threads", required_argument, 0, O_THREADS},  {"output", required_argument, 0, 'o'},
         {"quiet", no_argument, 0, 'q'},                {"help", no_argument, 0, 'h'},
+        {"min-score", required_argument, 0, O_MIN_SCORE}, {"dedupe-above", required_argument, 0, O_DEDUPE},
+        {"only-same", required_argument, 0, O_ONLY_SAME}, {"only-other", required_argument, 0, O_ONLY_OTHER},
+        {"catalog", required_argument, 0, O_CATALOG},  {"catalog-format", required_argument, 0, O_CATALOG_FORMAT},
+        {"id-col", required_argument, 0, O_ID_COL},    {"delimiter", required_argument, 0, O_DELIM},
         {0, 0, 0, 0}};
     *opt = (related_options){.k = 10, .exclude_self = -1};
     int c;
@@ -80,11 +103,46 @@ static int parse_options(int argc, char **argv, related_options *opt) {
         case O_THREADS:
             if (cli_threads_option("related", optarg, &opt->threads)) return EXIT_USAGE;
             break;
+        case O_MIN_SCORE:
+            if (cli_real_option("related", "--min-score", optarg, -1, 1, &opt->min_score)) return EXIT_USAGE;
+            opt->use_min_score = 1;
+            break;
+        case O_DEDUPE:
+            if (cli_real_option("related", "--dedupe-above", optarg, -1, 1, &opt->max_score)) return EXIT_USAGE;
+            opt->use_max_score = 1;
+            break;
+        case O_ONLY_SAME:
+        case O_ONLY_OTHER:
+            if (opt->group_col) return cli_fail("related", "give one of --only-same and --only-other, once");
+            opt->group_col = optarg;
+            opt->group_rule = c == O_ONLY_SAME ? USEREC_GROUPS_SAME : USEREC_GROUPS_OTHER;
+            break;
+        case O_CATALOG: opt->catalog = optarg; break;
+        case O_CATALOG_FORMAT: opt->catalog_format = optarg; break;
+        case O_ID_COL: opt->catalog_in.id_col = optarg; break;
+        case O_DELIM:
+            if (strlen(optarg) != 1) return cli_fail("related", "--delimiter wants one character, not '%s'", optarg);
+            opt->catalog_in.delimiter = optarg[0];
+            break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return EXIT_USAGE;
         }
     }
     if (optind < argc) return cli_fail("related", "unexpected argument '%s'", argv[optind]);
+    if (opt->group_col && !opt->catalog)
+        return cli_fail("related", "--only-same and --only-other name a column of --catalog, which is missing");
+    if (!opt->group_col && (opt->catalog || opt->catalog_format || opt->catalog_in.id_col || opt->catalog_in.delimiter))
+        return cli_fail("related", "--catalog, --catalog-format, --id-col and --delimiter serve --only-same or --only-other");
+    if (opt->group_col && opt->queries)
+        return cli_fail("related", "--only-same and --only-other compare items with items (all-pairs): the --queries "
+                                   "rows have no catalogue rows");
+    if (opt->catalog && cli_catalog_format("related", opt->catalog, opt->catalog_format, &opt->catalog_in.format))
+        return EXIT_USAGE;
+    const int filtered = opt->use_min_score || opt->use_max_score || opt->group_col;
+    if (filtered && (opt->device == USEREC_DEVICE_CUDA || opt->precision != USEREC_FP32))
+        return cli_fail("related", "--min-score, --dedupe-above, --only-same and --only-other run on the CPU only, in "
+                                   "fp32: use --device cpu (the fused CUDA top-k has no filters)");
+    if (filtered) opt->device = USEREC_DEVICE_CPU; /* auto: the filters decide */
     if (!opt->emb || !opt->out) {
         usage(stderr);
         return cli_fail("related", "--emb and -o are required");
@@ -100,30 +158,6 @@ static int parse_options(int argc, char **argv, related_options *opt) {
     return 0;
 }
 
-/* RFC 4180: a field holding a comma, quote or line break is quoted, its quotes doubled. */
-static void put_csv_field(FILE *f, const char *s) {
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
-static void put_json_string(FILE *f, const char *s) {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
 /* Row r's id: its line of the ids file, or its row number. */
 typedef struct {
     const topk_ids *ids;
@@ -136,8 +170,10 @@ static const char *id_of(id_namer *n, size_t row) {
     return n->buf;
 }
 
-static void write_results(FILE *f, out_format format, size_t n_queries, size_t k, const int32_t *index, const float *score,
-                          const topk_ids *query_ids, const topk_ids *item_ids) {
+/* Writes the lists; returns how many ids the JSONL had to write with U+FFFD (invalid UTF-8). */
+static size_t write_results(FILE *f, out_format format, size_t n_queries, size_t k, const int32_t *index,
+                            const float *score, const topk_ids *query_ids, const topk_ids *item_ids) {
+    size_t repaired = 0;
     id_namer qn = {.ids = query_ids}, in = {.ids = item_ids};
     if (format == OUT_CSV) fputs("id,rank,neighbor_id,score\n", f);
     for (size_t q = 0; q < n_queries; q++) {
@@ -148,25 +184,29 @@ static void write_results(FILE *f, out_format format, size_t n_queries, size_t k
         const char *id = id_of(&qn, q);
         if (format == OUT_CSV) {
             for (size_t r = 0; r < found; r++) {
-                put_csv_field(f, id);
+                cli_csv_field(f, id);
                 fprintf(f, ",%zu,", r + 1);
-                put_csv_field(f, id_of(&in, (size_t)qi[r]));
+                cli_csv_field(f, id_of(&in, (size_t)qi[r]));
                 fprintf(f, ",%.9g\n", qs[r]);
             }
         } else {
             fputs("{\"id\":", f);
-            put_json_string(f, id);
+            repaired += (size_t)json_string_write(f, id);
             fputs(",\"neighbors\":[", f);
             for (size_t r = 0; r < found; r++) {
                 if (r) fputc(',', f);
-                put_json_string(f, id_of(&in, (size_t)qi[r]));
+                repaired += (size_t)json_string_write(f, id_of(&in, (size_t)qi[r]));
             }
             fputs("],\"scores\":[", f);
             for (size_t r = 0; r < found; r++) fprintf(f, r ? ",%.9g" : "%.9g", qs[r]);
             fputs("]}\n", f);
         }
     }
+    return repaired;
 }
+
+/* userec_topk_options.progress: the share of the search done, on the progress line. */
+static void report_search(void *arg, double fraction) { progress_report(arg, fraction, "searching", 0); }
 
 /* Loads vectors and their ids; says on stderr how many rows had to be scaled to unit length. */
 static int load_side(const char *npy_path, const char *ids_path, int quiet, topk_matrix *m, topk_ids *ids, char *err,
@@ -186,9 +226,43 @@ static int load_side(const char *npy_path, const char *ids_path, int quiet, topk
     return 0;
 }
 
+/* OUT.related.json: the options, counts and time of the run, for `userec report`. */
+static int write_facts(const related_options *opt, userec_device device, size_t n_queries, size_t n_items,
+                       size_t n_groups, double search_s, char *err, size_t err_len) {
+    run_facts rf;
+    if (run_facts_open_beside(&rf, opt->out, ".related.json", "related", err, err_len)) return -1;
+    run_facts_string(&rf, "emb", opt->emb);
+    run_facts_string(&rf, "ids", opt->ids);
+    run_facts_string(&rf, "queries", opt->queries);
+    run_facts_string(&rf, "output", opt->out);
+    run_facts_count(&rf, "k", opt->k);
+    run_facts_bool(&rf, "include_self", !opt->queries && !opt->exclude_self);
+    if (opt->use_min_score) run_facts_number(&rf, "min_score", opt->min_score);
+    if (opt->use_max_score) run_facts_number(&rf, "dedupe_above", opt->max_score);
+    if (opt->group_col) {
+        run_facts_string(&rf, opt->group_rule == USEREC_GROUPS_SAME ? "only_same" : "only_other", opt->group_col);
+        run_facts_string(&rf, "catalog", opt->catalog);
+        run_facts_count(&rf, "groups", n_groups);
+    }
+    run_facts_string(&rf, "device", userec_device_name(device));
+    run_facts_string(&rf, "precision", userec_precision_name(opt->precision));
+    run_facts_count(&rf, "query_rows", n_queries);
+    run_facts_count(&rf, "items", n_items);
+    run_facts_number(&rf, "seconds", search_s);
+    return run_facts_commit(&rf, err, err_len);
+}
+
 int cmd_related(int argc, char **argv) {
     related_options opt;
     int rc = parse_options(argc, argv, &opt);
+    if (rc) return rc;
+    const cli_file inputs[] = {{"--emb", opt.emb}, {"--ids", opt.ids}, {"--queries", opt.queries},
+                               {"--query-ids", opt.query_ids}, {"--catalog", opt.catalog}};
+    char *facts = output_sibling(opt.out, ".related.json");
+    if (!facts) return cli_failed("related", "out of memory");
+    const cli_file outputs[] = {{"-o", opt.out}, {"-o", facts}};
+    rc = cli_outputs_spare_inputs("related", inputs, 5, outputs, 2);
+    free(facts);
     if (rc) return rc;
     userec_device device;
     if (cli_search_device("related", opt.device, &device)) return EXIT_FAILED;
@@ -197,41 +271,57 @@ int cmd_related(int argc, char **argv) {
     char err[1024] = "";
     topk_matrix items = {0}, queries = {0};
     topk_ids item_ids = {0}, query_ids = {0};
-    int32_t *index = NULL;
+    int32_t *index = NULL, *groups = NULL;
     float *score = NULL;
     atomic_file out = {0};
     double search_s = 0;
+    size_t n_groups = 0;
     rc = load_side(opt.emb, opt.ids, opt.quiet, &items, &item_ids, err, sizeof err);
+    if (!rc && opt.group_col)
+        rc = cli_catalog_groups(opt.catalog, &opt.catalog_in, opt.group_col, &item_ids, items.rows, &groups, &n_groups,
+                                err, sizeof err);
     if (!rc && opt.queries) rc = load_side(opt.queries, opt.query_ids, opt.quiet, &queries, &query_ids, err, sizeof err);
     if (!rc && opt.queries && queries.cols != items.cols)
         rc = ERR(err, sizeof err, "%s has %zu-d vectors but %s has %zu-d ones", opt.queries, queries.cols, opt.emb, items.cols);
     const topk_matrix *q = opt.queries ? &queries : &items;
     const topk_ids *q_ids = opt.queries ? &query_ids : &item_ids;
-    if (!rc && q->rows && opt.k > SIZE_MAX / sizeof *score / q->rows)
-        rc = ERR(err, sizeof err, "-k %zu x %zu queries does not fit in memory", opt.k, q->rows);
+    /* No list can hold more than every item: memory follows the catalogue, not the -k asked for. */
+    const size_t k = opt.k < items.rows ? opt.k : items.rows ? items.rows : 1;
+    size_t repaired = 0;
+    if (!rc && q->rows && k > SIZE_MAX / sizeof *score / q->rows)
+        rc = ERR(err, sizeof err, "%zu queries x %zu neighbours do not fit in memory", q->rows, k);
     if (!rc) {
-        size_t n_results = q->rows * opt.k;
+        size_t n_results = q->rows * k;
         if (!n_results) n_results = 1; /* malloc(0) may return NULL */
         index = malloc(n_results * sizeof *index);
         score = malloc(n_results * sizeof *score);
-        if (!index || !score) rc = ERR(err, sizeof err, "out of memory for %zu x %zu results", q->rows, opt.k);
+        if (!index || !score) rc = ERR(err, sizeof err, "out of memory for %zu x %zu results", q->rows, k);
     }
     if (!rc) rc = atomic_open(&out, opt.out, err, sizeof err); /* before the search: a bad path fails at once */
     if (!rc) {
-        const userec_topk_options topt = {.k = opt.k, .exclude_self = opt.exclude_self, .device = device, .precision = opt.precision};
+        progress bar;
+        progress_start(&bar, progress_style_for_stderr(opt.quiet), "related");
+        const userec_topk_options topt = {.k = k, .exclude_self = opt.exclude_self, .device = device,
+                                          .precision = opt.precision, .progress = report_search, .progress_arg = &bar,
+                                          .use_min_score = opt.use_min_score, .min_score = (float)opt.min_score,
+                                          .use_max_score = opt.use_max_score, .max_score = (float)opt.max_score,
+                                          .group_rule = opt.group_rule, .item_group = groups, .query_group = groups};
         const double t0 = now_seconds();
         userec_error uerr;
         if (userec_topk_search(q->data, q->rows, items.data, items.rows, items.cols, &topt, index, score, &uerr))
             rc = ERR(err, sizeof err, "%s", uerr.message);
         search_s = now_seconds() - t0;
         if (!rc) {
-            write_results(out.fp, opt.format, q->rows, opt.k, index, score, q_ids, &item_ids);
+            progress_report(&bar, 1, "searched; writing", 1);
+            repaired = write_results(out.fp, opt.format, q->rows, k, index, score, q_ids, &item_ids);
             if (ferror(out.fp)) rc = SYS_ERR(err, sizeof err, out.tmp_path, "write");
         }
         if (rc) atomic_abort(&out);
         else rc = atomic_commit(&out, err, sizeof err);
     }
+    const int facts_rc = rc ? 0 : write_facts(&opt, device, q->rows, items.rows, n_groups, search_s, err, sizeof err);
     const size_t n_queries = q->rows, n_items = items.rows, dim = items.cols;
+    free(groups);
     free(index);
     free(score);
     topk_matrix_free(&items);
@@ -239,6 +329,10 @@ int cmd_related(int argc, char **argv) {
     topk_ids_free(&item_ids);
     topk_ids_free(&query_ids);
     if (rc) return cli_failed("related", "%s (nothing was written)", err);
+    if (facts_rc) return cli_failed("related", "the lists were written, but their facts file was not: %s", err);
+    if (repaired)
+        fprintf(stderr, "related: warning: %zu ids held invalid UTF-8; JSON must be Unicode, so %s has those bytes as "
+                        "U+FFFD (the CSV output keeps ids byte for byte)\n", repaired, opt.out);
     if (!opt.quiet) {
         const double flops = 2.0 * (double)n_queries * (double)n_items * (double)dim;
         fprintf(stderr, "related: %zu queries x %zu items (%zu-d), k=%zu, %s %s: %.3f s (%.1f GFLOP/s counting 2*queries*items*dim) -> %s\n",

@@ -13,12 +13,14 @@ typedef struct {
     const char *model, *input, *format;
     enum usew_tokenizer kind; /* USEW_TOK_NONE: the model's default */
     int pieces;
+    size_t max_ids; /* 0: every token */
 } tokenize_options;
 
 typedef struct {
     const tokenizer *tok;
     tok_scratch *scratch;
     int pieces;
+    size_t max_ids;
     size_t texts, invalid_texts;
 } session;
 
@@ -36,6 +38,10 @@ static void usage(FILE *to) {
             "  --pieces                print the pieces instead of the ids: the text each token covers as the\n"
             "                          tokenizer saw it, spaces shown as U+2581; bytes 0x00-0x1F, 0x7F and '\\'\n"
             "                          are written \\xNN and \\\\ so that a text stays on its line\n"
+            "  --max-ids N             print only each text's first N ids, reading no more of a long text than they\n"
+            "                          need (as embed does with the model's max_len + 1); a text holding one run of\n"
+            "                          256 KiB without whitespace before its first N ids is tokenized as its first\n"
+            "                          256 KiB, said on stderr (docs/limits.md)\n"
             "  TEXT...                 texts given as arguments, each one text as it is\n"
             "Prints one line per text: its ids separated by spaces (an empty line when it has no tokens).\n"
             "Invalid UTF-8 is read as U+FFFD (spm: per byte, like SentencePiece; tfjs: per maximal bad sequence,\n"
@@ -46,8 +52,8 @@ static int parse_options(int argc, char **argv, tokenize_options *opt) {
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'}, {"tokenizer", required_argument, 0, 't'},
         {"input", required_argument, 0, 'i'}, {"format", required_argument, 0, 'f'},
-        {"pieces", no_argument, 0, 'p'},      {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"pieces", no_argument, 0, 'p'},      {"max-ids", required_argument, 0, 'n'},
+        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     *opt = (tokenize_options){.format = "lines", .kind = USEW_TOK_NONE};
     int c;
     optind = 1;
@@ -57,6 +63,9 @@ static int parse_options(int argc, char **argv, tokenize_options *opt) {
         case 'i': opt->input = optarg; break;
         case 'f': opt->format = optarg; break;
         case 'p': opt->pieces = 1; break;
+        case 'n':
+            if (cli_size_option("tokenize", "--max-ids", optarg, 1, INT32_MAX, &opt->max_ids)) return EXIT_USAGE;
+            break;
         case 't':
             if (!strcmp(optarg, "spm")) opt->kind = USEW_TOK_SPM;
             else if (!strcmp(optarg, "tfjs")) opt->kind = USEW_TOK_TFJS;
@@ -72,6 +81,7 @@ static int parse_options(int argc, char **argv, tokenize_options *opt) {
     }
     if (!opt->input == (optind == argc))
         return cli_fail("tokenize", "give either --input FILE or texts as arguments%s", opt->input ? ", not both" : "");
+    if (opt->pieces && opt->max_ids) return cli_fail("tokenize", "--pieces and --max-ids do not go together");
     if (strcmp(opt->format, "lines") && strcmp(opt->format, "jsonl"))
         return cli_fail("tokenize", "--format wants lines or jsonl, not '%s'", opt->format);
     return 0;
@@ -89,7 +99,12 @@ static void print_piece(const char *p, size_t n) {
 
 static int tokenize_text(session *s, const char *text, size_t len, char *err, size_t err_len) {
     tok_result r;
-    if (tokenizer_encode(s->tok, text, len, s->pieces, s->scratch, &r, err, err_len)) return -1;
+    if (s->max_ids ? tokenizer_encode_first(s->tok, text, len, s->max_ids, s->scratch, &r, err, err_len)
+                   : tokenizer_encode(s->tok, text, len, s->pieces, s->scratch, &r, err, err_len))
+        return -1;
+    if (r.capped_at)
+        fprintf(stderr, "userec tokenize: text %zu: no whitespace cut within %zu bytes gave %zu ids; tokenized as its "
+                        "first %zu bytes\n", s->texts + 1, (size_t)TOK_FIRST_CAP, s->max_ids, r.capped_at);
     for (size_t i = 0; i < r.n_ids; i++) {
         if (i) putchar(' ');
         if (s->pieces) {
@@ -161,7 +176,7 @@ int cmd_tokenize(int argc, char **argv) {
     tokenizer *tok = tokenizer_from_usew(f, opt.kind, err, sizeof err);
     usew_close(f); /* the tokenizer keeps its own copies */
     if (!tok) return cli_fail("tokenize", "%s", err);
-    session s = {.tok = tok, .scratch = tok_scratch_new(), .pieces = opt.pieces};
+    session s = {.tok = tok, .scratch = tok_scratch_new(), .pieces = opt.pieces, .max_ids = opt.max_ids};
     if (!s.scratch) {
         tokenizer_free(tok);
         return cli_fail("tokenize", "out of memory");

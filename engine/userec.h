@@ -84,7 +84,7 @@ typedef struct {
     int cc_major, cc_minor; /* compute capability */
     int multiprocessors;
     size_t memory_bytes;
-    int usable; /* this build has machine code or PTX the card can run */
+    int usable; /* this build runs on it: compute capability 8.0 or newer, and code the driver loads for it */
 } userec_gpu_info;
 
 /* Fills up to max entries of gpus and sets *count to the number of CUDA devices. No GPU, no driver or a build
@@ -188,11 +188,32 @@ USEREC_API void userec_encoder_stats_reset(userec_encoder *e);
  * when the vectors are unit length, as the encoder's are. */
 #define USEREC_TOPK_EMPTY (-1)
 
+/* Which items a group filter lets through for a query (userec_topk_options.group_rule). */
+typedef enum {
+    USEREC_GROUPS_ANY = 0,   /* no group filter */
+    USEREC_GROUPS_SAME = 1,  /* only items whose group equals the query's (the same category only) */
+    USEREC_GROUPS_OTHER = 2, /* only items whose group differs from the query's (other brands only) */
+} userec_group_rule;
+
 typedef struct {
     size_t k;
     int exclude_self;           /* query q is item q (all-pairs): never return it; needs n_queries <= n_items */
     userec_device device;       /* cpu, cuda or auto (auto falls back to the CPU silently) */
     userec_precision precision; /* fp32 (exact, both devices) or bf16 (CUDA: inputs rounded to bf16, fp32 sums) */
+    /* May be NULL. Called now and then, on the calling thread, with the share of the search done (0 to 1). */
+    void (*progress)(void *arg, double fraction);
+    void *progress_arg;
+    /* Filters, all off when zero (as in `{.k = 10}`). With filters the result is the k best candidates that pass
+     * every filter, in the same order as without (score descending, equal scores by lower item index); the search
+     * stays exact. They run on the CPU only: device cuda with a filter is USEREC_ERR_INPUT, auto picks the CPU. */
+    int use_min_score;          /* leave out candidates scoring below min_score */
+    float min_score;
+    int use_max_score;          /* leave out candidates scoring above max_score (near-duplicates of the query) */
+    float max_score;
+    userec_group_rule group_rule;
+    const int32_t *item_group;  /* with a group rule: n_items group numbers (a category or brand, numbered by the
+                                   caller) */
+    const int32_t *query_group; /* with a group rule: n_queries group numbers; all-pairs passes item_group */
 } userec_topk_options;
 
 /* Searches n_queries rows of queries against n_items rows of items (row-major, dim floats each). queries may

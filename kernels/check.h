@@ -18,6 +18,10 @@ extern "C" {
 userec_status gpu_fail_cuda(userec_error *err, cudaError_t e, const char *call, const char *file, int line);
 userec_status gpu_fail_cublas(userec_error *err, cublasStatus_t s, const char *call, const char *file, int line);
 
+/* cudaSuccess when this build's fatbinary holds machine code or PTX that the current device can run (asked of a
+ * kernel compiled like all the others); else the runtime's answer, e.g. cudaErrorNoKernelImageForDevice. */
+cudaError_t kernels_image_check(void);
+
 #ifdef __cplusplus
 }
 #endif

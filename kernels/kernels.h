@@ -20,6 +20,11 @@ extern "C" {
 
 typedef enum { GPU_F32 = 0, GPU_BF16 = 1 } gpu_dtype;
 
+/* check.cu: the shared memory per block, in bytes, that kernels of the current device may plan with: the
+ * device's opt-in maximum, or less when USEREC_GPU_SMEM_LIMIT (bytes) says so: tests use it to run, on a large
+ * GPU, the variants chosen for a smaller one (99 KiB per block on sm_86, sm_89 and sm_120 parts). */
+userec_status gpu_smem_limit(size_t *bytes, userec_error *err);
+
 /* embed.cu: x0[r] = (E[id] + PE[p]) + E[id] (SPEC 1.3's doubled embedding, in the graph's order of additions)
  * for position p of every sentence, stored as x0_type; and h[r] = LayerNorm(x0[r]) as h_type, computed from
  * the fp32 x0 (the first layer's pre-norm, fused to save a pass). table is [vocab, width], timing
@@ -44,13 +49,18 @@ userec_status launch_layer_norm(const void *x, gpu_dtype x_type, int rows, int w
 /* attention.cu: multi-head self-attention over packed sentences of at most ATTENTION_MAX_LEN tokens.
  * qkv is [rows, 3*width] (q | k | v), ctx gets [rows, width], heads concatenated in order; both of type t.
  * q is scaled by 1/sqrt(depth) before the product, like the graph. max_len is the longest sentence of this
- * batch (it sizes shared memory). Head depth width/n_heads must be 32, 64 or 128. */
+ * batch (it sizes shared memory). Head depth width/n_heads must be 32, 64 or 128. smem_limit is the shared
+ * memory a block may take (gpu_smem_limit, kernels/check.h): the kernel keeps the values out of shared memory
+ * when they do not fit in it, with the same result. */
 #define ATTENTION_MAX_LEN 128
 userec_status launch_attention(const void *qkv, const int32_t *starts, int n_sentences, int max_len, int width,
-                               int n_heads, gpu_dtype t, void *ctx, cudaStream_t stream, userec_error *err);
+                               int n_heads, gpu_dtype t, size_t smem_limit, void *ctx, cudaStream_t stream,
+                               userec_error *err);
 /* Once per device, before any launch (and outside graph capture): lets the kernel take the shared memory a
- * max_len-token sentence needs; fails with USEREC_ERR_UNSUPPORTED when the depth or the memory does not fit. */
-userec_status attention_prepare(int max_len, int width, int n_heads, gpu_dtype t, userec_error *err);
+ * max_len-token sentence needs; fails with USEREC_ERR_UNSUPPORTED when the depth, or the memory within
+ * smem_limit, does not fit. Launches may then pass any smem_limit up to the device's. */
+userec_status attention_prepare(int max_len, int width, int n_heads, gpu_dtype t, size_t smem_limit,
+                                userec_error *err);
 
 /* pool_head.cu: pooled[s] = mean of x's rows of sentence s (zeros for an empty one), x [rows, width]; the sums
  * run in fp32 whatever the storage types. */

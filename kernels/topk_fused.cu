@@ -22,7 +22,7 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "gpu/gpu.h"
+#include "kernels.h" /* gpu_smem_limit, round_up (cpu/cpu_gemm.h) */
 
 namespace {
 
@@ -422,8 +422,6 @@ struct plan {
     bool share_rows; /* all-pairs in one chunk: one device copy serves as queries and items */
 };
 
-static size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
-
 /* Item splits per query tile: enough blocks to fill the device (few queries get many splits), each split
  * at least 4 tiles long. */
 static int splits_for(size_t query_rows, size_t item_rows, int bq, int multiprocessors) {
@@ -439,10 +437,12 @@ static userec_status make_plan(size_t n_queries, size_t n_items, size_t dim, con
     cudaDeviceProp prop;
     CUDA_CHECK(e, cudaGetDevice(&device));
     CUDA_CHECK(e, cudaGetDeviceProperties(&prop, device));
+    size_t smem_limit;
+    if (userec_status st = gpu_smem_limit(&smem_limit, e)) return st;
     size_t free_bytes, total_bytes;
     CUDA_CHECK(e, cudaMemGetInfo(&free_bytes, &total_bytes));
     const bool bf16_in = opt->precision == USEREC_BF16;
-    const size_t k = opt->k, smem_limit = prop.sharedMemPerBlockOptin;
+    const size_t k = opt->k;
     *p = plan{};
     p->cap = (int)round_up(k + 32, 32);
     p->dim_pad = (int)round_up(dim, DIM_ALIGN);

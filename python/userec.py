@@ -23,6 +23,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _DEVICES = {"cpu": 0, "cuda": 1, "auto": 2}
 _PRECISIONS = {"fp32": 0, "tf32": 1, "bf16": 2}
 _TOKENIZERS = {"default": 0, "spm": 1, "tfjs": 2}
+_GROUP_RULES = {"any": 0, "same": 1, "other": 2}
 _TOPK_EMPTY = -1
 
 
@@ -52,7 +53,10 @@ class _TextCounts(ctypes.Structure):
 
 class _TopkOptions(ctypes.Structure):
     _fields_ = [("k", ctypes.c_size_t), ("exclude_self", ctypes.c_int), ("device", ctypes.c_int),
-                ("precision", ctypes.c_int)]
+                ("precision", ctypes.c_int), ("progress", ctypes.c_void_p), ("progress_arg", ctypes.c_void_p),
+                ("use_min_score", ctypes.c_int), ("min_score", ctypes.c_float), ("use_max_score", ctypes.c_int),
+                ("max_score", ctypes.c_float), ("group_rule", ctypes.c_int), ("item_group", ctypes.c_void_p),
+                ("query_group", ctypes.c_void_p)]
 
 
 def _candidates():
@@ -187,13 +191,19 @@ class Model:
         return out
 
 
-def related(vectors, k=10, queries=None, exclude_self=None, device="cpu", precision="fp32"):
+def related(vectors, k=10, queries=None, exclude_self=None, device="cpu", precision="fp32", min_score=None,
+            max_score=None, groups=None, query_groups=None, group_rule="any"):
     """Exact cosine top-k: for each query row, the k item rows (of vectors) with the highest dot product.
 
     Without queries it is all-pairs (each row of vectors is a query, and never its own neighbour unless
     exclude_self=False). Returns (index int32 [n_queries, k], scores float32 [n_queries, k]), best first, equal
     scores by lower index; ranks without a candidate hold index -1 and score -inf. device cpu, cuda or auto;
-    precision fp32 (exact) or bf16 (GPU)."""
+    precision fp32 (exact) or bf16 (GPU).
+
+    Filters (CPU only; the result is the k best candidates that pass them all, in the same order): min_score
+    leaves out scores below it, max_score scores above it (near-duplicates of the query); group_rule "same" keeps
+    only items whose groups[item] equals the query's group, "other" only items of another group. groups holds one
+    integer per item; query_groups one per query (all-pairs: the items' own)."""
     items = np.ascontiguousarray(vectors, dtype=np.float32)
     if items.ndim != 2:
         raise ValueError(f"vectors must be 2-D, not of shape {items.shape}")
@@ -204,10 +214,24 @@ def related(vectors, k=10, queries=None, exclude_self=None, device="cpu", precis
         exclude_self = queries is None
     if k < 1:
         raise ValueError("k must be at least 1")
+    rule = _choice(_GROUP_RULES, group_rule, "group_rule")
+    item_groups = query_group_array = None
+    if rule:
+        if groups is None:
+            raise ValueError(f"group_rule={group_rule!r} needs groups")
+        item_groups = np.ascontiguousarray(groups, dtype=np.int32)
+        query_group_array = item_groups if queries is None and query_groups is None else \
+            np.ascontiguousarray(query_groups, dtype=np.int32)
+        if item_groups.shape != (items.shape[0],) or query_group_array.shape != (q.shape[0],):
+            raise ValueError("groups needs one integer per item and query_groups one per query")
     index = np.empty((q.shape[0], k), dtype=np.int32)
     scores = np.empty((q.shape[0], k), dtype=np.float32)
     opt = _TopkOptions(k, int(bool(exclude_self)), _choice(_DEVICES, device, "device"),
-                       _choice(_PRECISIONS, precision, "precision"))
+                       _choice(_PRECISIONS, precision, "precision"), None, None,
+                       min_score is not None, 0.0 if min_score is None else min_score,
+                       max_score is not None, 0.0 if max_score is None else max_score, rule,
+                       None if item_groups is None else item_groups.ctypes.data,
+                       None if query_group_array is None else query_group_array.ctypes.data)
     err = _Error()
     if _lib.userec_topk_search(q.ctypes.data, q.shape[0], items.ctypes.data, items.shape[0], items.shape[1],
                                ctypes.byref(opt), index.ctypes.data, scores.ctypes.data, ctypes.byref(err)):

@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("USEREC_BUILD", os.path.join(ROOT, "build"))
@@ -47,6 +48,16 @@ def run(cmd, check=True, **kw):
     return proc
 
 
+def peak_rss_kb(cmd):
+    """Max resident set of a child process, in kB (from wait4's rusage of that child alone)."""
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        err.seek(0)
+        assert os.waitstatus_to_exitcode(status) == 0, err.read().decode(errors="replace")
+    return usage.ru_maxrss
+
+
 def _npm_pins_installed(folder):
     """True when folder/node_modules holds exactly the versions folder/package.json pins."""
     with open(os.path.join(folder, "package.json")) as f:
@@ -78,6 +89,18 @@ def ensure_npm_packages(folder, purpose):
         raise Skip(f"`npm ci` in {folder} failed (npm registry unreachable?):\n{proc.stderr[-1500:]}")
 
 
+def linked_copy(src, dst, skip=()):
+    """dst holding hard links to src's files (cheap copies of a 28 MB model; copies across file systems), except
+    those in skip. Not symbolic links: the converter refuses weight files that resolve outside the model folder."""
+    os.makedirs(dst)
+    for name in os.listdir(src):
+        if name not in skip:
+            try:
+                os.link(os.path.join(src, name), os.path.join(dst, name))
+            except OSError:
+                shutil.copyfile(os.path.join(src, name), os.path.join(dst, name))
+
+
 def tfjs_test_model(seed=1):
     """The tfjs folder of tools/make_test_model.py's weights for seed (SPEC 2.3), built once per build dir."""
     need_shared("fixtures/use-lite")
@@ -95,7 +118,12 @@ def tfjs_test_model(seed=1):
 def test_usew(seed=1):
     """BUILD/testdata/use-lite-seed{seed}.usew: tfjs_test_model(seed) converted by tools/convert.py with the real
     SentencePiece model; rebuilt when it is older than the test model or any tools/*.py. Call it as
-    common.test_usew(): tests/run.py would take the bare name imported into a test module for a test."""
+    common.test_usew(): tests/run.py would take the bare name imported into a test module for a test.
+    Where ../shared's fixtures are absent (the GPU machine of tests/gpu/device_check.sh), the seed-1 file that
+    USEREC_TEST_MODEL names stands in: tests/gpu/prepare_device_data.sh built it the same way."""
+    prebuilt = os.environ.get("USEREC_TEST_MODEL")
+    if seed == 1 and prebuilt and os.path.isfile(prebuilt) and not os.path.isdir(USE_LITE):
+        return prebuilt
     tfjs = tfjs_test_model(seed)
     out = os.path.join(BUILD, "testdata", f"use-lite-seed{seed}.usew")
     inputs = [tfjs] + [os.path.join(ROOT, "tools", n) for n in os.listdir(os.path.join(ROOT, "tools")) if n.endswith(".py")]

@@ -19,8 +19,8 @@ def _no_gpu_reason():
     for line in out.splitlines():
         if line.startswith("cuda ") and "unavailable: " in line:
             return line.split("unavailable: ", 1)[1]
-        if line.startswith("cuda:0 ") and "too old for this build" in line:
-            return line
+        if line.startswith("cuda:0 ") and "; not usable: " in line:
+            return line.split("; not usable: ", 1)[1]
     return None
 
 

@@ -95,3 +95,22 @@ def test_from_folder_missing_a_file():
         proc, _ = download(tmp, "--from", os.path.join(tmp, "empty"))
         assert proc.returncode != 0
         assert f"{tmp}/empty/model.json is missing" in proc.stderr
+
+
+@common.quick
+def test_says_what_the_checks_are_worth_and_warns_about_mirrors():
+    """Shards 1-6 are checked against the 48 bits of sha256 that are published: the script says so every time, and
+    warns loudly when the TF.js files come from USEREC_TFJS_URL rather than Google's storage (issue 13)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, _ = download(tmp)  # USEREC_TFJS_URL points at a loopback port nobody listens on
+        assert "only 48 bits of the sha256 are published" in proc.stderr, proc.stderr
+        assert "WARNING: USEREC_TFJS_URL is set: the TF.js files come from http://127.0.0.1:9/tfjs" in proc.stderr
+        assert "userec verify" in proc.stderr
+    need_shared("fixtures/use-lite/tfjs", "fixtures/use-lite/tfhub-lite2/assets")
+    with tempfile.TemporaryDirectory() as tmp:
+        stage(os.path.join(tmp, "stage"))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("USEREC_")}  # the official sources, unused
+        proc = subprocess.run(["sh", SCRIPT, "--from", os.path.join(tmp, "stage"), "--dir", os.path.join(tmp, "dl"),
+                               "-o", os.path.join(tmp, "out.usew")], capture_output=True, text=True, timeout=120,
+                              env=env)
+        assert "only 48 bits of the sha256 are published" in proc.stderr and "WARNING" not in proc.stderr, proc.stderr

@@ -196,7 +196,7 @@ def test_output_formats_float16_and_jsonl():
         rows = [json.loads(line) for line in open(os.path.join(jsonl_dir, "out.jsonl"), encoding="utf-8")]
         assert [r["id"] for r in rows] == ["0", "1"], rows
         assert_close("jsonl output", np.array([r["embedding"] for r in rows], dtype=np.float32), f32, 0)
-        assert sorted(os.listdir(jsonl_dir)) == ["out.jsonl", "out.rejects.tsv"], os.listdir(jsonl_dir)
+        assert sorted(os.listdir(jsonl_dir)) == ["out.embed.json", "out.jsonl", "out.rejects.tsv"], os.listdir(jsonl_dir)
 
 
 @common.quick
@@ -219,28 +219,21 @@ def test_bad_options_fail_clearly_and_write_nothing():
 
 
 def test_an_output_that_is_the_input_is_refused():
-    """`-o X.npy` writes X.ids and X.rejects.tsv beside it: with X.ids (or X.rejects.tsv) as the input, the
+    """`-o X.npy` writes X.ids, X.rejects.tsv and X.embed.json beside it: with one of them as the input, the
     job must refuse before reading, not replace its own input."""
     model = common.tiny_usew()
     with tempfile.TemporaryDirectory(prefix="userec-embed-") as tmp:
-        for name, out in [("items.ids", "items.npy"), ("items.rejects.tsv", "items.jsonl"), ("items.npy", "items.npy")]:
+        for name, out in [("items.ids", "items.npy"), ("items.rejects.tsv", "items.jsonl"), ("items.npy", "items.npy"),
+                          ("items.embed.json", "items.npy")]:
             path = os.path.join(tmp, name)
             with open(path, "w") as f:
                 f.write("5 6 7\n8 9\n")
             proc = run([BIN, "embed", "--model", model, "--input", path, "--format", "ids", "-o", os.path.join(tmp, out)],
                        check=False)
-            assert proc.returncode == common.EXIT_FAILED and "it is the input file" in proc.stderr and name in proc.stderr, (name, proc.stderr)
+            assert proc.returncode == common.EXIT_USAGE and "is the --input file" in proc.stderr and name in proc.stderr, (name, proc.stderr)
             assert open(path).read() == "5 6 7\n8 9\n", name
             assert sorted(os.listdir(tmp)) == [name], os.listdir(tmp)
             os.remove(path)
-
-
-def peak_rss_kb(cmd):
-    """Max resident set of a child process, in kB (from wait4's rusage of that child alone)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, proc.stderr.read()
-    return usage.ru_maxrss
 
 
 def test_memory_stays_flat_as_the_input_grows():
@@ -253,7 +246,7 @@ def test_memory_stays_flat_as_the_input_grows():
             with open(path, "w") as f:
                 f.write("id,text\n")
                 f.writelines(f"{i},item {i} is a {'red blue green'.split()[i % 3]} thing\n" for i in range(n))
-            peaks.append(peak_rss_kb([BIN, "embed", "--model", model, "--input", path, "--text-col", "text",
+            peaks.append(common.peak_rss_kb([BIN, "embed", "--model", model, "--input", path, "--text-col", "text",
                                       "--id-col", "id", "-o", os.path.join(tmp, "o.npy"), "--quiet"]))
             assert np.load(os.path.join(tmp, "o.npy"), mmap_mode="r").shape[0] == n
         print(f"peak RSS: 10k rows {peaks[0]} kB, 200k rows {peaks[1]} kB")

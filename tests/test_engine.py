@@ -130,7 +130,7 @@ def test_embed_failure_leaves_previous_output_untouched():
         assert sorted(os.listdir(tmp)) == ["out.npy"], os.listdir(tmp)
         run([BIN, "embed", "--model", model, "--input", "-", "--format", "ids", "-o", out], input="1 2 3\n")
         assert np.load(out).shape == (1, 512)
-        assert sorted(os.listdir(tmp)) == ["out.ids", "out.npy", "out.rejects.tsv"], os.listdir(tmp)
+        assert sorted(os.listdir(tmp)) == ["out.embed.json", "out.ids", "out.npy", "out.rejects.tsv"], os.listdir(tmp)
 
 
 @common.quick

@@ -35,7 +35,8 @@ def make(out_dir, seed):
 
 def test_shard_names_and_sizes():
     model = tfjs_test_model()
-    assert sorted(os.listdir(model)) == sorted(SHARDS + ["model.json", "vocab.json"]), os.listdir(model)
+    files = SHARDS + ["model.json", "vocab.json", "TEST_WEIGHTS.json"]
+    assert sorted(os.listdir(model)) == sorted(files), os.listdir(model)
     sizes = [os.path.getsize(os.path.join(model, s)) for s in SHARDS]
     assert sizes == [SHARD_BYTES] * 6 + [2737832], sizes
     assert sum(sizes) == 27903656

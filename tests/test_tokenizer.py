@@ -233,3 +233,62 @@ def test_cli_refuses_bad_use():
     proc = run([BIN, "tokenize", "--model", model, "--tokenizer", "tfjs", "a\udcffb"], check=False)
     if proc.returncode != 0 or "1 of 1 texts held invalid UTF-8" not in proc.stderr:
         raise AssertionError(f"invalid UTF-8 argument: exit {proc.returncode}, stderr {proc.stderr!r}")
+
+
+def _first_ids(kind, texts, n):
+    """`userec tokenize --max-ids n` of texts: (lines, {text index: capped_at}, stderr)."""
+    with tempfile.TemporaryDirectory(prefix="userec-tok-") as tmp:
+        src = os.path.join(tmp, "in.jsonl")
+        with open(src, "wb") as f:
+            f.write(tt.to_jsonl(texts))
+        proc = run([BIN, "tokenize", "--model", common.test_usew(), "--tokenizer", kind, "--input", src, "--format",
+                    "jsonl", "--max-ids", str(n)])
+    capped = {}
+    for line in proc.stderr.splitlines():
+        if "tokenized as its first" in line:  # "text K: ... tokenized as its first N bytes"
+            capped[int(line.split("text ")[1].split(":")[0]) - 1] = int(line.split("its first ")[1].split(" ")[0])
+    return proc.stdout.split("\n")[:-1], capped, proc.stderr
+
+
+def _long_texts():
+    """Texts of 1 MB and more: the big texts of the full comparisons, plus what stresses a whitespace cut: a MB
+    of leading spaces, words separated by no-break spaces (NFKC and the charsmap make them spaces) or by tabs
+    (spaces to SentencePiece, not to the npm package), one unbroken run after a few words, and invalid UTF-8
+    only near the end, past what the first ids need."""
+    words = tt.big_texts(catalogue())[0]
+    return tt.big_texts(catalogue()) + [
+        b" " * MEGA + words[:20000], words.replace(b" ", "\u00a0".encode()), words.replace(b" ", b"\t"),
+        b"the first words then " + b"x9" * MEGA, words + b"\xff\xfe tail"]
+
+
+MEGA = 1 << 20
+
+
+def test_first_ids_of_long_texts_match_the_references():
+    """Issue 13: the tokenizer reads a long text only as far as its first max_len + 1 ids need (embed's memory no
+    longer follows the text's length). Those ids must be exactly the references' first ids of the whole text; a
+    text cut at the documented cap (one unbroken run) must give exactly the references' ids of that prefix."""
+    texts = _long_texts()
+
+    def invalid(t):
+        try:
+            t.decode("utf-8")
+            return False
+        except UnicodeDecodeError:
+            return True
+
+    n_invalid = sum(map(invalid, texts))
+    assert invalid(texts[-1]) and n_invalid < len(texts), n_invalid
+    # the texts that must be cut at whitespace (never capped), per tokenizer: tabs are whitespace to spm only
+    spaced = {"spm": {0, 3, 4, 5, 7}, "tfjs": {0, 3, 4, 7}}
+    for kind, reference in (("spm", sentencepiece_ids), ("tfjs", npm_tokenizer_ids)):
+        got, capped, stderr = _first_ids(kind, texts, 128)
+        want = reference(texts)
+        prefixes = reference([texts[i][:capped[i]] for i in sorted(capped)]) if capped else []
+        for k, i in enumerate(sorted(capped)):
+            want[i] = prefixes[k]
+        print(f"{kind}: {len(texts)} texts of {min(map(len, texts))}+ bytes; capped (no whitespace cut): {sorted(capped)}")
+        assert_same(f"{kind} --max-ids 128 vs the reference's first 128 ids", texts, got,
+                    [" ".join(line.split(" ")[:128]) for line in want])
+        assert {2, 6} <= set(capped) and not spaced[kind] & set(capped), capped
+        assert f"{n_invalid} of {len(texts)} texts held invalid UTF-8" in stderr, stderr

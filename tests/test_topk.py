@@ -311,43 +311,115 @@ def _query_table(stdout):
     return tables
 
 
+TITLES = ["red running shoes", "blue denim jacket, slim", "wooden dining table", "stainless steel water bottle",
+          "leather office chair", 'kids "superhero" t-shirt']
+SKUS = ["A1", "B2", "C3", "D4", "E5", "F6"]
+
+
+def _query_catalogue(tmp):
+    """A catalogue of TITLES (the last missing from the CSV) embedded through tokenize + embed --format ids;
+    returns (model, the query arguments naming vectors, ids and catalogue, {sku: [(neighbour, score)]} from
+    related --include-self -k 4)."""
+    model = common.test_usew()
+    catalog, toks, emb = (os.path.join(tmp, n) for n in ("cat.csv", "titles.ids", "items.npy"))
+    with open(catalog, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["sku", "title"])
+        w.writerows(zip(SKUS[:-1], TITLES[:-1]))
+    with open(toks, "w") as f:
+        f.write(common.run([common.BIN, "tokenize", "--model", model, *TITLES]).stdout)
+    common.run([common.BIN, "embed", "--model", model, "--input", toks, "--format", "ids", "-o", emb])
+    _write_ids(os.path.join(tmp, "skus.ids"), SKUS)
+    args = ["--model", model, "--emb", emb, "--ids", os.path.join(tmp, "skus.ids"), "--catalog", catalog,
+            "--text-col", "title", "--id-col", "sku"]
+    related = os.path.join(tmp, "related.csv")
+    common.run([common.BIN, "related", "--emb", emb, "--ids", os.path.join(tmp, "skus.ids"), "-k", "4",
+                "--include-self", "-o", related])
+    with open(related, newline="") as f:
+        want = {}
+        for row in csv.DictReader(f):
+            want.setdefault(row["id"], []).append((row["neighbor_id"], float(row["score"])))
+    return model, args, want
+
+
 @common.quick
 def test_query_matches_related_and_prints_catalogue_texts():
     """`query TEXT` embeds the text like tokenize + embed do, so for a catalogue text its table equals that
     item's `related --include-self` row (same ids, same scores) and the catalogue gives each neighbour's text."""
-    model = common.test_usew()
-    titles = ["red running shoes", "blue denim jacket, slim", "wooden dining table", "stainless steel water bottle",
-              "leather office chair", 'kids "superhero" t-shirt']
-    skus = ["A1", "B2", "C3", "D4", "E5", "F6"]
     with tempfile.TemporaryDirectory() as tmp:
-        catalog, toks, emb = (os.path.join(tmp, n) for n in ("cat.csv", "titles.ids", "items.npy"))
-        with open(catalog, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["sku", "title"])
-            w.writerows(zip(skus[:-1], titles[:-1]))  # the last item is missing from the catalogue
-        with open(toks, "w") as f:
-            f.write(common.run([common.BIN, "tokenize", "--model", model, *titles]).stdout)
-        common.run([common.BIN, "embed", "--model", model, "--input", toks, "--format", "ids", "-o", emb])
-        _write_ids(os.path.join(tmp, "skus.ids"), skus)
-        ids_args = ["--ids", os.path.join(tmp, "skus.ids")]
-        related = os.path.join(tmp, "related.csv")
-        common.run([common.BIN, "related", "--emb", emb, *ids_args, "-k", "4", "--include-self", "-o", related])
-        with open(related, newline="") as f:
-            want = {}
-            for row in csv.DictReader(f):
-                want.setdefault(row["id"], []).append((row["neighbor_id"], float(row["score"])))
-        out = common.run([common.BIN, "query", "--model", model, "--emb", emb, *ids_args, "-k", "4",
-                          "--catalog", catalog, "--text-col", "title", "--id-col", "sku", *titles]).stdout
+        _, args, want = _query_catalogue(tmp)
+        out = common.run([common.BIN, "query", *args, "-k", "4", *TITLES]).stdout
     tables = _query_table(out)
-    assert sorted(tables) == sorted(titles), f"tables for {sorted(tables)}\n{out}"
-    for title, sku in zip(titles, skus):
+    assert sorted(tables) == sorted(TITLES), f"tables for {sorted(tables)}\n{out}"
+    for title, sku in zip(TITLES, SKUS):
         got = tables[title]
         assert [r for r, _, _, _ in got] == [1, 2, 3, 4], out
         assert [i for _, _, i, _ in got] == [n for n, _ in want[sku]], f"{title}: {got} vs related {want[sku]}"
         common.assert_close(f"query '{title}' scores vs related", [s for _, s, _, _ in got], [s for _, s in want[sku]], 1e-6)
         for _, _, id_, text in got:
-            expect = titles[skus.index(id_)] if id_ != skus[-1] else "(not in the catalogue)"
+            expect = TITLES[SKUS.index(id_)] if id_ != SKUS[-1] else "(not in the catalogue)"
             assert text == expect, f"{title}: neighbour {id_} printed as {text!r}, catalogue says {expect!r}"
+
+
+def test_query_json_from_stdin_to_a_file():
+    """query - reads its texts from stdin; --format json -o FILE writes one object per text with related's exact
+    scores; an empty text is refused like embed refuses it; a -k beyond the catalogue lists every item."""
+    with tempfile.TemporaryDirectory() as tmp:
+        _, args, want = _query_catalogue(tmp)
+        out = os.path.join(tmp, "q.json")
+        proc = common.run([common.BIN, "query", *args, "-k", "4", "--format", "json", "-o", out, "-"],
+                          input="".join(t + "\n" for t in TITLES))
+        assert proc.stdout == "", proc.stdout
+        with open(out) as f:
+            rows = [json.loads(line) for line in f]
+        assert [r["query"] for r in rows] == TITLES
+        for row, sku in zip(rows, SKUS):
+            got = [(n["id"], n["score"]) for n in row["neighbors"]]
+            assert [n["rank"] for n in row["neighbors"]] == [1, 2, 3, 4]
+            assert [i for i, _ in got] == [i for i, _ in want[sku]], (got, want[sku])
+            assert all(np.float32(g) == np.float32(w) for (_, g), (_, w) in zip(got, want[sku])), (got, want[sku])
+            for n in row["neighbors"]:
+                assert n["text"] == (TITLES[SKUS.index(n["id"])] if n["id"] != SKUS[-1] else None), n
+        for texts, stdin, where in ((["shoes", ""], None, "text 2 is empty"), (["-"], "shoes\n\nchair\n", "<stdin>:2")):
+            proc = common.run([common.BIN, "query", *args, *texts], input=stdin, check=False)
+            assert proc.returncode == common.EXIT_USAGE and where in proc.stderr, proc.stderr
+        big = common.run([common.BIN, "query", *args, "-k", "2147483647", "--format", "json", "shoes"])
+        assert len(json.loads(big.stdout)["neighbors"]) == len(SKUS), big.stdout
+        huge = common.run([common.BIN, "query", *args, "-k", "4611686018427387904", "shoes"], check=False)
+        assert huge.returncode == common.EXIT_USAGE and "-k wants an integer from 1 to 2147483647" in huge.stderr, huge.stderr
+
+
+def test_jsonl_is_valid_unicode_whatever_the_ids():
+    """An ids file with invalid UTF-8: the JSONL output stays valid JSON (those bytes as U+FFFD, with a warning);
+    the CSV output keeps the ids byte for byte."""
+    ids = [b"ok", b"caf\xe9", b"\xff\xfe", b"t\xc3\xa9 \"q\""]
+    with tempfile.TemporaryDirectory() as tmp:
+        emb, id_file = os.path.join(tmp, "v.npy"), os.path.join(tmp, "v.ids")
+        np.save(emb, np.eye(4, 8, dtype=np.float32))
+        with open(id_file, "wb") as f:
+            f.write(b"".join(i + b"\n" for i in ids))
+        out = os.path.join(tmp, "r.jsonl")
+        proc = common.run([common.BIN, "related", "--emb", emb, "--ids", id_file, "-k", "3", "-o", out])
+        assert "2 ids held invalid UTF-8" not in proc.stderr and "invalid UTF-8" in proc.stderr, proc.stderr
+        with open(out, "rb") as f:
+            rows = [json.loads(line.decode("utf-8")) for line in f]  # strict: the file is UTF-8
+        assert [r["id"] for r in rows] == ["ok", "caf\ufffd", "\ufffd\ufffd", 't\u00e9 "q"'], rows
+        common.run([common.BIN, "related", "--emb", emb, "--ids", id_file, "-k", "3", "-o", os.path.join(tmp, "r.csv")])
+        with open(os.path.join(tmp, "r.csv"), "rb") as f:
+            assert {line.split(b",")[0] for line in f.read().splitlines()[1:]} == {b"ok", b"caf\xe9", b"\xff\xfe", b'"t\xc3\xa9 ""q"""'}
+
+
+def test_memory_follows_the_catalogue_not_k():
+    """related -k 10,000,000 on 20 items allocates for 20 neighbours per item, not 10 million (1.7 GB before)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        emb = os.path.join(tmp, "v.npy")
+        np.save(emb, np.random.default_rng(1).standard_normal((20, 16)).astype(np.float32))
+        small = common.peak_rss_kb([common.BIN, "related", "--emb", emb, "-k", "10", "-o", os.path.join(tmp, "a.csv")])
+        big = common.peak_rss_kb([common.BIN, "related", "--emb", emb, "-k", "10000000", "-o", os.path.join(tmp, "b.csv")])
+        print(f"peak RSS: -k 10 {small} kB, -k 10000000 {big} kB")
+        assert big < small + 20 * 1024, (small, big)
+        with open(os.path.join(tmp, "b.csv")) as f:
+            assert sum(1 for _ in f) == 1 + 20 * 19  # every other item, once
 
 
 def test_query_dimension_mismatch():

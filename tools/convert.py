@@ -133,10 +133,22 @@ class TfjsSource:
             raise ConvertError(f"{self.label}: not a TF.js graph model ({type(e).__name__}: {e})") from None
 
     def _read(self, name):
-        path = os.path.join(self.folder, name)
+        path = self._inside(name)
         data = read_file(path)
         self.files.append((name, path))
         return data
+
+    def _inside(self, name):
+        """The path of a file the manifest names, which must lie in the model folder: a crafted model.json must not
+        make the converter read (and copy into a .usew) files elsewhere, by an absolute path, '..' or a symlink."""
+        if not isinstance(name, str) or not name or os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
+            raise ConvertError(f"{self.label}: weight file {name!r} is not a plain name inside the model folder")
+        path = os.path.join(self.folder, name)
+        real, folder = os.path.realpath(path), os.path.realpath(self.folder)
+        if os.path.commonpath([real, folder]) != folder:
+            raise ConvertError(f"{self.label}: weight file {name!r} resolves to {real}, outside the model folder "
+                               f"{folder} (a symbolic link?); copy the file into the folder")
+        return path
 
     def _group_buffer(self, g, group):
         offset = 0
@@ -156,7 +168,7 @@ class TfjsSource:
         def fits(size):
             return (len(paths) - 1) * size < total <= len(paths) * size
 
-        first = os.path.join(self.folder, paths[0])
+        first = self._inside(paths[0])
         shard_bytes = total if len(paths) == 1 else TFJS_SHARD_BYTES
         if not fits(shard_bytes) and os.path.isfile(first):  # converted with another shard size
             shard_bytes = os.path.getsize(first)
@@ -166,7 +178,7 @@ class TfjsSource:
         parts = []
         for k, name in enumerate(paths):
             expected = min(shard_bytes, total - k * shard_bytes)
-            path = os.path.join(self.folder, name)
+            path = self._inside(name)
             if not os.path.isfile(path):
                 raise ConvertError(f"{path}: missing weight shard (expected {expected} bytes, buffer bytes "
                                    f"{k * shard_bytes}..{k * shard_bytes + expected})")
@@ -425,7 +437,27 @@ def tokenizer_tensors(source, spm_path, vocab_rows):
     return tensors, fields
 
 
+# tools/make_test_model.py marks its folders with this file; its contents become provenance["test_weights"].
+TEST_WEIGHTS_FILE = "TEST_WEIGHTS.json"
+
+
+def test_weights_marker(source):
+    """The test-weights marker of the source folder (a dict), or None for real weights."""
+    path = os.path.join(source.folder, TEST_WEIGHTS_FILE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        marker = json.loads(read_file(path))
+    except ValueError as e:
+        raise ConvertError(f"{path}: not JSON ({e})") from None
+    if not isinstance(marker, dict):
+        raise ConvertError(f"{path}: not a JSON object")
+    source.files.append((TEST_WEIGHTS_FILE, path))
+    return marker
+
+
 def provenance(source):
+    marker = test_weights_marker(source)
     sources = []
     for name, path in source.files:
         digest = hashlib.sha256()
@@ -436,6 +468,8 @@ def provenance(source):
     created = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     doc = {"format_version": usew.VERSION, "converter": CONVERTER, "source_kind": source.kind,
            "sources": sources, "created": created.isoformat().replace("+00:00", "Z")}
+    if marker is not None:
+        doc["test_weights"] = marker
     blob = json.dumps(doc, indent=1).encode()
     return usew.Tensor("meta.provenance", usew.U8, [len(blob)], blob)
 

@@ -1,6 +1,7 @@
 #!/bin/sh
 # `make demo`: the main job on the bundled example catalogue (examples/products.csv), then on the real
-# Myntra catalogue when ../shared has it, then the related items of a few products.
+# Myntra catalogue when ../shared has it, then the related items of a few products, and last the HTML report of
+# the example catalogue (its path is the last line printed).
 # Uses the real USE-lite weights when they can be downloaded; otherwise the deterministic test weights,
 # whose neighbours mean nothing (said loudly below).
 set -eu
@@ -37,5 +38,10 @@ if [ -f "$myntra" ]; then
 fi
 
 echo "demo: related items of every example product -> $OUT/related.csv"
-"$USEREC" related --emb "$OUT/products.npy" --ids "$OUT/products.ids" -k 3 -o "$OUT/related.csv"
+"$USEREC" related --emb "$OUT/products.npy" --ids "$OUT/products.ids" -k 10 -o "$OUT/related.csv"
 python3 tools/show_related.py examples/products.csv "$OUT/related.csv" P0001 P0064 P0140 P0217
+
+echo "demo: the report of the example catalogue: map, scores, sample lists, near-duplicates"
+"$USEREC" report --catalog examples/products.csv --text-col name,description --id-col id --category-col category \
+    --emb "$OUT/products.npy" --related "$OUT/related.csv" -o "$OUT/report.html" --quiet
+echo "demo: report written: $(cd "$(dirname "$OUT/report.html")" && pwd)/report.html (open it in a browser)"

@@ -2,7 +2,8 @@
 # Makes sure the Debian packages userec builds and tests with are installed.
 # As root it installs what is missing; otherwise it names the missing packages in one line and fails.
 set -eu
-PKGS="build-essential pkg-config libopenblas-dev libutf8proc-dev zlib1g-dev python3 python3-numpy python3-sentencepiece nodejs npm"
+# clang-14, libclang-rt-14-dev (libFuzzer and the sanitizer runtimes) and libomp-14-dev (OpenMP for clang): `make fuzz`.
+PKGS="build-essential pkg-config libopenblas-dev libutf8proc-dev zlib1g-dev python3 python3-numpy python3-sentencepiece nodejs npm clang-14 libclang-rt-14-dev libomp-14-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

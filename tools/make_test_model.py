@@ -8,7 +8,9 @@ vocabulary, saved_model.pb and the last weight shard. This tool fills the rest o
     nodes of the same name in tfhub-lite2/saved_model.pb, so the real graph runs on the result;
   - every other weight is seeded random, scaled like trained weights.
 The output (model.json, vocab.json, group1-shard1of7..7of7) feeds both tools/convert.py and the TF.js
-reference graph (tests/oracle), so both see exactly the same weights.
+reference graph (tests/oracle), so both see exactly the same weights. A fourth file, TEST_WEIGHTS.json
+(TEST_WEIGHTS_FILE), says what the folder is: tools/convert.py copies it into the .usew provenance, so `userec
+info`, `embed`, `report` and `eval` can warn that the vectors mean nothing.
 
 Usage: python3 tools/make_test_model.py OUT_DIR [--seed N] [--from FIXTURES_USE_LITE]
 Standard library only (Python 3.9+).
@@ -43,6 +45,7 @@ GRAPH_NAME_PREFIXES = ("ConstantFolding/", "module_apply_default/")
 # TF.js stores int64 graph constants as int32.
 MANIFEST_DTYPES = {"float32": (TF_FLOAT,), "int32": (TF_INT32, TF_INT64)}
 
+TEST_WEIGHTS_FILE = "TEST_WEIGHTS.json"  # tools/convert.py reads the same name
 # Random values are drawn from a 2^16-level inverse-CDF table of N(0, 1) indexed by 16 random bits:
 # one table lookup per value keeps the ~6.3 M draws at about a second in pure Python.
 NORMAL_LEVELS = 1 << 16
@@ -163,6 +166,11 @@ def main():
         for i, name in enumerate(paths):
             with open(os.path.join(args.out_dir, name), "wb") as f:
                 f.write(buffer[i * SHARD_BYTES:(i + 1) * SHARD_BYTES])
+        with open(os.path.join(args.out_dir, TEST_WEIGHTS_FILE), "w") as f:
+            json.dump({"generator": "tools/make_test_model.py", "seed": args.seed,
+                       "note": "deterministic random weights in the real architecture, with the real tokenizer "
+                               "(SPEC 2.3): the vectors do not mean anything"}, f, indent=1)
+            f.write("\n")
     except OSError as e:
         fail(f"cannot write {e.filename}: {e.strerror}")
 

@@ -6,7 +6,8 @@
 #   --dir DIR   where the verified files are kept (default weights/download); files already there and
 #               valid are not fetched again
 #   -o FILE     the converted model (default weights/use-lite.usew)
-# Environment: USEREC_TFJS_URL (TF.js files), USEREC_HUB_URL (TF Hub tar.gz) override the sources.
+# Environment: USEREC_TFJS_URL (TF.js files), USEREC_HUB_URL (TF Hub tar.gz) override the sources (a mirror:
+# see the warning below and weights/README.md).
 # Needs curl or wget, sha256sum, tar, python3.
 set -eu
 
@@ -109,6 +110,21 @@ obtain() {
     rm -f "$2.part"
     return 1
 }
+
+# Say what the checks are worth before anything is fetched.
+say "note: model.json, vocab.json, shard 7 and $SPM are checked against their full sha256; for shards 1-6"
+say "      only 48 bits of the sha256 are published (8 leading and 4 trailing hex digits), so only those are"
+say "      checked: enough against damage, not against a source that chooses its bytes. 'make weights' ends"
+say "      with 'userec verify', which checks the converted model against the real model's published outputs."
+if [ -z "$FROM" ] && [ -n "${USEREC_TFJS_URL:-}" ]; then
+    say "WARNING: USEREC_TFJS_URL is set: the TF.js files come from $TFJS_URL, not from Google's official"
+    say "WARNING: storage. Shards 1-6 from there are checked against 48 bits of their sha256 only, which a"
+    say "WARNING: determined mirror can match with bytes of its choosing. Trust this model only if"
+    say "WARNING: 'userec verify weights/use-lite.usew' says it is the real USE-lite."
+fi
+if [ -z "$FROM" ] && [ -n "${USEREC_HUB_URL:-}" ]; then
+    say "note: USEREC_HUB_URL is set: $SPM comes from $HUB_URL (checked against its full sha256)"
+fi
 
 bad=0
 # The here-document keeps the loop in this shell, so obtain's exit and $bad work.

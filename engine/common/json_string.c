@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
 #include "common/util.h"
 
 static int hex_digit(uint8_t c) {
@@ -90,4 +91,27 @@ int json_string_decode(const uint8_t *text, size_t len, size_t *pos, byte_buf *o
     }
     *pos = i + 1;
     return 0;
+}
+
+int json_string_write(FILE *f, const char *s) {
+    const uint8_t *p = (const uint8_t *)s;
+    const size_t n = strlen(s);
+    int repaired = 0;
+    fputc('"', f);
+    for (size_t i = 0; i < n;) {
+        const uint8_t c = p[i];
+        const size_t len = utf8_sequence_length(p + i, n - i);
+        if (!len) {
+            fputs("\\ufffd", f);
+            repaired = 1;
+            i++;
+            continue;
+        }
+        if (c == '"' || c == '\\') fputc('\\', f), fputc(c, f);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fwrite(p + i, 1, len, f);
+        i += len;
+    }
+    fputc('"', f);
+    return repaired;
 }

@@ -21,7 +21,8 @@ static userec_status encode_texts(const userec_model *m, userec_encoder *enc, us
     for (size_t i = 0; i < n && !status; i++) {
         tok_result r;
         offsets[i] = n_ids;
-        if (tokenizer_encode(tok, texts[i], lens[i], 0, scratch, &r, msg, sizeof msg)) {
+        /* the encoder keeps max_len tokens; one more tells it the text was clipped */
+        if (tokenizer_encode_first(tok, texts[i], lens[i], (size_t)m->hp.max_len + 1, scratch, &r, msg, sizeof msg)) {
             status = set_error(err, USEREC_ERR_NOMEM, "text %zu: %s", i, msg);
             break;
         }

@@ -74,6 +74,7 @@ struct gpu_encoder {
     gpu_options opt;
     char name[320];
     gpu_dtype act; /* storage of GEMM inputs and attention buffers: bf16 in bf16 mode, else fp32 */
+    size_t smem_limit; /* shared memory per block the kernels plan with (gpu_smem_limit) */
     cudaStream_t compute, upload, download;
     gemm_context *gemm;
     void *blocks[MAX_DEVICE_BLOCKS]; /* every cudaMalloc, freed by gpu_encoder_destroy */
@@ -157,6 +158,7 @@ static userec_status upload_weights(gpu_encoder *g, userec_error *err) {
 /* The widths, head depths and lengths the kernels take, checked once here rather than at the first batch. */
 static userec_status check_shapes(gpu_encoder *g, userec_error *err) {
     const usew_hparams *hp = &g->model->hp;
+    TRY(gpu_smem_limit(&g->smem_limit, err));
     if (!layer_norm_width_ok((int)hp->d_model))
         return set_error(err, USEREC_ERR_UNSUPPORTED, "CUDA: d_model %u is not a multiple of 128 up to %d",
                          hp->d_model, LAYER_NORM_MAX_WIDTH);
@@ -164,7 +166,8 @@ static userec_status check_shapes(gpu_encoder *g, userec_error *err) {
         if (!layer_norm_width_ok((int)hp->layer_width[i]))
             return set_error(err, USEREC_ERR_UNSUPPORTED, "CUDA: layer %u width %u is not a multiple of 128 up to %d",
                              i, hp->layer_width[i], LAYER_NORM_MAX_WIDTH);
-        TRY(attention_prepare((int)hp->max_len, (int)hp->layer_width[i], (int)hp->n_heads, g->act, err));
+        TRY(attention_prepare((int)hp->max_len, (int)hp->layer_width[i], (int)hp->n_heads, g->act, g->smem_limit,
+                              err));
     }
     if (g->opt.chunk_tokens < hp->max_len || g->opt.chunk_tokens > INT32_MAX || !g->opt.chunk_sentences ||
         g->opt.chunk_sentences > INT32_MAX)
@@ -219,6 +222,38 @@ static userec_status device_count(int *count, userec_error *err) {
     return USEREC_OK;
 }
 
+#ifndef USEREC_CUDA_TARGETS /* the Makefile names the architectures it compiled for */
+#define USEREC_CUDA_TARGETS "the architectures of the nvcc command line"
+#endif
+
+extern "C" const char *gpu_build_targets(void) { return USEREC_CUDA_TARGETS; }
+
+/* Whether this build runs on `device` (made the current device): compute capability GPU_MIN_CC_MAJOR.0 or newer,
+ * and machine code or PTX in the fatbinary that the driver loads for it. Asking the runtime, rather than
+ * comparing numbers, also catches a driver too old for this build's PTX. */
+static userec_status runs_on(int device, const cudaDeviceProp *prop, userec_error *err) {
+    if (prop->major < GPU_MIN_CC_MAJOR)
+        return set_error(err, USEREC_ERR_DEVICE,
+                         "cuda:%d %s has compute capability %d.%d; userec needs %d.0 (Ampere) or newer", device,
+                         prop->name, prop->major, prop->minor, GPU_MIN_CC_MAJOR);
+    CUDA_CHECK(err, cudaSetDevice(device));
+    const cudaError_t e = kernels_image_check();
+    if (e == cudaErrorNoKernelImageForDevice || e == cudaErrorInvalidDeviceFunction)
+        return set_error(err, USEREC_ERR_DEVICE,
+                         "cuda:%d %s (compute capability %d.%d): this build has no code it can run (built for %s); "
+                         "rebuild with make CUDA_ARCHS=%d%d", device, prop->name, prop->major, prop->minor,
+                         USEREC_CUDA_TARGETS, prop->major, prop->minor);
+    if (e == cudaErrorUnsupportedPtxVersion)
+        return set_error(err, USEREC_ERR_DEVICE,
+                         "cuda:%d %s (compute capability %d.%d): the driver is older than this build's PTX (built "
+                         "for %s): update the driver, or rebuild with make CUDA_ARCHS=%d%d", device, prop->name,
+                         prop->major, prop->minor, USEREC_CUDA_TARGETS, prop->major, prop->minor);
+    if (e != cudaSuccess)
+        return set_error(err, USEREC_ERR_DEVICE, "cuda:%d %s: this build's kernels do not load: %s (%s)", device,
+                         prop->name, cudaGetErrorName(e), cudaGetErrorString(e));
+    return USEREC_OK;
+}
+
 /* Device `device` exists and can run this build's code; its properties in *prop. It becomes the current
  * device with its context created (cudaFree(0)): a device that cannot start one is not usable, and the
  * caller's later work, and timing, do not pay for it. */
@@ -228,13 +263,7 @@ static userec_status usable_device(int device, cudaDeviceProp *prop, userec_erro
     if (device < 0 || device >= count)
         return set_error(err, USEREC_ERR_DEVICE, "CUDA device %d asked for; %d device(s) present", device, count);
     CUDA_CHECK(err, cudaGetDeviceProperties(prop, device));
-    if (prop->major < GPU_MIN_CC_MAJOR)
-        return set_error(err, USEREC_ERR_DEVICE,
-                         "cuda:%d %s has compute capability %d.%d; this build carries code for 9.0 (Hopper) and newer "
-                         "(rebuild with e.g. make CUDA_GENCODE='-gencode arch=compute_%d%d,code=sm_%d%d')",
-                         device, prop->name, prop->major, prop->minor, prop->major, prop->minor, prop->major,
-                         prop->minor);
-    CUDA_CHECK(err, cudaSetDevice(device));
+    TRY(runs_on(device, prop, err));
     CUDA_CHECK(err, cudaFree(0));
     return USEREC_OK;
 }
@@ -324,7 +353,8 @@ static userec_status forward(gpu_encoder *g, const slot *sl, chunk_shape sh, use
             TRY(launch_layer_norm(g->x, GPU_F32, rows, w, l->attn_norm.scale, l->attn_norm.bias, hp->ln_eps, g->h,
                                   g->act, s, err));
         TRY(gemm_run(g->gemm, p, rows, w, 3 * w, g->h, l->qkv.w, l->qkv.b, g->qkv, g->act, GEMM_BIAS, s, err));
-        TRY(launch_attention(g->qkv, sl->starts_d, sh.n, sh.max_len, w, heads, g->act, g->ctx, s, err));
+        TRY(launch_attention(g->qkv, sl->starts_d, sh.n, sh.max_len, w, heads, g->act, g->smem_limit, g->ctx, s,
+                             err));
         if (l->proj.w) /* the residual changes width: x = x0 . Wd + bd, written fresh */
             TRY(gemm_run(g->gemm, p, rows, w, d, g->x0, l->proj.w, l->proj.b, g->x, GPU_F32, GEMM_BIAS, s, err));
         TRY(gemm_run(g->gemm, p, rows, w, d, g->ctx, l->out.w, l->out.b, g->x, GPU_F32, GEMM_BIAS_ADD, s, err));
@@ -481,8 +511,9 @@ extern "C" void gpu_encoder_stats_reset(gpu_encoder *g) { memset(&g->stats, 0, s
 extern "C" const char *gpu_encoder_name(const gpu_encoder *g) { return g->name; }
 
 extern "C" int gpu_list(userec_gpu_info *devices, int max, userec_error *err) {
-    int count = 0;
+    int count = 0, current = 0;
     if (device_count(&count, err)) return 0;
+    cudaGetDevice(&current); /* runs_on switches devices: the caller's stays current */
     for (int i = 0; i < count && i < max; i++) {
         cudaDeviceProp prop;
         const cudaError_t e = cudaGetDeviceProperties(&prop, i);
@@ -496,8 +527,10 @@ extern "C" int gpu_list(userec_gpu_info *devices, int max, userec_error *err) {
         dev->cc_minor = prop.minor;
         dev->multiprocessors = prop.multiProcessorCount;
         dev->memory_bytes = prop.totalGlobalMem;
-        dev->usable = prop.major >= GPU_MIN_CC_MAJOR;
+        userec_error why;
+        dev->usable = runs_on(i, &prop, &why) == USEREC_OK;
     }
+    cudaSetDevice(current);
     return count;
 }
 

@@ -13,16 +13,20 @@
 extern "C" {
 #endif
 
-/* Compute capability this build's kernels need (bf16 arithmetic and the cp.async-free kernels: 9.0 for now). */
-#define GPU_MIN_CC_MAJOR 9
+/* Compute capability the kernels need: 8.0 (Ampere) brings bf16 arithmetic, tf32 tensor cores, bf16 WMMA and
+ * cp.async (the top-k kernel). The build holds machine code for 8.0 through 12.0 (Makefile, CUDA_ARCHS). */
+#define GPU_MIN_CC_MAJOR 8
 
 /* Fills up to max entries and returns how many CUDA devices there are; returns 0 with err set when there is
- * no usable GPU: no device, no driver, a driver older than the runtime, or a build without CUDA. */
+ * no usable GPU: no device, no driver, a driver older than the runtime, or a build without CUDA. Deciding
+ * `usable` loads a kernel on each listed device, which starts its CUDA context; the current device is kept. */
 int gpu_list(userec_gpu_info *gpus, int max, userec_error *err);
-/* USEREC_OK when CUDA device `device` can run this build's kernels (a driver, the device, a supported compute
- * capability, a context); it is then the current device, its context created. Else USEREC_ERR_DEVICE and why
- * not in err. */
+/* USEREC_OK when CUDA device `device` can run this build's kernels (a driver, the device, compute capability
+ * 8.0 or newer, code in the fatbinary that the driver loads for it, a context); it is then the current device,
+ * its context created. Else USEREC_ERR_DEVICE and why not in err. gpu_list's `usable` is the same test. */
 userec_status gpu_check(int device, userec_error *err);
+/* The architectures this build carries code for: "sm_80 sm_86 ... + PTX compute_120"; "" without CUDA. */
+const char *gpu_build_targets(void);
 /* CUDA driver and runtime versions as 1000*major + 10*minor (0 when unknown or built without CUDA). */
 void gpu_versions(int *driver, int *runtime);
 

@@ -14,6 +14,8 @@ int gpu_list(userec_gpu_info *gpus, int max, userec_error *err) {
     return 0;
 }
 
+const char *gpu_build_targets(void) { return ""; }
+
 void gpu_versions(int *driver, int *runtime) { *driver = *runtime = 0; }
 
 userec_status gpu_check(int device, userec_error *err) { return set_error(err, USEREC_ERR_DEVICE, NO_CUDA); }

@@ -7,9 +7,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/utf8.h"
 #include "common/util.h"
 #include "input/gunzip.h"
 #include "input/input_impl.h"
+
+static const char *const format_names[] = {"lines", "csv", "tsv", "jsonl", "ids"}; /* in input_format order */
+
+const char *input_format_name(input_format format) {
+    return (unsigned)format < sizeof format_names / sizeof *format_names ? format_names[format] : "unknown";
+}
+
+int input_format_parse(const char *name, input_format *out) {
+    for (size_t i = 0; i < sizeof format_names / sizeof *format_names; i++)
+        if (!strcmp(name, format_names[i])) {
+            *out = (input_format)i;
+            return 0;
+        }
+    return -1;
+}
 
 int input_guess_format(const char *path, input_format *out) {
     static const struct {
@@ -140,38 +156,6 @@ const char *input_too_long(input_reader *r) {
     return input_reject(r, "record longer than %zu bytes (the limit)", r->opt.max_record);
 }
 
-/* 1 when s[0..n) is valid UTF-8 (no overlong forms, surrogates or code points past U+10FFFF), judged as
- * utf8proc (the tokenizer) and Python's strict decoder judge it. */
-static int utf8_valid(const uint8_t *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        if (i + 8 <= n) { /* eight ASCII bytes at a time */
-            uint64_t word;
-            memcpy(&word, s + i, 8);
-            if (!(word & 0x8080808080808080ull)) {
-                i += 8;
-                continue;
-            }
-        }
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t len;
-        uint8_t lo = 0x80, hi = 0xBF; /* the allowed range of the second byte */
-        if (c >= 0xC2 && c <= 0xDF) len = 2;
-        else if (c >= 0xE0 && c <= 0xEF) len = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-        else if (c >= 0xF0 && c <= 0xF4) len = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-        else return 0;
-        if (n - i < len || s[i + 1] < lo || s[i + 1] > hi) return 0;
-        for (size_t k = 2; k < len; k++)
-            if ((s[i + k] & 0xC0) != 0x80) return 0;
-        i += len;
-    }
-    return 1;
-}
-
 /* ---- columns ---- */
 
 /* Splits opt.text_cols at commas into r->keys, then adds opt.id_col. */
@@ -196,13 +180,17 @@ static int parse_column_names(input_reader *r, char *err, size_t err_len) {
     return 0;
 }
 
+/* The current record's stored bytes, which fields index. r->rec.data is NULL while no byte was stored (every
+ * field empty), and NULL + 0 is undefined behaviour: then "". */
+static const uint8_t *record_bytes(const input_reader *r) { return r->rec.data ? r->rec.data : (const uint8_t *)""; }
+
 /* Appends the header's column names to err after its first used bytes, as many as fit. */
 static void list_columns(const input_reader *r, char *err, size_t err_len) {
     size_t used = strlen(err);
     for (size_t i = 0; i < r->n_fields && used + 1 < err_len; i++) {
         const input_span *f = &r->fields[i];
         int n = snprintf(err + used, err_len - used, "%s'%.*s'", i ? ", " : "", (int)(f->end - f->start),
-                         (const char *)r->rec.data + f->start);
+                         (const char *)record_bytes(r) + f->start);
         if (n < 0) break;
         used += (size_t)n;
     }
@@ -288,7 +276,7 @@ static int find_columns(input_reader *r, char *err, size_t err_len) {
 
 /* The id and text of the CSV/TSV row now in r->fields (the id first, so a rejected row still has it). */
 static int take_fields(input_reader *r, const char **reject, char *err, size_t err_len) {
-    const uint8_t *rec = r->rec.data;
+    const uint8_t *rec = record_bytes(r);
     if (r->id_name) {
         size_t i = r->index[r->n_text];
         if (i >= r->n_fields) {

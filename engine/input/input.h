@@ -36,6 +36,10 @@ typedef struct {
 
 typedef struct input_reader input_reader;
 
+/* "lines", "csv", "tsv", "jsonl", "ids" and back; parse returns 0, or -1 for another name. */
+const char *input_format_name(input_format format);
+int input_format_parse(const char *name, input_format *out);
+
 /* The format named by the path's extension (any case), a trailing .gz aside: .txt lines, .csv, .tsv,
  * .jsonl/.json/.ndjson jsonl, .ids ids. Returns 0, or -1 when the extension says nothing. */
 int input_guess_format(const char *path, input_format *out);

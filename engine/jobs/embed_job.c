@@ -14,12 +14,14 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "common/clock.h"
 #include "common/grow.h"
+#include "common/json_string.h"
+#include "common/progress.h"
 #include "output/atomic_file.h"
+#include "output/run_facts.h"
 #include "common/util.h"
 
 #define N_WINDOWS 3
@@ -58,6 +60,7 @@ typedef struct {
 typedef struct {
     const embed_job *job;
     uint32_t vocab_rows;
+    size_t max_ids; /* tokens kept per text: the model's max_len + 1 */
     input_reader *reader;
     window windows[N_WINDOWS];
     size_t produced, consumed; /* windows handed over / given back, counted since the start */
@@ -66,7 +69,7 @@ typedef struct {
     pthread_cond_t changed;
     tok_scratch **scratch; /* one per tokenizer thread */
     double tokenize_s;
-    double started, next_report; /* progress: when the job started, when to report next */
+    progress progress;
 } pipeline;
 
 /* Appends bytes (plus a NUL) to a window arena; returns the offset or NO_REASON when memory ran out. */
@@ -143,7 +146,9 @@ static void tokenize_window(pipeline *pl, window *w) {
             reason = "invalid UTF-8 (--strict)";
         } else {
             tok_result res;
-            if (tokenizer_encode(job->tok, w->texts + r->text, r->text_len, 0, pl->scratch[t], &res, why, sizeof why)) {
+            /* the encoder keeps max_len tokens; one more tells it the text was clipped */
+            if (tokenizer_encode_first(job->tok, w->texts + r->text, r->text_len, pl->max_ids, pl->scratch[t], &res,
+                                       why, sizeof why)) {
                 reason = why;
             } else {
                 r->invalid_utf8 |= res.invalid_utf8;
@@ -220,47 +225,41 @@ typedef struct {
     size_t *batch_rows, batch_rows_cap; /* window row index of each batch row */
     float *vectors;
     size_t vectors_cap;
+    size_t ids_repaired; /* JSONL ids holding invalid UTF-8, written with U+FFFD */
 } writer;
 
-static char *sibling(const char *path, const char *suffix) {
-    const char *dot = strrchr(path, '.');
-    const char *slash = strrchr(path, '/');
-    size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - path) : strlen(path);
-    char *s;
-    return asprintf(&s, "%.*s%s", (int)stem, path, suffix) < 0 ? NULL : s;
-}
-
-/* Whether path names the input file (an output there would replace the input as the job commits). */
-static int is_the_input(const embed_job *job, const char *path) {
-    struct stat in, out;
-    return strcmp(job->input, "-") && !stat(job->input, &in) && !stat(path, &out) && in.st_dev == out.st_dev &&
-           in.st_ino == out.st_ino;
+size_t embed_job_outputs(const embed_job *job, char *paths[EMBED_JOB_MAX_OUTPUTS]) {
+    size_t n = 0;
+    paths[n++] = strdup(job->out);
+    if (!job->jsonl) paths[n++] = output_sibling(job->out, ".ids");
+    paths[n++] = output_sibling(job->out, ".embed.json"); /* written by the CLI after the job (run_facts.h) */
+    paths[n++] = output_sibling(job->out, ".rejects.tsv");
+    for (size_t i = 0; i < n; i++)
+        if (!paths[i]) {
+            while (n) free(paths[--n]);
+            return 0;
+        }
+    return n;
 }
 
 static int open_writer(const embed_job *job, size_t dim, writer *wr, char *err, size_t err_len) {
-    char *rejects = sibling(job->out, ".rejects.tsv"), *ids = sibling(job->out, ".ids");
-    const char *clash = NULL;
-    if (rejects && ids) {
-        if (is_the_input(job, job->out)) clash = job->out;
-        else if (is_the_input(job, rejects)) clash = rejects;
-        else if (!job->jsonl && is_the_input(job, ids)) clash = ids;
-    }
-    int rc = -1;
-    if (!rejects || !ids) {
-        ERR(err, err_len, "out of memory");
-    } else if (clash) {
-        ERR(err, err_len, "%s: an output of -o %s, but it is the input file: choose another -o", clash, job->out);
-    } else if (!atomic_open(&wr->rejects, rejects, err, err_len)) {
+    char *paths[EMBED_JOB_MAX_OUTPUTS];
+    const size_t n = embed_job_outputs(job, paths);
+    if (!n) return ERR(err, err_len, "out of memory");
+    const char *rejects = paths[n - 1], *ids = paths[1];
+    int rc = atomic_open(&wr->rejects, rejects, err, err_len);
+    if (!rc) {
         if (job->jsonl) rc = atomic_open(&wr->rows_jsonl, job->out, err, err_len);
         else if ((wr->npy = npy_writer_open(job->out, job->dtype, dim, err, err_len))) {
             rc = atomic_open(&wr->ids, ids, err, err_len);
             if (rc) npy_writer_abort(wr->npy), wr->npy = NULL;
+        } else {
+            rc = -1;
         }
         if (rc) atomic_abort(&wr->rejects);
         else fputs("line\tid\treason\n", wr->rejects.fp);
     }
-    free(rejects);
-    free(ids);
+    for (size_t i = 0; i < n; i++) free(paths[i]);
     return rc;
 }
 
@@ -281,18 +280,6 @@ static int commit_writer(writer *wr, char *err, size_t err_len) {
     return rc;
 }
 
-/* One JSON string literal: quotes, backslashes and control bytes escaped, other bytes as they are. */
-static void put_json_string(FILE *fp, const char *s) {
-    fputc('"', fp);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fputc('\\', fp), fputc(c, fp);
-        else if (c < 0x20) fprintf(fp, "\\u%04x", c);
-        else fputc(c, fp);
-    }
-    fputc('"', fp);
-}
-
 static int write_batch(writer *wr, const window *w, size_t n, size_t dim, char *err, size_t err_len) {
     if (wr->npy) {
         if (npy_writer_append(wr->npy, wr->vectors, n, err, err_len)) return -1;
@@ -302,7 +289,7 @@ static int write_batch(writer *wr, const window *w, size_t n, size_t dim, char *
     FILE *fp = wr->rows_jsonl.fp;
     for (size_t i = 0; i < n; i++) {
         fputs("{\"id\": ", fp);
-        put_json_string(fp, w->strings + w->rows[wr->batch_rows[i]].id);
+        wr->ids_repaired += (size_t)json_string_write(fp, w->strings + w->rows[wr->batch_rows[i]].id);
         fputs(", \"embedding\": [", fp);
         for (size_t c = 0; c < dim; c++) fprintf(fp, c ? ", %.9g" : "%.9g", wr->vectors[i * dim + c]);
         fputs("]}\n", fp);
@@ -310,24 +297,20 @@ static int write_batch(writer *wr, const window *w, size_t n, size_t dim, char *
     return ferror(fp) ? SYS_ERR(err, err_len, wr->rows_jsonl.tmp_path, "write") : 0;
 }
 
-/* A progress line: a bar redrawn in place on a terminal, else a log line every 10 s. The input position is
- * interpolated inside the window being written, rows_done of its rows done. */
+/* The progress line: the input position is interpolated inside the window being written, rows_done of its
+ * rows done. */
 static void report_progress(pipeline *pl, const embed_summary *sum, const window *w, size_t rows_done, int final) {
-    const embed_job *job = pl->job;
-    double t = now_seconds();
-    if (job->progress == PROGRESS_NONE || (!final && t < pl->next_report)) return;
-    pl->next_report = t + (job->progress == PROGRESS_BAR ? 0.5 : 10);
-    double elapsed = t - pl->started, rate = elapsed > 0 ? (double)sum->read / elapsed : 0;
-    size_t total = input_size(pl->reader);
-    char where[96] = "";
+    const double elapsed = now_seconds() - pl->progress.started;
+    const size_t total = input_size(pl->reader);
+    double fraction = -1;
     if (total) {
-        double done = w->n_rows ? (double)rows_done / (double)w->n_rows : 1;
-        double frac = ((double)w->bytes_start + done * (double)(w->bytes_end - w->bytes_start)) / (double)total;
-        double eta = frac > 0 ? elapsed * (1 - frac) / frac : 0;
-        snprintf(where, sizeof where, " %5.1f%%  ETA %d:%02d", 100 * frac, (int)eta / 60, (int)eta % 60);
+        const double done = w->n_rows ? (double)rows_done / (double)w->n_rows : 1;
+        fraction = ((double)w->bytes_start + done * (double)(w->bytes_end - w->bytes_start)) / (double)total;
     }
-    fprintf(stderr, "%sembed: %zu rows, %zu rejected, %.0f rows/s%s%s", job->progress == PROGRESS_BAR ? "\r" : "",
-            sum->read, sum->rejected, rate, where, job->progress == PROGRESS_BAR && !final ? "   " : "\n");
+    char detail[128];
+    snprintf(detail, sizeof detail, "%zu rows, %zu rejected, %.0f rows/s", sum->read, sum->rejected,
+             elapsed > 0 ? (double)sum->read / elapsed : 0);
+    progress_report(&pl->progress, fraction, detail, final);
 }
 
 /* Encodes the window's accepted rows in batches of about job->batch_tokens tokens, in input order, and
@@ -383,7 +366,8 @@ int embed_job_run(const embed_job *job, userec_encoder *enc, size_t dim, uint32_
                   char *err, size_t err_len) {
     memset(sum, 0, sizeof *sum);
     const double t_start = now_seconds();
-    pipeline pl = {.job = job, .vocab_rows = vocab_rows};
+    pipeline pl = {.job = job, .vocab_rows = vocab_rows,
+                   .max_ids = (size_t)userec_info(userec_encoder_model(enc)).max_len + 1};
     writer wr = {0};
     int rc = -1, started = 0;
     pthread_t thread;
@@ -402,8 +386,7 @@ int embed_job_run(const embed_job *job, userec_encoder *enc, size_t dim, uint32_
         goto done;
     }
     started = 1;
-    pl.started = t_start;
-    pl.next_report = t_start + (job->progress == PROGRESS_BAR ? 0.5 : 10);
+    progress_start(&pl.progress, job->progress, "embed");
     for (;;) {
         pthread_mutex_lock(&pl.lock);
         while (pl.produced == pl.consumed) pthread_cond_wait(&pl.changed, &pl.lock);
@@ -441,6 +424,7 @@ done:
     }
     if (rc) abort_writer(&wr);
     sum->tokenize_s = pl.tokenize_s;
+    sum->ids_repaired = wr.ids_repaired;
     sum->wall_s = now_seconds() - t_start;
     input_close(pl.reader);
     for (int k = 0; k < N_WINDOWS; k++) {

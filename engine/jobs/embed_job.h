@@ -7,12 +7,11 @@
 
 #include <stddef.h>
 
-#include "gpu/gpu.h"
+#include "common/progress.h"
+#include "userec.h"
 #include "input/input.h"
 #include "output/npy.h"
 #include "tokenizer/tokenizer.h"
-
-typedef enum { PROGRESS_NONE, PROGRESS_BAR, PROGRESS_LOG } progress_style;
 
 typedef struct {
     const char *input;     /* a path, or "-" for stdin */
@@ -29,8 +28,15 @@ typedef struct {
 
 typedef struct {
     size_t read, embedded, rejected, clipped, repaired, tokens;
+    size_t ids_repaired; /* JSONL output: ids holding invalid UTF-8, written with U+FFFD (JSON must be Unicode) */
     double wall_s, tokenize_s, encode_s, write_s; /* tokenize_s includes reading; it overlaps encoding */
 } embed_summary;
+
+/* The files an embed run writes: job->out, then beside it OUT.ids (for .npy output), OUT.embed.json (the run's
+ * facts, written by the CLI) and OUT.rejects.tsv, last. Fills paths (malloc'd, for the caller to free) and returns
+ * how many (3 or 4), or 0 when memory ran out. */
+#define EMBED_JOB_MAX_OUTPUTS 4
+size_t embed_job_outputs(const embed_job *job, char *paths[EMBED_JOB_MAX_OUTPUTS]);
 
 /* Runs the job. Returns 0 when every output was committed (rejected rows included), -1 with err set when
  * nothing was written. */

@@ -8,33 +8,63 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Looks up an f32 tensor of exactly the expected shape (d1 = 0 for a vector). Appends the problem to
- * `missing` and returns NULL when it is absent or shaped otherwise. */
-static const float *require(const usew_file *f, const char *name, uint32_t d0, uint32_t d1, char *missing,
-                            size_t missing_len) {
-    const usew_tensor *t = usew_find(f, name);
-    size_t used = strlen(missing);
+/* What binding the tensors found wrong: the missing or misshapen ones (all of them, listed) and the first
+ * value that is not finite (one is enough to refuse the file). */
+typedef struct {
+    const usew_file *f;
+    char missing[2048];
+    char non_finite[256];
+} binding;
+
+/* The index of the first NaN or infinity in x[0..n), or n. The common case (none) is one pass the compiler
+ * vectorises: an exponent of all ones is what NaN and infinity share. */
+static size_t first_non_finite(const float *x, size_t n) {
+    uint32_t any = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, x + i, sizeof bits);
+        any |= (bits & 0x7F800000u) == 0x7F800000u;
+    }
+    if (!any) return n;
+    size_t i = 0;
+    while (isfinite(x[i])) i++;
+    return i;
+}
+
+/* Looks up an f32 tensor of exactly the expected shape (d1 = 0 for a vector) whose values are all finite.
+ * Notes the problem in b and returns NULL when it is absent, shaped otherwise or holds a NaN or infinity. */
+static const float *require(binding *b, const char *name, uint32_t d0, uint32_t d1) {
+    const usew_tensor *t = usew_find(b->f, name);
+    size_t used = strlen(b->missing);
     if (!t) {
-        snprintf(missing + used, missing_len - used, "%s%s", used ? ", " : "", name);
+        snprintf(b->missing + used, sizeof b->missing - used, "%s%s", used ? ", " : "", name);
         return NULL;
     }
     uint32_t ndim = d1 ? 2 : 1;
     if (t->dtype != USEW_F32 || t->ndim != ndim || t->shape[0] != d0 || (d1 && t->shape[1] != d1)) {
-        snprintf(missing + used, missing_len - used, "%s%s (want f32 %u x %u, have %s of %u dims %u x %u)",
+        snprintf(b->missing + used, sizeof b->missing - used, "%s%s (want f32 %u x %u, have %s of %u dims %u x %u)",
                  used ? ", " : "", name, d0, d1 ? d1 : 1, usew_dtype_name(t->dtype), t->ndim, t->shape[0],
                  t->ndim > 1 ? t->shape[1] : 1);
+        return NULL;
+    }
+    const size_t n = (size_t)d0 * (d1 ? d1 : 1), bad = first_non_finite(t->data, n);
+    if (bad < n) {
+        if (!b->non_finite[0]) {
+            const uint32_t cols = d1 ? d1 : 1;
+            snprintf(b->non_finite, sizeof b->non_finite, "tensor '%s' holds %g at element %zu (row %zu, column %zu)",
+                     name, ((const float *)t->data)[bad], bad, bad / cols, bad % cols);
+        }
         return NULL;
     }
     return t->data;
 }
 
-static void require_dense(const usew_file *f, const char *prefix, uint32_t in, uint32_t out, dense *d,
-                          char *missing, size_t len) {
+static void require_dense(binding *b, const char *prefix, uint32_t in, uint32_t out, dense *d) {
     char name[USEW_NAME_BYTES];
     snprintf(name, sizeof name, "%.64s.weight", prefix);
-    d->w = require(f, name, in, out, missing, len);
+    d->w = require(b, name, in, out);
     snprintf(name, sizeof name, "%.64s.bias", prefix);
-    d->b = require(f, name, out, 0, missing, len);
+    d->b = require(b, name, out, 0);
     d->packed = (gemm_weights){.in = in, .out = out};
 }
 
@@ -51,14 +81,15 @@ static size_t model_dense_layers(userec_model *m, dense **all) {
     return n;
 }
 
-static void require_norm(const usew_file *f, const char *prefix, uint32_t width, layer_norm *n, char *missing,
-                         size_t len) {
+static void require_norm(binding *b, const char *prefix, uint32_t width, layer_norm *n) {
     char name[USEW_NAME_BYTES];
     snprintf(name, sizeof name, "%.64s.scale", prefix);
-    n->scale = require(f, name, width, 0, missing, len);
+    n->scale = require(b, name, width, 0);
     snprintf(name, sizeof name, "%.64s.bias", prefix);
-    n->bias = require(f, name, width, 0, missing, len);
+    n->bias = require(b, name, width, 0);
 }
+
+#define MAX_WIDTH 65536 /* USE-lite's widest is 1536 */
 
 /* The architecture this engine implements: USE-lite's quirks all present, mean pooling. */
 static userec_status check_architecture(const usew_hparams *hp, const char *path, userec_error *err) {
@@ -71,14 +102,20 @@ static userec_status check_architecture(const usew_hparams *hp, const char *path
         return set_error(err, USEREC_ERR_UNSUPPORTED,
                          "%s: architecture flags 0x%x / pooling %u are not the USE-lite transformer this engine runs",
                          path, hp->flags, hp->pooling);
+    /* widths bounded so that every product of them below (3 * width, max_len * width) fits 32 bits */
     if (hp->n_layers < 1 || hp->n_layers > USEW_MAX_LAYERS || !hp->n_heads || !hp->d_model || !hp->d_ffn ||
-        !hp->vocab_rows || !hp->max_len || hp->max_len > 4096)
+        hp->d_model > MAX_WIDTH || hp->d_ffn > MAX_WIDTH || !hp->vocab_rows || hp->vocab_rows > INT32_MAX ||
+        !hp->max_len || hp->max_len > 4096)
         return set_error(err, USEREC_ERR_FORMAT, "%s: implausible hyper-parameters (layers %u, heads %u, d_model %u, "
                          "d_ffn %u, vocab %u, max_len %u)", path, hp->n_layers, hp->n_heads, hp->d_model, hp->d_ffn,
                          hp->vocab_rows, hp->max_len);
+    /* a NaN, an infinity or a non-positive epsilon would turn every vector into NaN without an error */
+    if (!(isfinite(hp->ln_eps) && hp->ln_eps > 0) || !(isfinite(hp->l2_floor) && hp->l2_floor > 0))
+        return set_error(err, USEREC_ERR_FORMAT, "%s: ln_eps %g and l2_floor %g must be positive and finite", path,
+                         hp->ln_eps, hp->l2_floor);
     for (uint32_t i = 0; i < hp->n_layers; i++) {
         uint32_t w = hp->layer_width[i];
-        if (!w || w % hp->n_heads || (w != hp->d_model && !(i == 0 && (hp->flags & USEW_F_L0_RESIDUAL_PROJ))))
+        if (!w || w > MAX_WIDTH || w % hp->n_heads || (w != hp->d_model && !(i == 0 && (hp->flags & USEW_F_L0_RESIDUAL_PROJ))))
             return set_error(err, USEREC_ERR_FORMAT, "%s: layer %u width %u does not fit d_model %u, %u heads",
                              path, i, w, hp->d_model, hp->n_heads);
     }
@@ -122,12 +159,12 @@ const tokenizer *model_tokenizer(const userec_model *m, enum usew_tokenizer kind
     if (kind == USEW_TOK_NONE) kind = m->hp.default_tokenizer;
     if (kind != USEW_TOK_SPM && kind != USEW_TOK_TFJS) {
         set_error(err, USEREC_ERR_UNSUPPORTED, "%s: the model has no tokenizer (convert it with --spm-model or from "
-                  "a folder with vocab.json)", m->file->path ? m->file->path : "model");
+                  "a folder with vocab.json)", m->file->path);
         return NULL;
     }
     if (!m->tokenizers[kind])
         set_error(err, USEREC_ERR_UNSUPPORTED, "%s: the model has no %s tokenizer (%s)",
-                  m->file->path ? m->file->path : "model", tokenizer_kind_name(kind),
+                  m->file->path, tokenizer_kind_name(kind),
                   kind == USEW_TOK_SPM ? "convert it with --spm-model universal_encoder_8k_spm.model"
                                          : "convert it from the TF.js folder, which has vocab.json");
     return m->tokenizers[kind];
@@ -153,35 +190,42 @@ userec_model *model_from_file(usew_file *f, userec_error *err) {
         return NULL;
     }
     m->file = f;
+    /* m->hp is set only once the header passed the check: userec_free walks m->hp.n_layers layers of a
+     * fixed array, so it must never see a count the check refused */
+    if (check_architecture(&f->hp, path, err)) goto fail;
     m->hp = f->hp;
     const usew_hparams *hp = &m->hp;
-    if (check_architecture(hp, path, err)) goto fail;
 
-    char missing[2048] = "";
+    binding b = {.f = f};
     char name[USEW_NAME_BYTES];
     uint32_t w0 = hp->layer_width[0], d = hp->d_model;
-    m->embed = require(f, "embed.table", hp->vocab_rows, w0, missing, sizeof missing);
-    const float *inv = require(f, "embed.timing_inv", w0 / 2, 0, missing, sizeof missing);
+    m->embed = require(&b, "embed.table", hp->vocab_rows, w0);
+    const float *inv = require(&b, "embed.timing_inv", w0 / 2, 0);
     for (uint32_t i = 0; i < hp->n_layers; i++) {
         encoder_layer *l = &m->layers[i];
         uint32_t w = l->width = hp->layer_width[i];
         snprintf(name, sizeof name, "l%u.attn_norm", i);
-        require_norm(f, name, w, &l->attn_norm, missing, sizeof missing);
+        require_norm(&b, name, w, &l->attn_norm);
         snprintf(name, sizeof name, "l%u.attn.qkv", i);
-        require_dense(f, name, w, 3 * w, &l->qkv, missing, sizeof missing);
+        require_dense(&b, name, w, 3 * w, &l->qkv);
         snprintf(name, sizeof name, "l%u.attn.out", i);
-        require_dense(f, name, w, d, &l->out, missing, sizeof missing);
-        if (i == 0 && (hp->flags & USEW_F_L0_RESIDUAL_PROJ)) require_dense(f, "l0.proj", w, d, &l->proj, missing, sizeof missing);
+        require_dense(&b, name, w, d, &l->out);
+        if (i == 0 && (hp->flags & USEW_F_L0_RESIDUAL_PROJ)) require_dense(&b, "l0.proj", w, d, &l->proj);
         snprintf(name, sizeof name, "l%u.ffn_norm", i);
-        require_norm(f, name, d, &l->ffn_norm, missing, sizeof missing);
+        require_norm(&b, name, d, &l->ffn_norm);
         snprintf(name, sizeof name, "l%u.ffn.up", i);
-        require_dense(f, name, d, hp->d_ffn, &l->ffn_up, missing, sizeof missing);
+        require_dense(&b, name, d, hp->d_ffn, &l->ffn_up);
         snprintf(name, sizeof name, "l%u.ffn.down", i);
-        require_dense(f, name, hp->d_ffn, d, &l->ffn_down, missing, sizeof missing);
+        require_dense(&b, name, hp->d_ffn, d, &l->ffn_down);
     }
-    require_dense(f, "head", d, d, &m->head, missing, sizeof missing);
-    if (missing[0]) {
-        set_error(err, USEREC_ERR_FORMAT, "%s: missing or misshapen tensors: %s", path, missing);
+    require_dense(&b, "head", d, d, &m->head);
+    if (b.missing[0]) {
+        set_error(err, USEREC_ERR_FORMAT, "%s: missing or misshapen tensors: %s", path, b.missing);
+        goto fail;
+    }
+    if (b.non_finite[0]) {
+        set_error(err, USEREC_ERR_FORMAT, "%s: %s: a model's values must be finite (the file is damaged or was "
+                  "converted from a diverged checkpoint)", path, b.non_finite);
         goto fail;
     }
     if (!(m->timing = timing_signal(inv, hp->max_len, w0))) {

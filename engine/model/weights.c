@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/regular_file.h"
 #include "common/util.h"
 
 #define RECONVERT_HINT "reconvert the model with: python3 tools/convert.py SRC_DIR -o MODEL.usew"
@@ -156,6 +157,10 @@ usew_file *usew_parse(const uint8_t *buf, size_t size, const char *label, char *
     if (!f) return ERR(err, err_len, "%s: out of memory", label), NULL;
     f->map = buf;
     f->size = size;
+    if (!(f->path = strdup(label))) {
+        ERR(err, err_len, "%s: out of memory", label);
+        goto fail;
+    }
     if (parse_header(buf, size, f, label, err, err_len)) goto fail;
     f->tensors = calloc(f->n_tensors ? f->n_tensors : 1, sizeof *f->tensors);
     if (!f->tensors) {
@@ -182,28 +187,24 @@ usew_file *usew_parse(const uint8_t *buf, size_t size, const char *label, char *
     return f;
 fail:
     free(f->tensors);
+    free(f->path);
     free(f);
     return NULL;
 }
 
 usew_file *usew_open(const char *path, int *io_failed, char *err, size_t err_len) {
-    int dummy;
+    int dummy, why;
     if (!io_failed) io_failed = &dummy;
     *io_failed = 1;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return SYS_ERR(err, err_len, path, "open"), NULL;
     struct stat st;
-    if (fstat(fd, &st)) {
-        SYS_ERR(err, err_len, path, "fstat");
-        close(fd);
+    int fd = open_regular_file(path, &st, &why, err, err_len);
+    if (fd < 0) {
+        if (why == REGULAR_FILE_KIND && S_ISDIR(st.st_mode))
+            return *io_failed = 0, ERR(err, err_len, "%s: is a directory, not a .usew file; convert it with: python3 "
+                                       "tools/convert.py %s -o MODEL.usew", path, path), NULL;
         return NULL;
     }
     *io_failed = 0;
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
-        return ERR(err, err_len, "%s: is a directory, not a .usew file; convert it with: python3 tools/convert.py %s -o MODEL.usew",
-                   path, path), NULL;
-    }
     if (st.st_size == 0) {
         close(fd);
         return ERR(err, err_len, "%s: empty file; %s", path, RECONVERT_HINT), NULL;
@@ -212,18 +213,17 @@ usew_file *usew_open(const char *path, int *io_failed, char *err, size_t err_len
     close(fd);
     if (map == MAP_FAILED) return *io_failed = 1, SYS_ERR(err, err_len, path, "mmap"), NULL;
     usew_file *f = usew_parse(map, (size_t)st.st_size, path, err, err_len);
-    if (!f || !(f->path = strdup(path))) {
-        if (f) ERR(err, err_len, "%s: out of memory", path);
+    if (!f) {
         munmap(map, (size_t)st.st_size);
-        if (f) usew_close(f);
         return NULL;
     }
+    f->owns_map = 1;
     return f;
 }
 
 void usew_close(usew_file *f) {
     if (!f) return;
-    if (f->path) munmap((void *)f->map, f->size); /* only usew_open's files own their mapping */
+    if (f->owns_map) munmap((void *)f->map, f->size);
     free(f->tensors);
     free(f->path);
     free(f);

@@ -30,7 +30,8 @@ typedef struct usew_file {
     usew_hparams hp;
     uint32_t n_tensors;
     usew_tensor *tensors;
-    char *path;
+    char *path;   /* the file, or usew_parse's label: what messages name */
+    int owns_map; /* usew_open's files unmap at usew_close; usew_parse's buffers belong to the caller */
 } usew_file;
 
 /* Maps and fully validates path (structure and every checksum). On failure returns NULL, writes a message

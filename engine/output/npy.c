@@ -9,10 +9,12 @@
 #include <unistd.h>
 
 #include "output/atomic_file.h"
+#include "common/regular_file.h"
 #include "common/util.h"
 
 /* A fixed 128-byte header leaves room for any row count, so it can be rewritten in place at commit. */
 #define NPY_HEADER_BYTES 128
+#define NPY_MAX_DIM ((uint64_t)1 << 40)
 
 struct npy_writer {
     atomic_file out;
@@ -114,46 +116,66 @@ void npy_writer_abort(npy_writer *w) {
     free(w);
 }
 
+/* "(20, 16, 32)": a shape as Python writes it, for messages. */
+static void format_shape(const npy_header *h, char *out, size_t out_len) {
+    size_t used = (size_t)snprintf(out, out_len, "(");
+    for (size_t i = 0; i < h->ndim && used < out_len; i++)
+        used += (size_t)snprintf(out + used, out_len - used, "%s%llu", i ? ", " : "", (unsigned long long)h->shape[i]);
+    if (used < out_len) snprintf(out + used, out_len - used, "%s)", h->ndim == 1 ? "," : "");
+}
+
+int npy_parse(const uint8_t *b, size_t size, const char *label, npy_array *out, char *err, size_t err_len) {
+    memset(out, 0, sizeof *out);
+    if (size < 10 || memcmp(b, "\x93NUMPY", 6)) return ERR(err, err_len, "%s: not a NumPy .npy file", label);
+    /* version 1.0: a 16-bit header length; 2.0 and 3.0 (UTF-8 header): 32-bit */
+    const unsigned major = b[6];
+    if (major < 1 || major > 3) return ERR(err, err_len, "%s: .npy format version %u.%u, this userec reads 1 to 3", label, major, b[7]);
+    const size_t hstart = major == 1 ? 10 : 12;
+    if (size < hstart) return ERR(err, err_len, "%s: truncated .npy header", label);
+    const size_t hlen = major == 1 ? (size_t)(b[8] | b[9] << 8) : (size_t)rd_u32(b + 8);
+    if (hlen > size - hstart) return ERR(err, err_len, "%s: truncated .npy header (%zu bytes announced)", label, hlen);
+    npy_header h;
+    char why[256];
+    if (npy_parse_header((const char *)b + hstart, hlen, &h, why, sizeof why))
+        return ERR(err, err_len, "%s: %s", label, why);
+    const int dtype = !strcmp(h.descr, "<f4") ? NPY_F32 : !strcmp(h.descr, "<f2") ? NPY_F16 : -1;
+    if (dtype < 0 || h.fortran_order || h.ndim != 2) {
+        char shape[128];
+        format_shape(&h, shape, sizeof shape);
+        return ERR(err, err_len, "%s: expected a C-order 2-D float32 ('<f4') or float16 ('<f2') array, found %s%zu-D "
+                   "'%s' array of shape %s", label, h.fortran_order ? "a Fortran-order " : "a ", h.ndim, h.descr, shape);
+    }
+    const size_t elem = dtype == NPY_F16 ? 2 : 4, data_bytes = size - hstart - hlen;
+    const uint64_t rows = h.shape[0], cols = h.shape[1];
+    if (rows > NPY_MAX_DIM || cols > NPY_MAX_DIM) /* keeps every product below in 64 bits, with an empty array too */
+        return ERR(err, err_len, "%s: shape (%llu, %llu) is beyond the 2^40 rows or columns this reader takes", label,
+                   (unsigned long long)rows, (unsigned long long)cols);
+    if (cols && rows > data_bytes / elem / cols)
+        return ERR(err, err_len, "%s: truncated: shape (%llu, %llu) needs more data than the file holds", label,
+                   (unsigned long long)rows, (unsigned long long)cols);
+    if (rows * cols * elem != data_bytes)
+        return ERR(err, err_len, "%s: %zu bytes after the (%llu, %llu) array: the shape does not describe the file",
+                   label, data_bytes - (size_t)(rows * cols * elem), (unsigned long long)rows, (unsigned long long)cols);
+    *out = (npy_array){.data = b + hstart + hlen, .rows = (size_t)rows, .cols = (size_t)cols, .dtype = dtype};
+    return 0;
+}
+
 int npy_read(const char *path, npy_array *out, char *err, size_t err_len) {
     memset(out, 0, sizeof *out);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return SYS_ERR(err, err_len, path, "open");
     struct stat st;
-    if (fstat(fd, &st)) {
-        SYS_ERR(err, err_len, path, "fstat");
-        close(fd);
-        return -1;
-    }
-    size_t size = (size_t)st.st_size;
+    int why;
+    const int fd = open_regular_file(path, &st, &why, err, err_len);
+    if (fd < 0) return -1;
+    const size_t size = (size_t)st.st_size;
     void *map = size ? mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
     close(fd);
     if (map == MAP_FAILED) return size ? SYS_ERR(err, err_len, path, "mmap") : ERR(err, err_len, "%s: empty file", path);
-    const uint8_t *b = map;
-    if (size < 10 || memcmp(b, "\x93NUMPY", 6)) {
+    if (npy_parse(map, size, path, out, err, err_len)) {
         munmap(map, size);
-        return ERR(err, err_len, "%s: not a NumPy .npy file", path);
+        return -1;
     }
-    size_t hlen = b[6] == 1 ? (size_t)(b[8] | b[9] << 8) : (size_t)rd_u32(b + 8), hstart = b[6] == 1 ? 10 : 12;
-    char hdr[1024];
-    if (hstart + hlen > size || hlen >= sizeof hdr) {
-        munmap(map, size);
-        return ERR(err, err_len, "%s: truncated or oversized .npy header", path);
-    }
-    memcpy(hdr, b + hstart, hlen);
-    hdr[hlen] = 0;
-    const char *descr = strstr(hdr, "'descr':"), *shape = strstr(hdr, "'shape':");
-    size_t rows, cols;
-    int dtype = descr && strstr(descr, "'<f4'") == descr + 9 ? NPY_F32 : descr && strstr(descr, "'<f2'") == descr + 9 ? NPY_F16 : -1;
-    if (dtype < 0 || !strstr(hdr, "'fortran_order': False") || !shape || sscanf(shape, "'shape': (%zu, %zu)", &rows, &cols) != 2) {
-        munmap(map, size);
-        return ERR(err, err_len, "%s: expected a C-order 2-D float32 or float16 array, header is %s", path, hdr);
-    }
-    size_t elem = dtype == NPY_F16 ? 2 : 4;
-    if (cols && rows > (size - hstart - hlen) / elem / cols) {
-        munmap(map, size);
-        return ERR(err, err_len, "%s: truncated: shape (%zu, %zu) needs more data than the file holds", path, rows, cols);
-    }
-    *out = (npy_array){.map = map, .map_size = size, .data = b + hstart + hlen, .rows = rows, .cols = cols, .dtype = dtype};
+    out->map = map;
+    out->map_size = size;
     return 0;
 }
 

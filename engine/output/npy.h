@@ -1,4 +1,5 @@
-/* npy.h: NumPy .npy files (format 1.0): streaming atomic writer and an mmap reader, float32/float16 2-D. */
+/* npy.h: NumPy .npy files: a streaming atomic writer (format 1.0) and an mmap reader (format 1.0, 2.0 and 3.0)
+ * of C-order 2-D float32/float16 arrays. */
 #ifndef USEREC_NPY_H
 #define USEREC_NPY_H
 
@@ -16,7 +17,9 @@ int npy_writer_append(npy_writer *w, const float *rows, size_t n_rows, char *err
 int npy_writer_commit(npy_writer *w, char *err, size_t err_len); /* frees w */
 void npy_writer_abort(npy_writer *w);                            /* removes the temp file, frees w */
 
-/* Reader: maps a C-order 2-D float32 or float16 array. */
+/* Reader: maps a C-order 2-D float32 or float16 array from a regular file. Anything else (another dtype, another
+ * number of dimensions, Fortran order, a malformed header, a truncated file) is refused with a message naming
+ * what the file holds. */
 typedef struct {
     const uint8_t *map;
     size_t map_size;
@@ -26,5 +29,18 @@ typedef struct {
 } npy_array;
 int npy_read(const char *path, npy_array *out, char *err, size_t err_len);
 void npy_release(npy_array *a);
+
+/* The same checks on a .npy image in memory (buf must outlive out; out->map stays NULL). label names it. */
+int npy_parse(const uint8_t *buf, size_t size, const char *label, npy_array *out, char *err, size_t err_len);
+
+/* The header dict (npy_header.c): exactly the keys descr, fortran_order and shape, each once. */
+#define NPY_MAX_DIMS 64
+typedef struct {
+    char descr[32];
+    int fortran_order;
+    size_t ndim;
+    uint64_t shape[NPY_MAX_DIMS];
+} npy_header;
+int npy_parse_header(const char *text, size_t len, npy_header *h, char *err, size_t err_len);
 
 #endif

@@ -121,8 +121,11 @@ static size_t append_chunk(uint8_t *out, size_t at, const char *chunk, size_t n,
     return at;
 }
 
-long long spm_normalize(const spm_model *m, const uint8_t *text, size_t len, tok_scratch *s, int *invalid_utf8,
-                        char *err, size_t err_len) {
+long long spm_normalize(const spm_model *m, const uint8_t *text, size_t len, size_t stop_at, size_t *consumed,
+                        tok_scratch *s, int *invalid_utf8, char *err, size_t err_len) {
+    size_t unused;
+    if (!consumed) consumed = &unused;
+    *consumed = len;
     const int remove_extra = !!(m->normalizer_flags & USEW_N_REMOVE_EXTRA_WHITESPACES);
     const int escape = !!(m->normalizer_flags & USEW_N_ESCAPE_WHITESPACES);
     const char *space = escape ? SPACE_SYMBOL : " ";
@@ -155,6 +158,10 @@ long long spm_normalize(const spm_model *m, const uint8_t *text, size_t len, tok
         }
         pos += p.consumed;
         if (!remove_extra) prev_is_space = 0;
+        if (at >= stop_at && pos < len) { /* the rest of the text could still drop trailing spaces: keep them */
+            *consumed = pos;
+            return (long long)at;
+        }
     }
     if (remove_extra)
         while (at >= space_len && !memcmp(s->text + at - space_len, space, space_len)) at -= space_len;

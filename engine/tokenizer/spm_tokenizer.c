@@ -7,6 +7,7 @@
  *   unk_score + best_so_far, all in float;
  * - the backtrace follows the best edges from the end; consecutive unknowns merge into one <unk>. */
 #include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,7 @@ static int valid_blobs(const spm_blobs *b, char *err, size_t err_len) {
             return ERR(err, err_len, "spm: piece %u has type %u (%s)", i, b->types[i],
                        b->types[i] == SPM_BYTE ? "byte-fallback models are not supported" : "unknown type");
         unknowns += b->types[i] == SPM_UNKNOWN;
+        if (!isfinite(b->scores[i])) return ERR(err, err_len, "spm: piece %u has score %g", i, b->scores[i]);
     }
     if (unknowns != 1) return ERR(err, err_len, "spm: %zu <unk> pieces, expected exactly one", unknowns);
     return 0;
@@ -82,6 +84,31 @@ done:
 static int matched_by_viterbi(uint8_t type) { return type == SPM_NORMAL || type == SPM_USER_DEFINED; }
 static int user_defined(uint8_t type) { return type == SPM_USER_DEFINED; }
 
+/* The whitespace symbol as the normaliser writes it. */
+static const char *space_symbol(const spm_model *m, size_t *len) {
+    const int escape = !!(m->normalizer_flags & USEW_N_ESCAPE_WHITESPACES);
+    *len = escape ? 3 : 1;
+    return escape ? "\xe2\x96\x81" : " ";
+}
+
+/* Whether a cut just before a whitespace symbol can never split a piece: no piece holds the symbol, or the
+ * start of it, at any byte but its first (SentencePiece trained with split_by_whitespace, as USE-lite's was). */
+static int pieces_stay_within_words(const spm_model *m, const spm_blobs *b) {
+    size_t sym_len;
+    const char *sym = space_symbol(m, &sym_len);
+    const char *p = b->pieces;
+    for (uint32_t id = 0; id < b->n_pieces; id++) {
+        const size_t len = strlen(p);
+        if (b->types[id] == SPM_NORMAL || b->types[id] == SPM_USER_DEFINED)
+            for (size_t j = 1; j < len; j++) {
+                const size_t n = len - j < sym_len ? len - j : sym_len;
+                if (!memcmp(p + j, sym, n)) return 0;
+            }
+        p += len + 1;
+    }
+    return 1;
+}
+
 int spm_init(spm_model *m, const spm_blobs *b, char *err, size_t err_len) {
     memset(m, 0, sizeof *m);
     if (valid_blobs(b, err, err_len)) return -1;
@@ -110,6 +137,7 @@ int spm_init(spm_model *m, const spm_blobs *b, char *err, size_t err_len) {
                                                              : (double)b->scores[i];
         p += len + 1;
     }
+    m->cut_at_space = pieces_stay_within_words(m, b);
     int any;
     if (build_piece_trie(&m->pieces, b, matched_by_viterbi, &any, err, err_len) ||
         build_piece_trie(&m->user_defined, b, user_defined, &m->has_user_defined, err, err_len) ||
@@ -131,17 +159,13 @@ void spm_release(spm_model *m) {
 /* SentencePiece's OneCharLen: the UTF-8 length announced by a lead byte. */
 static inline size_t one_char_len(uint8_t lead) { return "\1\1\1\1\1\1\1\1\1\1\1\1\2\2\3\4"[lead >> 4]; }
 
-int spm_encode(const spm_model *m, const uint8_t *text, size_t len, int want_pieces, tok_scratch *s,
-               tok_result *out, char *err, size_t err_len) {
-    (void)want_pieces; /* the pieces are slices of the normalised text, which is at hand anyway */
-    memset(out, 0, sizeof *out);
-    long long normalized = spm_normalize(m, text, len, s, &out->invalid_utf8, err, err_len);
-    if (normalized < 0) return -1;
-    if (normalized > INT32_MAX - 1)
-        return ERR(err, err_len, "spm: a text of %lld normalised bytes is longer than 2^31", normalized);
-    const size_t size = (size_t)normalized;
+/* Viterbi over the normalised text s->text[0 .. size) into out (ids, piece ends, pieces). */
+static int viterbi(const spm_model *m, size_t size, tok_scratch *s, tok_result *out, char *err, size_t err_len) {
+    if (size > INT32_MAX - 1)
+        return ERR(err, err_len, "spm: a text of %zu normalised bytes is longer than 2^31", size);
     const uint8_t *norm = s->text;
     out->pieces = (const char *)norm;
+    out->n_ids = 0;
     if (size == 0) return 0;
 
     if (tok_grow(&s->lattice, &s->lattice_cap, (size + 1) * sizeof(best_path), 1, err, err_len)) return -1;
@@ -202,5 +226,56 @@ int spm_encode(const spm_model *m, const uint8_t *text, size_t len, int want_pie
     out->ids = s->ids;
     out->n_ids = w;
     out->piece_end = s->piece_end;
+    return 0;
+}
+
+int spm_encode(const spm_model *m, const uint8_t *text, size_t len, int want_pieces, tok_scratch *s,
+               tok_result *out, char *err, size_t err_len) {
+    (void)want_pieces; /* the pieces are slices of the normalised text, which is at hand anyway */
+    memset(out, 0, sizeof *out);
+    long long size = spm_normalize(m, text, len, SIZE_MAX, NULL, s, &out->invalid_utf8, err, err_len);
+    return size < 0 ? -1 : viterbi(m, (size_t)size, s, out, err, err_len);
+}
+
+/* The last position q > 0 of the normalised text where a whitespace symbol starts a character (as the Viterbi
+ * steps through characters) and something else than whitespace symbols follows, or 0. No piece crosses q
+ * (pieces_stay_within_words), so every segmentation of the whole text passes through q, and the best one up to
+ * q is the best one of norm[0 .. q). The whitespace symbols that end the text so far are left out: if the rest
+ * of the text normalises to nothing, the normaliser drops them all (literal U+2581 included), and norm[0 .. q)
+ * would not be a prefix of the whole text's normalisation. */
+static size_t last_word_start(const spm_model *m, const uint8_t *norm, size_t size) {
+    size_t sym_len, last = 0;
+    const char *sym = space_symbol(m, &sym_len);
+    while (size >= sym_len && !memcmp(norm + size - sym_len, sym, sym_len)) size -= sym_len;
+    for (size_t at = 0; at < size; at += one_char_len(norm[at]))
+        if (at && size - at >= sym_len && !memcmp(norm + at, sym, sym_len)) last = at;
+    return last;
+}
+
+int spm_encode_first(const spm_model *m, const uint8_t *text, size_t len, size_t max_ids, tok_scratch *s,
+                     tok_result *out, char *err, size_t err_len) {
+    memset(out, 0, sizeof *out);
+    size_t consumed = len;
+    for (size_t budget = s->first_budget;; budget *= 2) {
+        const size_t stop_at = budget < s->first_cap ? budget : s->first_cap;
+        const long long size = spm_normalize(m, text, len, stop_at, &consumed, s, &out->invalid_utf8, err, err_len);
+        if (size < 0) return -1;
+        if (consumed == len) { /* the whole text */
+            if (viterbi(m, (size_t)size, s, out, err, err_len)) return -1;
+            break;
+        }
+        const size_t cut = m->cut_at_space ? last_word_start(m, s->text, (size_t)size) : 0;
+        if (cut) {
+            if (viterbi(m, cut, s, out, err, err_len)) return -1;
+            if (out->n_ids >= max_ids) break;
+        }
+        if (stop_at == s->first_cap) { /* one run of text too long to cut: tokenize it as if it ended here */
+            const long long capped = spm_normalize(m, text, consumed, SIZE_MAX, NULL, s, &out->invalid_utf8, err, err_len);
+            if (capped < 0 || viterbi(m, (size_t)capped, s, out, err, err_len)) return -1;
+            out->capped_at = consumed;
+            break;
+        }
+    }
+    tok_keep_first(out, max_ids, text + consumed, len - consumed);
     return 0;
 }

@@ -121,3 +121,40 @@ int tfjs_encode(const tfjs_model *m, const uint8_t *text, size_t len, int want_p
     out->piece_end = s->piece_end;
     return 0;
 }
+
+/* The last byte position in (0, limit] where text has a space (U+0020) or a no-break space (U+00A0, which NFKC
+ * turns into a space), or 0. Such a space is a safe place to cut: NFKC neither composes across it nor reorders
+ * marks over it, so the prefix before it normalises to the whole text's normalisation up to the '▁' the space
+ * becomes. text holds at least limit + 2 bytes. */
+static size_t last_space(const uint8_t *text, size_t limit) {
+    size_t at = limit;
+    while (at > 0 && text[at] != ' ' && !(text[at] == 0xC2 && text[at + 1] == 0xA0)) at--;
+    return at;
+}
+
+int tfjs_encode_first(const tfjs_model *m, const uint8_t *text, size_t len, size_t max_ids, tok_scratch *s,
+                      tok_result *out, char *err, size_t err_len) {
+    size_t read = len;
+    for (size_t budget = s->first_budget;; budget *= 2) {
+        const size_t limit = budget < s->first_cap ? budget : s->first_cap;
+        if (len <= limit + 1) { /* the whole text */
+            if (tfjs_encode(m, text, len, 0, s, out, err, err_len)) return -1;
+            break;
+        }
+        const size_t cut = m->cut_at_space ? last_space(text, limit) : 0;
+        if (cut) {
+            if (tfjs_encode(m, text, cut, 0, s, out, err, err_len)) return -1;
+            read = cut;
+            if (out->n_ids >= max_ids) break;
+        }
+        if (limit == s->first_cap) { /* one run of text too long to cut: tokenize it as if it ended here */
+            read = limit;
+            for (int more = 0; more < 3 && read < len && (text[read] & 0xC0) == 0x80; more++) read++; /* a whole character */
+            if (tfjs_encode(m, text, read, 0, s, out, err, err_len)) return -1;
+            out->capped_at = read;
+            break;
+        }
+    }
+    tok_keep_first(out, max_ids, text + read, len - read);
+    return 0;
+}

@@ -155,6 +155,17 @@ static int read_vocab(reader *r, char *err, size_t err_len) {
     return 0;
 }
 
+/* Whether a text cut just before a space tokenizes as the whole text does up to there: no trie piece holds '▁'
+ * past its first unit (so none crosses the cut), and the unknown entry is one unit long (the backward pass
+ * steps back over an unknown by that length, so a longer one could step over the cut). */
+static int pieces_stay_within_words(const reader *r, const uint32_t *length16) {
+    if (length16[0] != 1) return 0;
+    for (uint32_t e = TFJS_RESERVED; e < r->n_entries; e++)
+        for (uint32_t k = r->offsets[e] + 1; k < r->offsets[e + 1]; k++)
+            if (r->units[k] == 0x2581) return 0;
+    return 1;
+}
+
 /* Numbers the code units of the trie's pieces 1, 2, ... and builds the trie over those labels. */
 static int build_trie(tfjs_model *m, const reader *r, char *err, size_t err_len) {
     uint16_t *labels = malloc((r->n_units + 1) * sizeof *labels);
@@ -216,6 +227,7 @@ int tfjs_init(tfjs_model *m, const uint8_t *json, size_t len, char *err, size_t 
         goto done;
     }
     for (uint32_t e = 0; e < r.n_entries; e++) m->length16[e] = r.offsets[e + 1] - r.offsets[e];
+    m->cut_at_space = pieces_stay_within_words(&r, m->length16);
     rc = build_trie(m, &r, err, err_len);
 done:
     if (r.c_locale) freelocale(r.c_locale);

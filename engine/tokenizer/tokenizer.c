@@ -7,6 +7,7 @@
 
 #include "tokenizer/tokenizer_impl.h"
 #include "common/grow.h"
+#include "common/utf8.h"
 #include "common/util.h"
 #include "model/weights.h"
 
@@ -109,7 +110,11 @@ const char *tokenizer_kind_name(enum usew_tokenizer kind) {
     return kind == USEW_TOK_SPM ? "spm" : kind == USEW_TOK_TFJS ? "tfjs" : "none";
 }
 
-tok_scratch *tok_scratch_new(void) { return calloc(1, sizeof(tok_scratch)); }
+tok_scratch *tok_scratch_new(void) {
+    tok_scratch *s = calloc(1, sizeof *s);
+    if (s) s->first_budget = TOK_FIRST_BUDGET, s->first_cap = TOK_FIRST_CAP;
+    return s;
+}
 
 void tok_scratch_free(tok_scratch *s) {
     if (!s) return;
@@ -122,17 +127,34 @@ void tok_scratch_free(tok_scratch *s) {
     free(s);
 }
 
+static const int32_t no_ids[1]; /* valid pointers even for no tokens, so that callers may memcpy 0 bytes from them */
+
 int tokenizer_encode(const tokenizer *t, const char *text, size_t len, int want_pieces, tok_scratch *s,
                      tok_result *out, char *err, size_t err_len) {
-    static const int32_t no_ids[1];
     static const size_t no_ends[1];
     const uint8_t *bytes = (const uint8_t *)text;
     int rc = t->kind == USEW_TOK_SPM ? spm_encode(&t->u.spm, bytes, len, want_pieces, s, out, err, err_len)
                                      : tfjs_encode(&t->u.tfjs, bytes, len, want_pieces, s, out, err, err_len);
-    if (!out->n_ids) { /* valid pointers even for no tokens, so that callers may memcpy 0 bytes from them */
+    if (!out->n_ids) {
         out->ids = no_ids;
         out->pieces = "";
         out->piece_end = no_ends;
     }
+    return rc;
+}
+
+void tok_keep_first(tok_result *out, size_t max_ids, const uint8_t *rest, size_t rest_len) {
+    if (out->n_ids > max_ids) out->n_ids = max_ids;
+    out->pieces = NULL, out->piece_end = NULL; /* they would describe a prefix whose end the caller cannot see */
+    if (!out->invalid_utf8 && !utf8_valid(rest, rest_len)) out->invalid_utf8 = 1;
+}
+
+int tokenizer_encode_first(const tokenizer *t, const char *text, size_t len, size_t max_ids, tok_scratch *s,
+                           tok_result *out, char *err, size_t err_len) {
+    const uint8_t *bytes = (const uint8_t *)text;
+    if (!max_ids) return ERR(err, err_len, "tokenizer: max_ids must be at least 1");
+    int rc = t->kind == USEW_TOK_SPM ? spm_encode_first(&t->u.spm, bytes, len, max_ids, s, out, err, err_len)
+                                     : tfjs_encode_first(&t->u.tfjs, bytes, len, max_ids, s, out, err, err_len);
+    if (!out->n_ids) out->ids = no_ids;
     return rc;
 }

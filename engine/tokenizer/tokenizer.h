@@ -51,7 +51,8 @@ const char *tokenizer_kind_name(enum usew_tokenizer kind); /* "spm", "tfjs" or "
 tok_scratch *tok_scratch_new(void);
 void tok_scratch_free(tok_scratch *s);
 
-/* One text's tokens. Pointers stay valid until the scratch's next use, and are never NULL. */
+/* One text's tokens. Pointers stay valid until the scratch's next use; ids is never NULL, nor are the pieces
+ * of tokenizer_encode (tokenizer_encode_first leaves them NULL). */
 typedef struct {
     const int32_t *ids;
     size_t n_ids;
@@ -61,10 +62,24 @@ typedef struct {
      * spaces as U+2581). A merged run of unknown characters is one piece. */
     const char *pieces;
     const size_t *piece_end;
+    size_t capped_at; /* tokenizer_encode_first only: the text was tokenized as its first capped_at bytes */
 } tok_result;
 
 /* Tokenizes text[0 .. len) (any bytes, NUL included). Returns 0, or -1 when memory ran out (err says so). */
 int tokenizer_encode(const tokenizer *t, const char *text, size_t len, int want_pieces, tok_scratch *s,
                      tok_result *out, char *err, size_t err_len);
+
+/* The first max_ids (> 0) ids of tokenizer_encode's result (all of them when there are fewer), in memory that
+ * follows what those ids need rather than the text's length: the text is read in growing prefixes, each cut
+ * just before a whitespace symbol, until a prefix yields max_ids ids. Both tokenizers' vocabularies keep every
+ * piece within one word (no piece holds the whitespace symbol past its first character: checked at load), so
+ * no piece crosses such a cut and a prefix's ids are exactly the text's first ids. When no such prefix yields
+ * enough ids within TOK_FIRST_CAP bytes (one unbroken run of text that long), the text is tokenized as if it
+ * ended there: out->capped_at says where (0 otherwise). invalid_utf8 always describes the whole text. No
+ * pieces. */
+#define TOK_FIRST_BUDGET ((size_t)4 << 10) /* the first prefix tried: most texts are whole within it */
+#define TOK_FIRST_CAP ((size_t)256 << 10)  /* spm: bytes of normalised text; tfjs: bytes of input text */
+int tokenizer_encode_first(const tokenizer *t, const char *text, size_t len, size_t max_ids, tok_scratch *s,
+                           tok_result *out, char *err, size_t err_len);
 
 #endif

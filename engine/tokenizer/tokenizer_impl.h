@@ -39,6 +39,7 @@ typedef struct {
     uint32_t normalizer_flags;
     float unk_score; /* lowest normal score - 10, in float as SentencePiece computes it */
     int32_t unk_id;
+    int cut_at_space; /* no piece holds the whitespace symbol past its first byte: prefixes cut before one are exact */
 } spm_model;
 
 typedef struct {
@@ -48,6 +49,7 @@ typedef struct {
     uint16_t *label_of;  /* 65536 entries: UTF-16 code unit -> trie label, 0 = in no inserted piece */
     uint32_t n_labels;   /* labels are 1..n_labels */
     trie pieces;         /* entries >= TFJS_RESERVED as label strings -> entry index; a later duplicate wins */
+    int cut_at_space;    /* no trie piece holds U+2581 past its first unit: prefixes cut before a space are exact */
 } tfjs_model;
 
 /* The npm Tokenizer skips the first 6 entries (unk, control and user-defined symbols) when filling its trie. */
@@ -75,6 +77,8 @@ struct tok_scratch {
     size_t ids_cap;
     size_t *piece_end;
     size_t piece_end_cap;
+    size_t first_budget, first_cap; /* tokenizer_encode_first's TOK_FIRST_BUDGET and TOK_FIRST_CAP; the fuzz
+                                       target makes them small to cut texts of a few bytes */
 };
 
 /* Makes *buf hold at least need elements of elem bytes (growing geometrically). Returns 0 or -1 (err set). */
@@ -86,13 +90,17 @@ int tok_grow(void **buf, size_t *cap, size_t need, size_t elem, char *err, size_
  * normalised length, or -1). */
 int spm_charsmap_init(spm_charsmap *c, const uint8_t *blob, size_t len, char *err, size_t err_len);
 void spm_charsmap_release(spm_charsmap *c);
-long long spm_normalize(const spm_model *m, const uint8_t *text, size_t len, tok_scratch *s, int *invalid_utf8,
-                        char *err, size_t err_len);
+/* Stops early, leaving the trailing whitespace of what it wrote, once stop_at or more bytes are written; then
+ * *consumed (may be NULL) says how much of the text they cover (len when it normalised all of it). */
+long long spm_normalize(const spm_model *m, const uint8_t *text, size_t len, size_t stop_at, size_t *consumed,
+                        tok_scratch *s, int *invalid_utf8, char *err, size_t err_len);
 /* spm_tokenizer.c */
 int spm_init(spm_model *m, const spm_blobs *b, char *err, size_t err_len);
 void spm_release(spm_model *m);
 int spm_encode(const spm_model *m, const uint8_t *text, size_t len, int want_pieces, tok_scratch *s,
                tok_result *out, char *err, size_t err_len);
+int spm_encode_first(const spm_model *m, const uint8_t *text, size_t len, size_t max_ids, tok_scratch *s,
+                     tok_result *out, char *err, size_t err_len);
 
 /* tfjs_vocab.c */
 int tfjs_init(tfjs_model *m, const uint8_t *json, size_t len, char *err, size_t err_len);
@@ -103,5 +111,10 @@ long long tfjs_normalize(const uint8_t *text, size_t len, tok_scratch *s, int *i
 /* tfjs_tokenizer.c */
 int tfjs_encode(const tfjs_model *m, const uint8_t *text, size_t len, int want_pieces, tok_scratch *s,
                 tok_result *out, char *err, size_t err_len);
+int tfjs_encode_first(const tfjs_model *m, const uint8_t *text, size_t len, size_t max_ids, tok_scratch *s,
+                      tok_result *out, char *err, size_t err_len);
+
+/* tokenizer.c: what both encode_first share: keep the first max_ids ids, and judge the unread rest's UTF-8. */
+void tok_keep_first(tok_result *out, size_t max_ids, const uint8_t *rest, size_t rest_len);
 
 #endif

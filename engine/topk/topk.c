@@ -1,5 +1,7 @@
 /* topk.c: userec_topk_search (userec.h) checks its arguments and hands the search to the CPU (topk_cpu.c) or the
  * CUDA path (kernels/topk_fused.cu). */
+#include <math.h>
+
 #include "common/error.h"
 #include "gpu/gpu.h"
 #include "topk/topk.h"
@@ -20,8 +22,20 @@ userec_status userec_topk_search(const float *queries, size_t n_queries, const f
     if (opt->precision != USEREC_FP32 && opt->precision != USEREC_BF16)
         return set_error(err, USEREC_ERR_INPUT, "top-k: precision %s is not offered (fp32 or bf16)",
                          userec_precision_name(opt->precision));
+    if ((opt->use_min_score && isnan(opt->min_score)) || (opt->use_max_score && isnan(opt->max_score)))
+        return set_error(err, USEREC_ERR_INPUT, "top-k: a score bound is NaN");
+    if ((unsigned)opt->group_rule > USEREC_GROUPS_OTHER)
+        return set_error(err, USEREC_ERR_INPUT, "top-k: unknown group rule %d", (int)opt->group_rule);
+    if (opt->group_rule != USEREC_GROUPS_ANY && (!opt->item_group || !opt->query_group))
+        return set_error(err, USEREC_ERR_INPUT, "top-k: a group rule needs the items' and the queries' groups");
+    const int filtered = opt->use_min_score || opt->use_max_score || opt->group_rule != USEREC_GROUPS_ANY;
+    /* The fused CUDA kernel selects without filters: refuse rather than return lists that ignore them. */
+    if (filtered && opt->device == USEREC_DEVICE_CUDA)
+        return set_error(err, USEREC_ERR_INPUT,
+                         "top-k: score and group filters run on the CPU only (--device cpu or auto)");
     userec_topk_options chosen = *opt;
-    if (opt->device == USEREC_DEVICE_AUTO) {
+    if (filtered && opt->device == USEREC_DEVICE_AUTO) chosen.device = USEREC_DEVICE_CPU, chosen.precision = USEREC_FP32;
+    if (chosen.device == USEREC_DEVICE_AUTO) {
         userec_status st = userec_device_choose(USEREC_DEVICE_AUTO, NULL, &chosen.device, err);
         if (st) return st;
         if (chosen.device == USEREC_DEVICE_CPU) chosen.precision = USEREC_FP32;

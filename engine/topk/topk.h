@@ -40,8 +40,13 @@ typedef struct {
     size_t count;
 } topk_ids;
 
-/* Reads ids_path and checks it has exactly one line per row of the .npy it describes (named in the error). */
+/* Reads ids_path (a regular file) and checks it has exactly one line per row of the .npy it describes (named in
+ * the error). */
 int topk_read_ids(const char *ids_path, const char *npy_path, size_t npy_rows, topk_ids *ids, char *err, size_t err_len);
+/* The same on the file's bytes: text (malloc'd, len bytes and room for one more) is taken over, and freed on
+ * failure. */
+int topk_parse_ids(char *text, size_t len, const char *ids_path, const char *npy_path, size_t npy_rows, topk_ids *ids,
+                   char *err, size_t err_len);
 void topk_ids_free(topk_ids *ids);
 
 #ifdef __cplusplus

@@ -88,16 +88,28 @@ static void heap_finish(heap *h) {
     h->count = n;
 }
 
+/* The filters of userec_topk_options: whether item may be query q's neighbour with score s. Tested only for a
+ * candidate that beats its heap's threshold, so a heap holds the best candidates that pass, and a search
+ * without filters pays one test of the flags per such candidate. */
+static inline int passes(const userec_topk_options *opt, float s, size_t q, size_t item) {
+    if (opt->use_min_score && s < opt->min_score) return 0;
+    if (opt->use_max_score && s > opt->max_score) return 0;
+    if (opt->group_rule == USEREC_GROUPS_SAME) return opt->item_group[item] == opt->query_group[q];
+    if (opt->group_rule == USEREC_GROUPS_OTHER) return opt->item_group[item] != opt->query_group[q];
+    return 1;
+}
+
 /* Row i of the tile is query q0 + i, column j is item i0 + j: each row feeds its query's heap. */
-static void select_rows(const float *tile, size_t ld, size_t rows, size_t cols, size_t q0, size_t i0, int exclude_self,
-                        heap *heaps) {
+static void select_rows(const float *tile, size_t ld, size_t rows, size_t cols, size_t q0, size_t i0,
+                        const userec_topk_options *opt, heap *heaps) {
     for (size_t i = 0; i < rows; i++) {
         heap *h = &heaps[q0 + i];
         const float *row = tile + i * ld;
         float threshold = heap_threshold(h);
         for (size_t j = 0; j < cols; j++) {
             if (row[j] < threshold) continue; /* the common case once the heap is full */
-            if (exclude_self && i0 + j == q0 + i) continue;
+            if (opt->exclude_self && i0 + j == q0 + i) continue;
+            if (!passes(opt, row[j], q0 + i, i0 + j)) continue;
             heap_push(h, row[j], (int32_t)(i0 + j));
             threshold = heap_threshold(h);
         }
@@ -106,13 +118,14 @@ static void select_rows(const float *tile, size_t ld, size_t rows, size_t cols, 
 
 /* The transposed use of an off-diagonal all-pairs tile: column j is query q0 + j, row i is item i0 + i.
  * Scanning row by row keeps the reads sequential; thresholds[j] caches column j's heap threshold. */
-static void select_columns(const float *tile, size_t ld, size_t rows, size_t cols, size_t q0, size_t i0, heap *heaps,
-                           float *thresholds) {
+static void select_columns(const float *tile, size_t ld, size_t rows, size_t cols, size_t q0, size_t i0,
+                           const userec_topk_options *opt, heap *heaps, float *thresholds) {
     for (size_t j = 0; j < cols; j++) thresholds[j] = heap_threshold(&heaps[q0 + j]);
     for (size_t i = 0; i < rows; i++) {
         const float *row = tile + i * ld;
         for (size_t j = 0; j < cols; j++) {
             if (row[j] < thresholds[j]) continue;
+            if (!passes(opt, row[j], q0 + j, i0 + i)) continue;
             heap_push(&heaps[q0 + j], row[j], (int32_t)(i0 + i));
             thresholds[j] = heap_threshold(&heaps[q0 + j]);
         }
@@ -140,6 +153,8 @@ int topk_cpu_search(const cpu_kernels *kernels, const float *queries, size_t n_q
     for (size_t q = 0; q < n_queries; q++) heaps[q] = (heap){.score = score + q * k, .index = index + q * k, .k = k};
     for (size_t b = 0; b < q_blocks; b++) omp_init_lock(&locks[b]);
 
+    const size_t total_tiles = symmetric ? q_blocks * (q_blocks + 1) / 2 : q_blocks * i_blocks;
+    size_t tiles_done = 0;
 #pragma omp parallel num_threads(threads)
     {
         topk_tile *tile = &tiles[omp_get_thread_num()];
@@ -153,13 +168,18 @@ int topk_cpu_search(const cpu_kernels *kernels, const float *queries, size_t n_q
                 const size_t cols = n_items - i0 < TILE ? n_items - i0 : TILE;
                 topk_tile_score(tile, queries + q0 * dim, rows, items + i0 * dim, cols);
                 omp_set_lock(&locks[qb]);
-                select_rows(tile->scores, tile->ld, rows, cols, q0, i0, opt->exclude_self, heaps);
+                select_rows(tile->scores, tile->ld, rows, cols, q0, i0, opt, heaps);
                 omp_unset_lock(&locks[qb]);
                 if (symmetric && ib != qb) {
                     omp_set_lock(&locks[ib]);
-                    select_columns(tile->scores, tile->ld, rows, cols, i0, q0, heaps, column_thresholds);
+                    select_columns(tile->scores, tile->ld, rows, cols, i0, q0, opt, heaps, column_thresholds);
                     omp_unset_lock(&locks[ib]);
                 }
+                size_t done;
+#pragma omp atomic capture
+                done = ++tiles_done;
+                if (opt->progress && omp_get_thread_num() == 0) /* the calling thread: callbacks need not be thread-safe */
+                    opt->progress(opt->progress_arg, (double)done / (double)total_tiles);
             }
         }
     }

@@ -3,7 +3,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "common/grow.h"
+#include "common/regular_file.h"
 #include "output/npy.h"
 #include "topk/topk.h"
 #include "common/util.h"
@@ -77,32 +80,35 @@ void topk_matrix_free(topk_matrix *m) {
 
 int topk_read_ids(const char *ids_path, const char *npy_path, size_t npy_rows, topk_ids *ids, char *err, size_t err_len) {
     *ids = (topk_ids){0};
-    FILE *f = fopen(ids_path, "rb");
-    if (!f) return SYS_ERR(err, err_len, ids_path, "open");
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (cap - len < 2) {
-            char *grown = realloc(text, cap ? 2 * cap : 1 << 16);
-            if (!grown) {
-                free(text);
-                fclose(f);
-                return ERR(err, err_len, "%s: out of memory", ids_path);
-            }
-            text = grown;
-            cap = cap ? 2 * cap : 1 << 16;
+    struct stat st;
+    int why;
+    const int fd = open_regular_file(ids_path, &st, &why, err, err_len);
+    if (fd < 0) return -1;
+    byte_buf text = {0};
+    for (;;) { /* to the end, whatever the size said: the file may be growing */
+        if (GROW(text.data, text.cap, text.len + (1 << 16) + 1)) {
+            free(text.data);
+            close(fd);
+            return ERR(err, err_len, "%s: out of memory", ids_path);
         }
-        size_t got = fread(text + len, 1, cap - len - 1, f);
-        len += got;
+        const ssize_t got = read(fd, text.data + text.len, text.cap - text.len - 1);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) {
+            SYS_ERR(err, err_len, ids_path, "read");
+            free(text.data);
+            close(fd);
+            return -1;
+        }
         if (!got) break;
+        text.len += (size_t)got;
     }
-    const int read_errno = ferror(f) ? errno : 0;
-    fclose(f);
-    if (read_errno) {
-        free(text);
-        errno = read_errno;
-        return SYS_ERR(err, err_len, ids_path, "read");
-    }
+    close(fd);
+    return topk_parse_ids((char *)text.data, text.len, ids_path, npy_path, npy_rows, ids, err, err_len);
+}
+
+int topk_parse_ids(char *text, size_t len, const char *ids_path, const char *npy_path, size_t npy_rows, topk_ids *ids,
+                   char *err, size_t err_len) {
+    *ids = (topk_ids){0};
     text[len] = 0;
     size_t lines = 0;
     for (size_t i = 0; i < len; i++) lines += text[i] == '\n';

@@ -1,7 +1,8 @@
 /* test_tokenizer.c: the tokenizer's building blocks and its thread safety. Exactness against SentencePiece and
  * the npm package is tests/test_tokenizer.py's job; here: the trie against a brute-force lookup, refusal of
- * malformed models with a message naming the problem, and many threads sharing one tokenizer getting exactly
- * what one thread gets. */
+ * malformed models with a message naming the problem, many threads sharing one tokenizer getting exactly
+ * what one thread gets, and tokenizer_encode_first (prefixes cut at whitespace, tiny budgets here so that
+ * short texts get cut) giving exactly the first ids of the whole text, or of its capped prefix. */
 #include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,7 +10,9 @@
 #include <string.h>
 
 #include "check.h"
+#include "model/weights.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer_impl.h"
 #include "tokenizer/trie.h"
 
 /* xorshift64: a fixed pseudo-random sequence. */
@@ -207,6 +210,77 @@ static void check_threads(const char *name, const tokenizer *t) {
     for (size_t i = 0; i < N_TEXTS; i++) free(texts[i]), free(expected[i]);
 }
 
+/* tokenizer_encode_first against tokenizer_encode on random texts, with budgets of a few bytes: its ids must be
+ * the first ids of the whole text (or, when it says it capped the text, of that prefix), and its invalid_utf8
+ * the whole text's. Both paths (a cut at whitespace, the cap) must be taken. */
+static void check_first_ids(const char *name, const tokenizer *t) {
+    enum { N_TEXTS = 3000 };
+    static const size_t wanted[] = {1, 2, 3, 5, 8, 13};
+    tok_scratch *whole = tok_scratch_new(), *first = tok_scratch_new();
+    char err[256];
+    size_t wrong = 0, cut = 0, capped = 0, failed = !whole || !first;
+    for (size_t i = 0; i < N_TEXTS && !failed; i++) {
+        size_t len;
+        char *text = random_text(&len);
+        first->first_budget = 1 + rnd(12), first->first_cap = first->first_budget * (1 + rnd(8));
+        const size_t max_ids = wanted[rnd(sizeof wanted / sizeof wanted[0])];
+        tok_result got, all, ref;
+        if (tokenizer_encode_first(t, text, len, max_ids, first, &got, err, sizeof err) ||
+            tokenizer_encode(t, text, len, 0, whole, &all, err, sizeof err))
+            failed = 1;
+        const int all_invalid = all.invalid_utf8;
+        if (!failed && got.capped_at && tokenizer_encode(t, text, got.capped_at, 0, whole, &all, err, sizeof err))
+            failed = 1;
+        ref = all;
+        const size_t n = ref.n_ids < max_ids ? ref.n_ids : max_ids;
+        if (!failed && (got.n_ids != n || memcmp(got.ids, ref.ids, n * sizeof *ref.ids) || got.invalid_utf8 != all_invalid)) {
+            if (!wrong) {
+                printf("    first difference: text %zu (%zu bytes), max_ids %zu, capped_at %zu budget %zu cap %zu\n", i, len, max_ids,
+                               got.capped_at, first->first_budget, first->first_cap);
+                for (size_t k = 0; k < len; k++) printf("%02x ", (unsigned char)text[k]);
+                printf("\n got:");
+                for (size_t k = 0; k < got.n_ids; k++) printf(" %d", got.ids[k]);
+                printf("\n ref:");
+                for (size_t k = 0; k < ref.n_ids; k++) printf(" %d", ref.ids[k]);
+                printf("\n");
+            }
+            wrong++;
+        }
+        capped += got.capped_at != 0;
+        cut += !got.capped_at && len > first->first_budget;
+        free(text);
+    }
+    CHECK(!failed && wrong == 0 && cut > 100 && capped > 100, name,
+          "%zu of %d differ (%zu cut at whitespace, %zu capped)%s", wrong, N_TEXTS, cut, capped,
+          failed ? "; an encode failed" : "");
+    tok_scratch_free(whole);
+    tok_scratch_free(first);
+}
+
+static void test_first_ids(void) {
+    char err[512];
+    spm_blobs b = small_spm();
+    tokenizer *t = tokenizer_new_spm(&b, err, sizeof err);
+    if (t) check_first_ids("spm (small model): encode_first gives the whole text's first ids", t);
+    else CHECK(0, "spm: the small model loads", "%s", err);
+    tokenizer_free(t);
+    const char *model = getenv("USEREC_TEST_MODEL");
+    usew_file *f = model ? usew_open(model, NULL, err, sizeof err) : NULL;
+    if (!f) {
+        SKIP("spm and tfjs (test model): encode_first gives the whole text's first ids",
+             "USEREC_TEST_MODEL is not set or unreadable (tests/run.py sets it)");
+        return;
+    }
+    for (int kind = USEW_TOK_SPM; kind <= USEW_TOK_TFJS; kind++) {
+        t = tokenizer_from_usew(f, (enum usew_tokenizer)kind, err, sizeof err);
+        if (t) check_first_ids(kind == USEW_TOK_SPM ? "spm (the real model): encode_first gives the whole text's first ids"
+                                                    : "tfjs (the real vocab.json): encode_first gives the whole text's first ids", t);
+        else CHECK(0, "the test model's tokenizers load", "%s", err);
+        tokenizer_free(t);
+    }
+    usew_close(f);
+}
+
 static void test_threads(void) {
     char err[512];
     spm_blobs b = small_spm();
@@ -236,5 +310,6 @@ int main(void) {
     test_trie();
     test_refusals();
     test_threads();
+    test_first_ids();
     CHECK_DONE();
 }

@@ -1,11 +1,14 @@
 /* test_weights_fuzz.c: the loader never crashes on a damaged file and always says what is wrong.
  * Starts from a real converted model (USEREC_TEST_MODEL, set by tests/run.py) and feeds usew_parse:
  * truncations at every structural boundary, flipped bits everywhere, and structure-aware mutations of header
- * and table fields with the checksums recomputed, so the checks behind the checksums get exercised too. */
+ * and table fields with the checksums recomputed, so the checks behind the checksums get exercised too; a
+ * mutated file the parser accepts goes on through the whole model open path (architecture check, tensor
+ * binding, tokenizers, userec_free), as tests/fuzz/fuzz_model.c does under the sanitizers. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "model/model.h"
 #include "model/usew.h"
 #include "common/util.h"
 #include "model/weights.h"
@@ -34,15 +37,26 @@ static void fix_checksums(uint8_t *buf, size_t size) {
     wr_u32(buf + USEW_H_HEADER_CRC32, usew_crc32(buf, USEW_H_HEADER_CRC32));
 }
 
-/* Parses a mutated copy; a pass is "refused with a message" (or, for a harmless edit, accepted). */
-static int refused(const uint8_t *buf, size_t size, char *err, size_t err_len) {
+/* Parses a mutated copy; a pass is "refused with a message" (or, for a harmless edit, accepted). With
+ * whole_model, what the parser accepts is then opened as a model (and freed), which must also refuse with a
+ * message or succeed. */
+static int opened(const uint8_t *buf, size_t size, int whole_model, char *err, size_t err_len) {
     err[0] = 0;
     usew_file *f = usew_parse(buf, size, "fuzz.usew", err, err_len);
-    if (f) {
+    if (f && !whole_model) {
         usew_close(f);
         return 0;
     }
-    return err[0] ? 1 : -1; /* -1: refused without saying why */
+    if (!f) return err[0] ? 1 : -1; /* -1: refused without saying why */
+    userec_error uerr = {0};
+    userec_model *m = model_from_file(f, &uerr);
+    snprintf(err, err_len, "%s", uerr.message);
+    userec_free(m);
+    return m ? 0 : uerr.message[0] ? 1 : -1;
+}
+
+static int refused(const uint8_t *buf, size_t size, char *err, size_t err_len) {
+    return opened(buf, size, 0, err, err_len);
 }
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -112,16 +126,25 @@ int main(void) {
         if (i == 0) memcpy(buf + USEW_HEADER_BYTES, orig + USEW_HEADER_BYTES, size - USEW_HEADER_BYTES);
         uint32_t value = (uint32_t)rng();
         value = (rng() & 1) ? value : value % 4 == 0 ? 0 : value % 4 == 1 ? 0xFFFFFFFFu : value % 300;
+        if (i % 50 == 1) value = i % 100 == 1 ? 9 : 0xFFFFFFFFu; /* layer counts past the format's 8 */
         if (rng() % 4 == 0)
             wr_u32(buf + header_fields[rng() % (sizeof header_fields / sizeof header_fields[0])], value);
         else
             wr_u32(buf + USEW_HEADER_BYTES + (rng() % n) * USEW_RECORD_BYTES +
                        record_fields[rng() % (sizeof record_fields / sizeof record_fields[0])],
                    value);
+        if (i % 50 == 1) wr_u32(buf + USEW_H_N_LAYERS, value);
         fix_checksums(buf, size);
-        cases++, silent += refused(buf, size, err, sizeof err) < 0;
+        cases++, silent += opened(buf, size, 1, err, sizeof err) < 0;
     }
     CHECK(!silent, "weights_fuzz.field_mutations_explained", "%d of %d refusals had no message", silent, cases);
+    memcpy(buf, orig, size);
+    for (int k = 0; k < 2; k++) {
+        wr_u32(buf + USEW_H_N_LAYERS, k ? 0xFFFFFFFFu : USEW_MAX_LAYERS + 1);
+        fix_checksums(buf, size);
+        CHECK(opened(buf, size, 1, err, sizeof err) == 1 && strstr(err, "implausible hyper-parameters"),
+              k ? "weights_fuzz.n_layers_0xffffffff_refused" : "weights_fuzz.n_layers_9_refused", "message was: %s", err);
+    }
 
     memcpy(buf, orig, size);
     wr_u32(buf + USEW_H_VERSION, USEW_VERSION + 1);

@@ -1,17 +1,22 @@
-/* test_gpu_encoder.c: the CUDA forward pass (engine/encoder_gpu.cu) against the fp32 CPU path, which is itself
- * checked against a float64 reference and the real TF.js graph (tests/test_oracle.py, tests/test_engine.py).
+/* test_gpu_encoder.c: the CUDA forward pass (engine/gpu/encoder_gpu.cu) against the fp32 CPU path, which is
+ * itself checked against a float64 reference and the real TF.js graph (tests/test_oracle.py, test_engine.py).
+ * tests/gpu/test_kernels.c checks the kernels one by one.
  *
  * For each precision: every output element written (outputs poisoned with NaN first); fp32 within 1e-5 and
  * tf32 within 1e-3 per component of the CPU vectors, bf16 at per-sentence cosine >= 0.999 with its error
  * distribution printed; the counts; batch invariance (each sentence alone, the batch reversed, the batch cut
- * into many small device chunks); repeat runs bit-identical (the third replays a CUDA graph); all-empty and
- * empty batches; a bad id rejected like the CPU path does. Then a large random batch (several default chunks)
- * and, when USEREC_GPU_TEXT_IDS names a file of token-id lines (tests/gpu/device_check.sh makes one from a
- * real catalogue), those sentences.
+ * into many small device chunks); repeat runs bit-identical (the third replays a CUDA graph); a graph replayed
+ * on a batch of the same shape with other content (empty sentences elsewhere), and a replayed graph of a chunk
+ * with no tokens; all-empty and empty batches; a bad id rejected like the CPU path does; the model cut to its
+ * first layer (layer 0 then also runs the last layer's pooled feed-forward block). Then the device batch limits
+ * at full size (a chunk of GPU_CHUNK_SENTENCES one-token sentences, one of GPU_CHUNK_TOKENS tokens), a large
+ * random batch (several default chunks) and, when USEREC_GPU_TEXT_IDS names a file of token-id lines
+ * (tests/gpu/device_check.sh makes one from a real catalogue), those sentences.
  *
  * Skips, saying why, when there is no usable GPU (or no CUDA in this build) or no test model
- * (USEREC_TEST_MODEL, set by tests/run.py). USEREC_GPU_TEST_QUICK=1 keeps the small cases in fp32 and bf16
- * (for compute-sanitizer); USEREC_GPU_TEST_PRECISIONS=fp32,bf16 (say) picks the precisions. */
+ * (USEREC_TEST_MODEL, set by tests/run.py). For compute-sanitizer: USEREC_GPU_TEST_QUICK=1 keeps the small
+ * cases, in fp32 and bf16; USEREC_GPU_TEST_LIMITS=1 runs the device batch limits only. USEREC_GPU_TEST_PRECISIONS
+ * =fp32,bf16 (say) picks the precisions. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +25,7 @@
 
 #include "check.h"
 #include "gpu/gpu.h"
+#include "model/model.h" /* struct userec_model: the one-layer cut */
 #include "userec.h"
 
 /* tests/test_oracle.py's lengths: empty sentences mid-batch, lengths past the 128-token clip. */
@@ -184,6 +190,7 @@ typedef struct {
     size_t dim;
     userec_precision p;
     tolerance tol;
+    const char *mode; /* "bf16", or "one-layer bf16": begins the name of every check */
 } context;
 
 /* Encodes b on the GPU into a fresh poisoned buffer and checks the status and that every element was written. */
@@ -192,10 +199,10 @@ static float *gpu_encode(const context *cx, gpu_encoder *g, const batch *b, cons
     float *out = poisoned(b->n, cx->dim);
     userec_error err = {0};
     userec_status st = gpu_encoder_encode(g, b->ids, b->offsets, b->n, out, counts, &err);
-    snprintf(name, sizeof name, "%s: %s encodes", userec_precision_name(cx->p), what);
+    snprintf(name, sizeof name, "%s: %s encodes", cx->mode, what);
     CHECK(st == USEREC_OK, name, "%s: %s", userec_status_name(st), err.message);
     size_t bad = count_nonfinite(out, b->n * cx->dim);
-    snprintf(name, sizeof name, "%s: %s writes every element", userec_precision_name(cx->p), what);
+    snprintf(name, sizeof name, "%s: %s writes every element", cx->mode, what);
     CHECK(!bad, name, "%zu of %zu output values are still NaN (unwritten) or not finite", bad, b->n * cx->dim);
     return out;
 }
@@ -206,6 +213,7 @@ typedef struct {
     const batch *b;
     float *want;
     userec_counts counts;
+    size_t chunks; /* the device batches it must take with the default limits; 0: not checked */
 } reference;
 
 static reference cpu_reference(const userec_model *m, const batch *b, const char *what) {
@@ -222,11 +230,18 @@ static void check_against_cpu(const context *cx, gpu_encoder *g, const reference
     char name[160];
     userec_counts gpu_counts = {0};
     const batch *b = r->b;
+    userec_encoder_stats before, after;
+    gpu_encoder_stats(g, &before);
     float *got = gpu_encode(cx, g, b, r->what, &gpu_counts);
-    snprintf(name, sizeof name, "%s: %s equals the CPU path", userec_precision_name(cx->p), r->what);
+    gpu_encoder_stats(g, &after);
+    if (r->chunks) {
+        snprintf(name, sizeof name, "%s: %s takes %zu device batches", cx->mode, r->what, r->chunks);
+        CHECK(after.chunks - before.chunks == r->chunks, name, "it took %zu", after.chunks - before.chunks);
+    }
+    snprintf(name, sizeof name, "%s: %s equals the CPU path", cx->mode, r->what);
     check_close(name, got, r->want, b->n, cx->dim, cx->tol.accuracy, cx->tol.by_cosine);
     if (cx->p == USEREC_BF16) print_error_distribution(name, got, r->want, b->n, cx->dim);
-    snprintf(name, sizeof name, "%s: %s counts", userec_precision_name(cx->p), r->what);
+    snprintf(name, sizeof name, "%s: %s counts", cx->mode, r->what);
     CHECK(!memcmp(&r->counts, &gpu_counts, sizeof gpu_counts), name,
           "GPU %zu sentences / %zu tokens / %zu clipped, CPU %zu / %zu / %zu", gpu_counts.sentences, gpu_counts.tokens,
           gpu_counts.clipped, r->counts.sentences, r->counts.tokens, r->counts.clipped);
@@ -236,7 +251,7 @@ static void check_against_cpu(const context *cx, gpu_encoder *g, const reference
 /* Each sentence alone, the batch reversed, and the batch through tiny device chunks, against the batch run. */
 static void check_batch_invariance(const context *cx, gpu_encoder *g, const batch *b) {
     char name[160];
-    const char *mode = userec_precision_name(cx->p);
+    const char *mode = cx->mode;
     const size_t dim = cx->dim;
     float *whole = gpu_encode(cx, g, b, "oracle batch (again)", NULL);
     float *alone = poisoned(b->n, dim), *reversed = poisoned(b->n, dim);
@@ -293,12 +308,12 @@ static void check_repeatable(const context *cx, gpu_encoder *g, const batch *b) 
     gpu_encoder_stats(g, &before);
     for (int i = 0; i < 3; i++) runs[i] = gpu_encode(cx, g, b, "repeat run", NULL);
     gpu_encoder_stats(g, &after);
-    snprintf(name, sizeof name, "%s: repeat runs are bit-identical", userec_precision_name(cx->p));
+    snprintf(name, sizeof name, "%s: repeat runs are bit-identical", cx->mode);
     size_t at;
     double d = fmax(max_abs_diff(runs[1], runs[0], b->n * cx->dim, &at), max_abs_diff(runs[2], runs[0], b->n * cx->dim, &at));
     CHECK(!memcmp(runs[0], runs[1], b->n * cx->dim * 4) && !memcmp(runs[0], runs[2], b->n * cx->dim * 4), name,
           "runs differ by up to %.3g (a race, or non-deterministic reductions)", d);
-    snprintf(name, sizeof name, "%s: the third run replays a CUDA graph", userec_precision_name(cx->p));
+    snprintf(name, sizeof name, "%s: the third run replays a CUDA graph", cx->mode);
     CHECK(after.graph_replays > before.graph_replays, name, "graph replays %zu -> %zu", before.graph_replays,
           after.graph_replays);
     for (int i = 0; i < 3; i++) free(runs[i]);
@@ -306,7 +321,7 @@ static void check_repeatable(const context *cx, gpu_encoder *g, const batch *b) 
 
 static void check_edges(const context *cx, gpu_encoder *g) {
     char name[160];
-    const char *mode = userec_precision_name(cx->p);
+    const char *mode = cx->mode;
     const size_t empties[3] = {0, 0, 0};
     batch e = make_batch(empties, 3, 1);
     reference r = cpu_reference(cx->model, &e, "all-empty batch");
@@ -335,23 +350,65 @@ static void check_edges(const context *cx, gpu_encoder *g) {
           cpu_err.message);
 }
 
-/* refs[0] is the oracle batch; the others (the large batch, the catalogue texts) are only compared. */
-static void test_precision(const context *cx, const reference *refs, size_t n_refs) {
+/* A slot's graph replayed on new content: `second` has the shape (tokens, sentences, longest sentence) of
+ * `first`, which runs twice before it (directly, then captured), so `second` replays the graph. */
+static void check_replay(const context *cx, gpu_encoder *g, const batch *first, const batch *second, const char *what) {
+    char name[200];
+    reference r = cpu_reference(cx->model, second, what);
+    for (int i = 0; i < 2; i++) free(gpu_encode(cx, g, first, "the batch that makes the graph", NULL));
+    userec_encoder_stats before, after;
+    gpu_encoder_stats(g, &before);
+    check_against_cpu(cx, g, &r);
+    gpu_encoder_stats(g, &after);
+    snprintf(name, sizeof name, "%s: %s replays a CUDA graph", cx->mode, what);
+    CHECK(after.graph_replays == before.graph_replays + 1, name, "graph replays %zu -> %zu", before.graph_replays,
+          after.graph_replays);
+    free(r.want);
+}
+
+static void check_graph_replays(const context *cx, gpu_encoder *g) {
+    const uint32_t vocab = userec_info(cx->model).vocab_rows;
+    const size_t first_lengths[6] = {7, 0, 3, 12, 0, 1}, second_lengths[6] = {0, 12, 1, 0, 7, 3}, empty[4] = {0};
+    batch first = make_batch(first_lengths, 6, vocab), second = make_batch(second_lengths, 6, vocab);
+    batch none = make_batch(empty, 4, vocab);
+    check_replay(cx, g, &first, &second, "a batch of the graph's shape, other ids, empty sentences elsewhere");
+    check_replay(cx, g, &none, &none, "an all-empty batch (a graph of a chunk with no tokens)");
+    free_batch(&first);
+    free_batch(&second);
+    free_batch(&none);
+}
+
+/* oracle: the batch of every check above (NULL: none of them); the others are only compared. */
+static void test_precision(const context *cx, const reference *oracle, const reference *others, size_t n_others) {
     char name[160];
     userec_error err;
     const gpu_options opt = {.precision = cx->p};
     gpu_encoder *g = gpu_encoder_create(cx->model, &opt, &err);
-    snprintf(name, sizeof name, "%s: encoder created", userec_precision_name(cx->p));
+    snprintf(name, sizeof name, "%s: encoder created", cx->mode);
     CHECK(g != NULL, name, "%s", err.message);
     if (!g) return;
-    printf("%s on %s\n", userec_precision_name(cx->p), gpu_encoder_name(g));
-    check_against_cpu(cx, g, &refs[0]);
-    check_batch_invariance(cx, g, refs[0].b);
-    check_repeatable(cx, g, refs[0].b);
-    check_edges(cx, g);
-    for (size_t i = 1; i < n_refs; i++) check_against_cpu(cx, g, &refs[i]);
+    printf("%s on %s\n", cx->mode, gpu_encoder_name(g));
+    if (oracle) {
+        check_against_cpu(cx, g, oracle);
+        check_batch_invariance(cx, g, oracle->b);
+        check_repeatable(cx, g, oracle->b);
+        check_edges(cx, g);
+        check_graph_replays(cx, g);
+    }
+    for (size_t i = 0; i < n_others; i++) check_against_cpu(cx, g, &others[i]);
     gpu_encoder_destroy(g);
 }
+
+/* n sentences of len random tokens each. */
+static batch uniform_batch(size_t n, size_t len, uint32_t vocab_rows) {
+    size_t *lengths = malloc(n * sizeof *lengths);
+    for (size_t s = 0; s < n; s++) lengths[s] = len;
+    batch b = make_batch(lengths, n, vocab_rows);
+    free(lengths);
+    return b;
+}
+
+static int env_is_1(const char *name) { return getenv(name) && !strcmp(getenv(name), "1"); }
 
 int main(void) {
     userec_error err;
@@ -369,13 +426,22 @@ int main(void) {
     CHECK(m != NULL, "test model loads", "%s", err.message);
     if (!m) CHECK_DONE();
     const userec_model_info info = userec_info(m);
-    const int quick = getenv("USEREC_GPU_TEST_QUICK") && !strcmp(getenv("USEREC_GPU_TEST_QUICK"), "1");
+    const int quick = env_is_1("USEREC_GPU_TEST_QUICK"), limits_only = env_is_1("USEREC_GPU_TEST_LIMITS");
     printf("GPU %s (cc %d.%d, %d SMs, %.1f GiB); model %s\n", dev.name, dev.cc_major, dev.cc_minor, dev.multiprocessors,
            dev.memory_bytes / 1073741824.0, path);
 
+    /* The model cut to its first layer: the same weights, with layer 0 also the last (shallow: not freed). */
+    userec_model one_layer = *m;
+    one_layer.hp.n_layers = 1;
+
     batch oracle = make_batch(ORACLE_LENGTHS, N_ORACLE, info.vocab_rows);
+    /* The device batch limits at full size: GPU_CHUNK_SENTENCES one-token sentences fill one chunk to the sentence
+     * limit (the per-sentence buffers and the pooled products at full size) and a quarter as many a second; the
+     * longest sentences, as many as GPU_CHUNK_TOKENS tokens hold, fill one chunk to the token limit exactly. */
+    batch at_sentence_limit = uniform_batch(GPU_CHUNK_SENTENCES + GPU_CHUNK_SENTENCES / 4, 1, info.vocab_rows);
+    batch at_token_limit = uniform_batch(GPU_CHUNK_TOKENS / info.max_len, info.max_len, info.vocab_rows);
     batch large = {0}, *texts = NULL;
-    if (!quick) {
+    if (!quick && !limits_only) {
         enum { LARGE = 5000 }; /* about 320k tokens: five default chunks */
         size_t *lengths = malloc(LARGE * sizeof *lengths);
         for (size_t s = 0; s < LARGE; s++) lengths[s] = random_u32() % (info.max_len + 1);
@@ -386,13 +452,24 @@ int main(void) {
             printf("  cannot read USEREC_GPU_TEXT_IDS=%s\n", texts_path);
         if (!texts) SKIP("catalogue texts", "USEREC_GPU_TEXT_IDS names no readable file of token-id lines");
     } else {
-        SKIP("large batch and catalogue texts", "USEREC_GPU_TEST_QUICK=1");
+        SKIP("large batch and catalogue texts", quick ? "USEREC_GPU_TEST_QUICK=1" : "USEREC_GPU_TEST_LIMITS=1");
     }
-    reference refs[3];
-    size_t n_refs = 0;
-    refs[n_refs++] = cpu_reference(m, &oracle, "oracle batch");
-    if (!quick) refs[n_refs++] = cpu_reference(m, &large, "large random batch");
-    if (texts) refs[n_refs++] = cpu_reference(m, texts, "catalogue texts");
+    reference oracle_ref = {0}, one_layer_ref = {0}, others[4];
+    size_t n_others = 0;
+    if (!limits_only) {
+        oracle_ref = cpu_reference(m, &oracle, "oracle batch");
+        one_layer_ref = cpu_reference(&one_layer, &oracle, "oracle batch");
+    }
+    if (!quick) {
+        others[n_others] = cpu_reference(m, &at_sentence_limit, "a chunk at the sentence limit and a second");
+        others[n_others++].chunks = 2;
+        others[n_others] = cpu_reference(m, &at_token_limit, "a chunk at the token limit");
+        others[n_others++].chunks = 1;
+    } else {
+        SKIP("device batch limits", "USEREC_GPU_TEST_QUICK=1");
+    }
+    if (large.n) others[n_others++] = cpu_reference(m, &large, "large random batch");
+    if (texts) others[n_others++] = cpu_reference(m, texts, "catalogue texts");
     /* Quick runs leave tf32 out: the same kernels as fp32, only cuBLASLt's compute type differs. */
     const char *precisions = getenv("USEREC_GPU_TEST_PRECISIONS");
     char *list = strdup(precisions && *precisions ? precisions : quick ? "fp32,bf16" : "fp32,tf32,bf16"), *save = NULL;
@@ -402,13 +479,21 @@ int main(void) {
             CHECK(0, "USEREC_GPU_TEST_PRECISIONS", "'%s' is not fp32, tf32 or bf16", tok);
             continue;
         }
-        const context cx = {.model = m, .dim = info.dim, .p = p, .tol = TOLERANCES[p]};
-        test_precision(&cx, refs, n_refs);
+        char one_layer_mode[32];
+        snprintf(one_layer_mode, sizeof one_layer_mode, "one-layer %s", tok);
+        const context cx = {.model = m, .dim = info.dim, .p = p, .tol = TOLERANCES[p], .mode = tok};
+        const context one = {.model = &one_layer, .dim = info.dim, .p = p, .tol = TOLERANCES[p], .mode = one_layer_mode};
+        test_precision(&cx, limits_only ? NULL : &oracle_ref, others, n_others);
+        if (!limits_only) test_precision(&one, NULL, &one_layer_ref, 1);
     }
     free(list);
-    for (size_t i = 0; i < n_refs; i++) free(refs[i].want);
+    for (size_t i = 0; i < n_others; i++) free(others[i].want);
+    free(oracle_ref.want);
+    free(one_layer_ref.want);
     free_batch(&oracle);
-    if (!quick) free_batch(&large);
+    free_batch(&at_sentence_limit);
+    free_batch(&at_token_limit);
+    if (large.n) free_batch(&large);
     if (texts) free_batch(texts), free(texts);
     userec_free(m);
     CHECK_DONE();
