@@ -12,12 +12,19 @@ DESTDIR ?=
 VERSION := 0.4.0
 SOVERSION := 0
 
-CFLAGS ?= -O3 -march=native -g
+# No -march: the binary runs on any x86-64 CPU and picks its kernels at start-up (engine/cpu/cpu_kernels.h).
+CFLAGS ?= -O3 -g
 # Flags the build needs are appended even when CFLAGS is given on the command line (e.g. sanitizers).
 # -fPIC: one set of objects serves the static and the shared library. -fvisibility=hidden: the shared library
-# exports what engine/userec.h declares (USEREC_API) and nothing else.
+# exports what engine/userec.h declares (USEREC_API) and nothing else. -ffp-contract=off: the compiler never
+# fuses a multiply and an add on its own, so every ISA's kernels compute the same bits (fmas are written out).
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -fPIC -fvisibility=hidden \
-                   -Iengine -DUSEREC_VERSION_STRING='"$(VERSION)"'
+                   -ffp-contract=off -Iengine -DUSEREC_VERSION_STRING='"$(VERSION)"'
+# The per-ISA kernel files, each compiled for its instruction set; cpu_kernels.c runs only what the CPU has.
+ISA_FLAGS_avx2 := -mavx2 -mfma
+ISA_FLAGS_avx512 := -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -mavx512dq
+ISA_FLAGS_bf16 := $(ISA_FLAGS_avx512) -mavx512bf16
+$(foreach isa,avx2 avx512 bf16,$(eval $(BUILD)/engine/cpu/cpu_kernels_$(isa).o: override CFLAGS += $(ISA_FLAGS_$(isa))))
 LIB_LIBS := -lutf8proc -lz -lm -fopenmp
 override LDLIBS += -lopenblas $(LIB_LIBS)
 
@@ -168,10 +175,11 @@ FUZZ_JOBS ?= 2
 FUZZ_ONLY ?=
 FUZZ_DIR := $(BUILD)/fuzz
 FUZZ_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -std=c11 \
-               -D_GNU_SOURCE -fopenmp -Wall -Wextra -Wno-unused-parameter -Wno-pass-failed -Iengine -DUSEREC_VERSION_STRING='"$(VERSION)"'
+               -D_GNU_SOURCE -fopenmp -Wall -Wextra -Wno-unused-parameter -Wno-pass-failed -ffp-contract=off -Iengine -DUSEREC_VERSION_STRING='"$(VERSION)"'
 FUZZ_LIBS := -lutf8proc -lz -lm -fopenmp
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
 
+$(foreach isa,avx2 avx512 bf16,$(eval $(FUZZ_DIR)/obj/engine/cpu/cpu_kernels_$(isa).o: FUZZ_CFLAGS += $(ISA_FLAGS_$(isa))))
 $(FUZZ_DIR)/obj/%.o: %.c $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@

@@ -1,12 +1,15 @@
 #!/bin/sh
-# userec's CPU encoder against its peers on the same token ids, in one run (issue 7): the real TF.js graph in
-# Node on its wasm and cpu backends (bench/peers/tfjs_peer.js) and the same model in PyTorch on the CPU
-# (bench/peers/torch_cpu_peer.py). Workloads: 8,192 random ordinary token ids each, as 256 sentences of 32
-# tokens and as 64 sentences of 128 tokens. userec and PyTorch run on every CPU and on one thread (on a shared
-# machine one thread can win); each side's best counts. Their calls alternate (ROUNDS=5 each, after a warm-up
-# call per process), so that both meet the same contention on a shared machine.
+# userec's CPU encoder against its peers on the same token ids, in one run (issues 7, 15): the real TF.js graph
+# in Node on its wasm and cpu backends (bench/peers/tfjs_peer.js) and the same model in PyTorch on the CPU
+# (bench/peers/torch_cpu_peer.py), its dense products on OpenBLAS (Debian's default) and on oneDNN
+# (--onednn: torch.utils.mkldnn). Workloads: 8,192 random ordinary token ids each, as 256 sentences of 32
+# tokens and as 64 sentences of 128 tokens. userec (fp32, and bf16 where the CPU has avx512_bf16) and both
+# PyTorch peers run on every CPU and on one thread (on a shared machine one thread can win); each side's best
+# counts. Their calls alternate (ROUNDS=5 each, after a warm-up call per process), so that all meet the same
+# contention on a shared machine.
 # Every peer first checks its vectors against userec's for the same ids (cosine >= 0.9999 per sentence).
-# Prints sentences/s and the userec/peer ratios; targets: >= 5x TF.js wasm, >= 1.5x PyTorch CPU.
+# Prints sentences/s and the userec/peer ratios (userec fp32 against every fp32 peer); targets: >= 5x TF.js
+# wasm, >= 1.5x PyTorch CPU (issue 7; issue 15: >= 6x on an AVX-512 machine), >= 2x PyTorch on oneDNN.
 #
 #   sh bench/cpu_peers.sh            (BUILD=dir BIN=path to build elsewhere; the run's files go to BUILD/cpu-peers)
 #
@@ -47,6 +50,9 @@ unset OPENBLAS_CORETYPE
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 echo "cpu_peers.sh: OMP_WAIT_POLICY=$OMP_WAIT_POLICY for every contender"
 echo "cpu_peers.sh: load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "cpu_peers.sh: userec $("$USEREC" devices | grep '^cpu ')"
+precisions=fp32
+case $("$USEREC" devices | grep '^cpu ') in *bf16*) precisions=fp32,bf16 ;; esac
 mkdir -p "$WORK"
 RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
@@ -70,10 +76,13 @@ EOF
     # the same spells of contention, instead of one contender's whole series falling into one.
     for round in $(seq "$ROUNDS"); do
         for threads in "$(nproc)" 1; do
-            "$USEREC" bench --model "$MODEL" --seq-len '' --ids "$ids" --repeat 1 --threads "$threads" --json >>"$RESULTS"
+            "$USEREC" bench --model "$MODEL" --seq-len '' --ids "$ids" --precision "$precisions" --repeat 1 \
+                --threads "$threads" --json --quiet >>"$RESULTS"
             if [ $torch = yes ]; then
-                /usr/bin/python3 bench/peers/torch_cpu_peer.py --model "$MODEL" --ids "$ids" --expect "$WORK/$len-tokens.npy" \
-                    --repeat 1 --threads "$threads" >>"$RESULTS"
+                for backend in '' --onednn; do
+                    /usr/bin/python3 bench/peers/torch_cpu_peer.py --model "$MODEL" --ids "$ids" --expect "$WORK/$len-tokens.npy" \
+                        --repeat 1 --threads "$threads" $backend >>"$RESULTS"
+                done
             fi
         done
     done
@@ -92,8 +101,10 @@ for line in open(sys.argv[1]):
     r = json.loads(line)
     if "results" in r:  # userec bench --json
         for w in r["results"]:
-            key = (w["workload"], "userec", f"userec {w['device']}", r["threads"])
-            calls.setdefault(key, []).append((w["seconds_median"], w["seconds_min"], dict(w, note=f"MFU {100 * w['mfu']:.0f}% of the fma peak")))
+            contender = "userec" if w["precision"] == "fp32" else f"userec-{w['precision']}"
+            key = (w["workload"], contender, f"userec {w['device']} ({w['isa']})", r["threads"])
+            note = f"MFU {100 * w['mfu']:.0f}% of the {w['peak_isa']} {w['peak_kind']} peak"
+            calls.setdefault(key, []).append((w["seconds_median"], w["seconds_min"], dict(w, note=note)))
     else:
         name = f"{r['peer']} {r.get('torch') or r.get('tfjs')}" + (" SIMD" if r.get("simd") else "")
         key = (r["workload"], r["peer"], name, r.get("threads", 1))
@@ -104,22 +115,23 @@ for (workload, contender, name, threads), runs in calls.items():
     rows.append(dict(last, workload=workload, contender=contender, name=name, threads=threads, calls=len(runs),
                      sentences_per_s=last["sentences"] / median, tokens_per_s=last["tokens"] / median,
                      best_per_s=last["sentences"] / min(f for _, f, _ in runs)))
-targets = {"tfjs-wasm": 5.0, "torch-cpu": 1.5}
-print(f"{'workload':<10} {'contender':<22} {'threads':>7} {'calls':>5} {'sentences':>9} {'sentences/s':>11} "
+targets = [("tfjs-wasm", 5.0, "issue 7"), ("torch-cpu", 1.5, "issue 7"), ("torch-cpu", 6.0, "issue 15, AVX-512 machines"),
+           ("torch-onednn", 2.0, "issue 15")]
+print(f"{'workload':<10} {'contender':<28} {'threads':>7} {'calls':>5} {'sentences':>9} {'sentences/s':>11} "
       f"{'best call':>9} {'tokens/s':>9} {'userec/it':>9}  note")
 verdicts = []
 for workload in dict.fromkeys(r["workload"] for r in rows):
     mine = [r for r in rows if r["workload"] == workload]
     best = {c: max(r["best_per_s"] for r in mine if r["contender"] == c) for c in dict.fromkeys(r["contender"] for r in mine)}
     for r in mine:
-        print(f"{workload:<10} {r['name']:<22} {r['threads']:>7} {r['calls']:>5} {r['sentences']:>9} {r['sentences_per_s']:>11.1f} "
+        print(f"{workload:<10} {r['name']:<28} {r['threads']:>7} {r['calls']:>5} {r['sentences']:>9} {r['sentences_per_s']:>11.1f} "
               f"{r['best_per_s']:>9.1f} {r['tokens_per_s']:>9.0f} {best['userec'] / r['best_per_s']:>8.2f}x  {r['note']}")
-    for peer, goal in targets.items():
+    for peer, goal, source in targets:
         if peer in best:
             ratio = best["userec"] / best[peer]
-            verdicts.append(f"{workload}: userec / {peer}, fastest calls = {ratio:.2f}x (target >= {goal}x): "
+            verdicts.append(f"{workload}: userec fp32 / {peer}, fastest calls = {ratio:.2f}x (target >= {goal}x, {source}): "
                             + ("met" if ratio >= goal else "NOT met"))
 print("calls: timed calls (userec and PyTorch: one per round, in turns); sentences/s: median call; best call: the fastest;\n"
-      "tokens/s: median; userec/it: userec's fastest call over its fastest")
+      "tokens/s: median; userec/it: userec fp32's fastest call over its fastest")
 print("\n".join(verdicts))
 EOF

@@ -1,8 +1,11 @@
 /* bench.c: `userec bench`: steady-state encoder throughput on the CPU and the GPU, next to each device's
- * ceiling (the CPU's fma throughput, probed; the card's dense peak). Load time is measured separately from the timed
- * runs; each figure is the median of several runs after a warm-up, with the spread (min..max) beside it. */
+ * ceiling (the CPU's: the throughput of its widest fma, or of its bf16 dot product, probed; the card's dense
+ * peak). Load time is measured separately from the timed runs; each figure is the median of several runs after
+ * a warm-up, with the spread (min..max) beside it. What is being timed goes to stderr as it starts. */
 #include <cblas.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <ctype.h>
 #include <getopt.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -12,6 +15,7 @@
 
 #include "cli.h"
 #include "common/clock.h"
+#include "cpu/cpu_gemm.h"
 #include "gpu/gpu.h"
 #include "model/model.h"
 #include "topk/topk.h"
@@ -33,24 +37,27 @@ static timing summarize(double *secs, int n) {
     return (timing){.median = n % 2 ? secs[n / 2] : 0.5 * (secs[n / 2 - 1] + secs[n / 2]), .min = secs[0], .max = secs[n - 1]};
 }
 
+/* Whose product product_probe times. */
+typedef enum { PRODUCT_USEREC, PRODUCT_USEREC_BF16, PRODUCT_OPENBLAS } product_kind;
+
 /* The rate of one product on the encoder's largest shape ([rows, 512] x [512, 1536]), through userec's GEMM
- * (the encoder's) or OpenBLAS's sgemm (its peer, also what PyTorch on the CPU runs): GFLOP/s of each repeat
- * (at most 64). */
-static timing product_probe(int rows, int repeats, int openblas) {
-    const int k = 512, n = 1536;
-    float *a = malloc(sizeof(float) * (size_t)rows * k), *b = malloc(sizeof(float) * (size_t)k * n),
+ * (the encoder's, on kernels k, fp32 or bf16 weights) or OpenBLAS's sgemm (its peer, also what Debian's PyTorch
+ * on the CPU runs): GFLOP/s of each repeat (at most 64). */
+static timing product_probe(const cpu_kernels *k, int rows, int repeats, product_kind kind) {
+    const int depth = 512, n = 1536;
+    float *a = malloc(sizeof(float) * (size_t)rows * depth), *b = malloc(sizeof(float) * (size_t)depth * n),
           *c = malloc(sizeof(float) * (size_t)rows * n), *bias = calloc(n, sizeof(float));
-    for (size_t i = 0; i < (size_t)rows * k; i++) a[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
-    for (size_t i = 0; i < (size_t)k * n; i++) b[i] = (float)((i * 40503u) % 1000) / 1000.0f - 0.5f;
+    for (size_t i = 0; i < (size_t)rows * depth; i++) a[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    for (size_t i = 0; i < (size_t)depth * n; i++) b[i] = (float)((i * 40503u) % 1000) / 1000.0f - 0.5f;
     gemm_weights packed;
-    double secs[64], flops = 2.0 * rows * k * n;
-    int ok = !gemm_weights_pack(b, bias, k, n, &packed);
+    double secs[64], flops = 2.0 * rows * depth * n;
+    int ok = !(kind == PRODUCT_USEREC_BF16 ? gemm_weights_pack_bf16 : gemm_weights_pack)(b, bias, depth, n, &packed);
     for (int r = -1; r < repeats && ok; r++) { /* r = -1: the warm-up */
         double t = now_seconds();
-        if (openblas)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, n, k, 1, a, k, b, n, 0, c, n);
+        if (kind == PRODUCT_OPENBLAS)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, n, depth, 1, a, depth, b, n, 0, c, n);
         else
-            ok = !gemm_dense(a, (size_t)rows, &packed, c, GEMM_BIAS);
+            ok = !gemm_dense(k, a, (size_t)rows, &packed, c, GEMM_BIAS);
         if (r >= 0) secs[r] = now_seconds() - t;
     }
     gemm_weights_free(&packed);
@@ -66,16 +73,19 @@ static double best(timing t) { return t.max; }
 
 static void usage(FILE *to) {
     fprintf(to, "usage: userec bench [--model MODEL.usew] [--device cpu,cuda] [--precision fp32,tf32,bf16] [--seq-len 32,128]\n"
-                "                    [--ids FILE] [--texts FILE] [--batch N] [--repeat 5] [--threads N] [--json]\n"
+                "                    [--ids FILE] [--texts FILE] [--batch N] [--repeat 5] [--threads N] [--json] [--quiet]\n"
                 "  without --model: weights/use-lite.usew, else the test weights build/testdata/use-lite-seed1.usew\n"
                 "  (`make test-model`; same shapes and cost as the real model, meaningless vectors)\n"
                 "  --texts FILE: one text per line, tokenised (timed), encoded (timed) and searched all-pairs for\n"
                 "  their 10 nearest (timed): the time split of the whole job, tokenise / encode / top-k\n"
                 "  times the encoder on --batch sentences of random token ids per length, and on the sentences of FILE\n"
                 "  (token-id lines, e.g. a tokenised catalogue), on each device and precision: tokens/s, sentences/s,\n"
-                "  GFLOP/s and MFU (CPU: of this CPU's probed fma peak; GPU: of the card's dense peak for the precision),\n"
-                "  the GPU's time split between copies and kernels, and GPU/CPU ratios when both devices run.\n"
-                "  --batch defaults to 256 sentences on the CPU, 16384 on a GPU; the CPU runs fp32 only.\n");
+                "  GFLOP/s and MFU (CPU: of this CPU's peak probed with its widest fma, or with its bf16 dot product for\n"
+                "  bf16; GPU: of the card's dense peak for the precision), the GPU's time split between copies and\n"
+                "  kernels, and GPU/CPU ratios when both devices run.\n"
+                "  --batch defaults to 256 sentences on the CPU, 16384 on a GPU. The CPU runs fp32, and bf16 where it has\n"
+                "  avx512_bf16; its kernels are the widest ISA it has unless USEREC_CPU_ISA=generic|avx2|avx512 says lower.\n"
+                "  --quiet: no progress lines on stderr\n");
 }
 
 /* The sentences of one timed encode call. */
@@ -197,12 +207,17 @@ typedef struct {
 
 typedef struct {
     const char *model_path;
-    int batch, repeats, json;
+    int batch, repeats, json, quiet;
     const userec_model *model;
     userec_model_info info;
-    double cpu_peak_gflops;   /* 0 until the probes ran: the fma ceiling, the MFU denominator; rises as later probes do */
-    double cpu_gemm_gflops;   /* userec's GEMM on the largest product shape */
-    double cpu_sgemm_gflops;  /* OpenBLAS's sgemm on the same, the peer */
+    const cpu_kernels *kernels;      /* what the CPU encoder runs (USEREC_CPU_ISA or the widest); NULL: refused */
+    const cpu_kernels *peak_kernels; /* the widest this CPU has: the peak is probed with its instructions */
+    double cpu_peak_gflops;      /* 0 until the probes ran: the fp32 fma ceiling, the MFU denominator; rises as later probes do */
+    double cpu_bf16_peak_gflops; /* the same for the bf16 dot product (0 where the CPU has none) */
+    double isa_peak_gflops[CPU_ISAS]; /* every ISA's fp32 probe, for the record (0: the CPU lacks it) */
+    double cpu_gemm_gflops;      /* userec's GEMM on the largest product shape */
+    double cpu_gemm_bf16_gflops; /* the same with bf16 weights (0 where the CPU has none) */
+    double cpu_sgemm_gflops;     /* OpenBLAS's sgemm on the same, the peer */
     const char *texts_file;
     workload texts;         /* --texts, tokenised once for every device */
     double tokenize_s;
@@ -210,6 +225,22 @@ typedef struct {
     result results[MAX_RESULTS];
     int n_results, printed;
 } bench_run;
+
+/* A progress line on stderr: what is about to be timed. */
+__attribute__((format(printf, 2, 3))) static void progress(const bench_run *b, const char *fmt, ...) {
+    if (b->quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "bench: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+}
+
+/* The CPU's ceiling for precision p: the fp32 fma's or the bf16 dot product's. */
+static double *cpu_peak_of(bench_run *b, userec_precision p) {
+    return p == USEREC_BF16 ? &b->cpu_bf16_peak_gflops : &b->cpu_peak_gflops;
+}
 
 /* Times one workload on enc: a warm-up, then the median of repeats; prints one row. With vectors, hands
  * over the output (the caller frees it) and the median encode time. */
@@ -220,6 +251,8 @@ static int time_workload(bench_run *b, userec_encoder *enc, userec_precision p, 
     if (!out) return cli_fail("bench", "out of memory for %zu output rows", w->n);
     userec_error err;
     userec_counts counts = {0};
+    progress(b, "%s, %s: %zu sentences, a warm-up then %d timed runs", userec_encoder_name(enc),
+             isdigit((unsigned char)w->label[0]) ? "random ids" : w->label, w->n, b->repeats);
     int rc = userec_encoder_encode(enc, w->ids, w->offsets, w->n, out, &counts, &err) ? cli_fail("bench", "%s", err.message) : 0;
     userec_encoder_stats_reset(enc); /* the split covers the timed runs only */
     double secs[64];
@@ -228,8 +261,8 @@ static int time_workload(bench_run *b, userec_encoder *enc, userec_precision p, 
             /* One more fma probe right before each timed run: a shared machine's speed drifts (the other vCPU's
              * host core busy for seconds), and a ceiling probed only at the start could then sit below a run
              * that met a quieter spell, putting its MFU over 100%. */
-            const double probe = cpu_fma_peak_gflops(1);
-            if (probe > b->cpu_peak_gflops) b->cpu_peak_gflops = probe;
+            const double probe = cpu_peak_gflops(b->peak_kernels, p == USEREC_BF16, 1);
+            if (probe > *cpu_peak_of(b, p)) *cpu_peak_of(b, p) = probe;
         }
         double t = now_seconds();
         if (userec_encoder_encode(enc, w->ids, w->offsets, w->n, out, NULL, &err)) rc = cli_fail("bench", "%s", err.message);
@@ -242,7 +275,7 @@ static int time_workload(bench_run *b, userec_encoder *enc, userec_precision p, 
     const double tokens_s = (double)counts.tokens / t.median, sentences_s = (double)w->n / t.median;
     const double gflops = (tokens_s * b->info.flops_per_token + sentences_s * b->info.flops_per_sentence) / 1e9;
     const char *device = userec_encoder_name(enc);
-    const double peak = gpu ? 1000 * gpu_peak_tflops(device, p) : b->cpu_peak_gflops;
+    const double peak = gpu ? 1000 * gpu_peak_tflops(device, p) : *cpu_peak_of(b, p);
     userec_encoder_stats split = {0};
     userec_encoder_stats_get(enc, &split);
     const double per_run = 1.0 / b->repeats;
@@ -252,6 +285,9 @@ static int time_workload(bench_run *b, userec_encoder *enc, userec_precision p, 
                "\"sentences_per_s\": %.3f, \"gflops\": %.4f, \"peak_gflops\": %.2f, \"mfu\": %.4f",
                b->printed++ ? ", " : "", device, userec_precision_name(p), w->label, w->n, counts.tokens, t.median, t.min,
                t.max, tokens_s, sentences_s, gflops, peak, peak > 0 ? gflops / peak : 0);
+        if (!gpu)
+            printf(", \"isa\": \"%s\", \"peak_isa\": \"%s\", \"peak_kind\": \"%s\"", b->kernels->name,
+                   b->peak_kernels->name, p == USEREC_BF16 ? "bf16 dot product" : "fp32 fma");
         if (gpu)
             printf(", \"upload_ms\": %.3f, \"kernels_ms\": %.3f, \"download_ms\": %.3f, \"chunks\": %.1f, \"graph_replays\": %.1f",
                    split.upload_ms * per_run, split.kernels_ms * per_run, split.download_ms * per_run,
@@ -288,6 +324,7 @@ static int time_text_job(bench_run *b, userec_encoder *enc, userec_precision p, 
     userec_topk_options opt = {.k = k, .exclude_self = 1, .device = on_gpu ? USEREC_DEVICE_CUDA : USEREC_DEVICE_CPU,
                         .precision = on_gpu && p == USEREC_BF16 ? USEREC_BF16 : USEREC_FP32};
     userec_error err;
+    progress(b, "%s: all-pairs top-%zu of the %zu texts' vectors", userec_encoder_name(enc), k, n);
     double t = now_seconds();
     if (!index || !score) rc = cli_failed("bench", "out of memory for the top-k of %zu texts", n);
     else if (userec_topk_search(vectors, n, vectors, n, b->info.dim, &opt, index, score, &err))
@@ -316,9 +353,20 @@ static int bench_device(bench_run *b, userec_device d, userec_precision p, const
         /* The best run of each: a shared machine only ever slows a run down. At least PROBE_RUNS runs however
          * few the timed repeats, so that one unlucky probe cannot make the MFU of a lucky call exceed 100%. */
         const int runs = 2 * b->repeats < PROBE_RUNS ? PROBE_RUNS : 2 * b->repeats > 64 ? 64 : 2 * b->repeats;
-        b->cpu_peak_gflops = cpu_fma_peak_gflops(runs);
-        b->cpu_gemm_gflops = best(product_probe(256 * 32, runs, 0));
-        b->cpu_sgemm_gflops = best(product_probe(256 * 32, runs, 1));
+        const int bf16 = b->peak_kernels->bf16 != NULL;
+        progress(b, "probing the CPU's peak: %s fp32 fma%s, best of %d runs on %d threads", b->peak_kernels->name,
+                 bf16 ? " and bf16 dot product" : "", runs, omp_get_max_threads());
+        b->cpu_peak_gflops = cpu_peak_gflops(b->peak_kernels, 0, runs);
+        if (bf16) b->cpu_bf16_peak_gflops = cpu_peak_gflops(b->peak_kernels, 1, runs);
+        for (int isa = 0; isa < CPU_ISAS; isa++) {
+            const cpu_kernels *k = cpu_kernels_for((cpu_isa)isa);
+            b->isa_peak_gflops[isa] = k == b->peak_kernels ? b->cpu_peak_gflops : k ? cpu_peak_gflops(k, 0, runs) : 0;
+        }
+        progress(b, "timing [8192, 512] x [512, 1536]: userec's GEMM (%s fp32%s) and OpenBLAS's sgemm, best of %d runs",
+                 b->kernels->name, b->kernels->bf16 ? ", bf16" : "", runs);
+        b->cpu_gemm_gflops = best(product_probe(b->kernels, 256 * 32, runs, PRODUCT_USEREC));
+        if (b->kernels->bf16) b->cpu_gemm_bf16_gflops = best(product_probe(b->kernels, 256 * 32, runs, PRODUCT_USEREC_BF16));
+        b->cpu_sgemm_gflops = best(product_probe(b->kernels, 256 * 32, runs, PRODUCT_OPENBLAS));
     }
     char *lens = strdup(seq_lens), *save = NULL;
     int rc = 0;
@@ -364,7 +412,7 @@ int cmd_bench(int argc, char **argv) {
                                              {"threads", required_argument, 0, 't'}, {"json", no_argument, 0, 'j'},
                                              {"device", required_argument, 0, 'd'}, {"precision", required_argument, 0, 'p'},
                                              {"ids", required_argument, 0, 'i'},   {"texts", required_argument, 0, 'x'},
-                                             {"help", no_argument, 0, 'h'},
+                                             {"quiet", no_argument, 0, 'q'},       {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
     const char *seq_lens = "32,128", *devices = "cpu", *precisions = "fp32", *ids_file = NULL;
     bench_run b = {.repeats = 5};
@@ -388,6 +436,7 @@ int cmd_bench(int argc, char **argv) {
         case 'p': precisions = optarg; break;
         case 'i': ids_file = optarg; break;
         case 'x': b.texts_file = optarg; break;
+        case 'q': b.quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return EXIT_USAGE;
         }
@@ -416,6 +465,11 @@ int cmd_bench(int argc, char **argv) {
             return free(dev_copy), free(prec_copy), cli_fail("bench", "--precision wants a list of fp32, tf32, bf16; not '%s'", tok);
     free(dev_copy), free(prec_copy);
     if (threads > 0) omp_set_num_threads(threads), openblas_set_num_threads(threads);
+    char isa_refused[200] = "", cpu_name[96];
+    b.kernels = cpu_kernels_choose(isa_refused, sizeof isa_refused);
+    b.peak_kernels = cpu_kernels_for(cpu_isa_best());
+    cpu_model_name(cpu_name, sizeof cpu_name);
+    progress(&b, "loading %s", b.model_path);
     double t0 = now_seconds();
     userec_error err;
     userec_model *m = userec_load(b.model_path, &err);
@@ -423,36 +477,58 @@ int cmd_bench(int argc, char **argv) {
     const double load_s = now_seconds() - t0;
     b.model = m;
     b.info = userec_info(m);
+    if (b.texts_file) progress(&b, "tokenising %s (timed, one thread)", b.texts_file);
     if (b.texts_file && text_workload(&b.texts, b.texts_file, m, &b.tokenize_s, &b.text_bytes)) {
         workload_free(&b.texts);
         userec_free(m);
         return EXIT_USAGE;
     }
     if (b.json)
-        printf("{\"model\": \"%s\", \"threads\": %d, \"load_s\": %.4f, \"results\": [", b.model_path, omp_get_max_threads(), load_s);
+        printf("{\"model\": \"%s\", \"threads\": %d, \"load_s\": %.4f, \"cpu_model\": \"%s\", \"cpu_isa\": \"%s\", "
+               "\"cpu_peak_isa\": \"%s\", \"results\": [",
+               b.model_path, omp_get_max_threads(), load_s, cpu_name, b.kernels ? b.kernels->name : "refused",
+               b.peak_kernels->name);
     else
         printf("model %s loaded in %.3f s; %d CPU threads; FLOPs count the matrix products (attention excluded)\n"
+               "CPU %s: kernels %s%s%s (widest here: %s%s)\n"
                "%-34s %-5s %-10s %8s %12s %12s %10s %7s\n",
-               b.model_path, load_s, omp_get_max_threads(), "device", "prec", "workload", "batch", "tokens/s", "sentences/s",
-               "GFLOP/s", "MFU");
+               b.model_path, load_s, omp_get_max_threads(), cpu_name, b.kernels ? b.kernels->name : "refused: ",
+               isa_refused, b.kernels && b.kernels != b.peak_kernels ? ", forced by USEREC_CPU_ISA" : "",
+               b.peak_kernels->name, b.peak_kernels->bf16 ? ", with avx512_bf16" : "", "device", "prec", "workload",
+               "batch", "tokens/s", "sentences/s", "GFLOP/s", "MFU");
     int rc = 0;
     for (int d = 0; d < n_devices && !rc; d++)
         for (int p = 0; p < n_precisions && !rc; p++) {
-            if (device_list[d] == USEREC_DEVICE_CPU && precision_list[p] != USEREC_FP32) {
-                fprintf(stderr, "bench: the CPU computes fp32 only: skipping cpu %s\n", userec_precision_name(precision_list[p]));
+            const userec_precision prec = precision_list[p];
+            if (device_list[d] == USEREC_DEVICE_CPU && b.kernels && (prec == USEREC_TF32 || (prec == USEREC_BF16 && !b.kernels->bf16))) {
+                fprintf(stderr, "bench: skipping cpu %s: %s\n", userec_precision_name(prec),
+                        prec == USEREC_TF32 ? "tf32 is a GPU precision" : "these CPU kernels have no bf16 products (avx512_bf16)");
                 continue;
             }
             rc = bench_device(&b, device_list[d], precision_list[p], seq_lens, ids_file);
         }
-    if (!b.json && b.cpu_peak_gflops)
-        printf("CPU peak (fma probe, the MFU denominator): %.1f GFLOP/s; [8192, 512] x [512, 1536]: userec GEMM %.1f GFLOP/s, "
-               "OpenBLAS sgemm %.1f GFLOP/s (best runs)\n",
-               b.cpu_peak_gflops, b.cpu_gemm_gflops, b.cpu_sgemm_gflops);
+    if (!b.json && b.cpu_peak_gflops) {
+        printf("CPU peak (the MFU denominator, %s probes): fp32 fma %.1f GFLOP/s", b.peak_kernels->name, b.cpu_peak_gflops);
+        if (b.cpu_bf16_peak_gflops) printf(", bf16 dot product %.1f GFLOP/s", b.cpu_bf16_peak_gflops);
+        printf(" (fp32 probe per ISA:");
+        for (int isa = 0; isa < CPU_ISAS; isa++)
+            if (b.isa_peak_gflops[isa]) printf(" %s %.1f", cpu_isa_name((cpu_isa)isa), b.isa_peak_gflops[isa]);
+        printf(")");
+        printf("; [8192, 512] x [512, 1536]: userec GEMM (%s) fp32 %.1f GFLOP/s", b.kernels->name, b.cpu_gemm_gflops);
+        if (b.cpu_gemm_bf16_gflops) printf(", bf16 %.1f GFLOP/s", b.cpu_gemm_bf16_gflops);
+        printf(", OpenBLAS sgemm %.1f GFLOP/s (best runs)\n", b.cpu_sgemm_gflops);
+    }
     if (b.json) printf("], \"ratios\": [");
     print_ratios(&b);
-    if (b.json)
-        printf("], \"cpu_peak_gflops\": %.2f, \"cpu_gemm_gflops\": %.2f, \"cpu_sgemm_gflops\": %.2f}\n", b.cpu_peak_gflops,
-               b.cpu_gemm_gflops, b.cpu_sgemm_gflops);
+    if (b.json) {
+        printf("], \"cpu_peak_gflops\": %.2f, \"cpu_bf16_peak_gflops\": %.2f, \"cpu_isa_peak_gflops\": {",
+               b.cpu_peak_gflops, b.cpu_bf16_peak_gflops);
+        for (int isa = 0, listed = 0; isa < CPU_ISAS; isa++)
+            if (b.isa_peak_gflops[isa])
+                printf("%s\"%s\": %.2f", listed++ ? ", " : "", cpu_isa_name((cpu_isa)isa), b.isa_peak_gflops[isa]);
+        printf("}, \"cpu_gemm_gflops\": %.2f, \"cpu_gemm_bf16_gflops\": %.2f, \"cpu_sgemm_gflops\": %.2f}\n",
+               b.cpu_gemm_gflops, b.cpu_gemm_bf16_gflops, b.cpu_sgemm_gflops);
+    }
     workload_free(&b.texts);
     userec_free(m);
     return rc;

@@ -1,10 +1,12 @@
-/* devices.c: `userec devices`: what this build can run on: the CPU, and each CUDA GPU the driver shows, with
- * its compute capability, whether this build runs on it (and if not, why), and the peak rates bench measures
- * MFU against; or why there is no usable GPU. */
+/* devices.c: `userec devices`: what this build can run on: the CPU (its model, the kernels it runs and its
+ * precisions), and each CUDA GPU the driver shows, with its compute capability, whether this build runs on it
+ * (and if not, why), and the peak rates bench measures MFU against; or why there is no usable GPU. */
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "cpu/cpu_kernels.h"
 #include "gpu/gpu.h"
 
 #define MAX_LISTED 16
@@ -12,10 +14,21 @@
 int cmd_devices(int argc, char **argv) {
     if (argc > 1) {
         if (strcmp(argv[1], "--help") && strcmp(argv[1], "-h")) return cli_fail("devices", "takes no arguments");
-        printf("usage: userec devices\n  lists the CPU and the CUDA GPUs this build can encode on\n");
+        printf("usage: userec devices\n  lists the CPU and the CUDA GPUs this build can encode on\n"
+               "  (USEREC_CPU_ISA=generic|avx2|avx512 makes the CPU run a lower ISA's kernels)\n");
         return 0;
     }
-    printf("cpu      %d threads, fp32\n", omp_get_max_threads());
+    char model[96], no_kernels[200];
+    cpu_model_name(model, sizeof model);
+    const cpu_kernels *k = cpu_kernels_choose(no_kernels, sizeof no_kernels);
+    printf("cpu      %s, %d threads; ISAs", model, omp_get_max_threads());
+    for (int isa = 0; isa < CPU_ISAS; isa++)
+        if (cpu_kernels_for((cpu_isa)isa)) printf(" %s", cpu_isa_name((cpu_isa)isa));
+    if (k)
+        printf("; kernels %s%s; %s\n", k->name, getenv("USEREC_CPU_ISA") && *getenv("USEREC_CPU_ISA") ? " (USEREC_CPU_ISA)" : "",
+               k->bf16 ? "fp32, bf16 (avx512_bf16)" : "fp32");
+    else
+        printf("; no kernels: %s\n", no_kernels);
     userec_gpu_info devices[MAX_LISTED];
     userec_error err;
     const int count = gpu_list(devices, MAX_LISTED, &err);

@@ -60,7 +60,7 @@ static int help(int argc, char **argv) {
 
 /* Other threads share the cores with OpenMP's: embed's reader and tokenizer pool, OpenBLAS's in bench's
  * sgemm probe. libgomp's default lets idle OpenMP workers spin between parallel regions, stealing those
- * threads' cores (when OpenBLAS still did the encoder's products: 1.78x slower on 2 vCPUs, docs/perf.md).
+ * threads' cores (when OpenBLAS still did the encoder's products: 1.78x slower on 2 vCPUs, bench/history.md).
  * libgomp reads the policy once, when it loads, so the CLI sets it and runs itself again, unless the user
  * chose a policy. */
 static void prefer_passive_openmp(char **argv) {

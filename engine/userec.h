@@ -62,7 +62,8 @@ typedef enum { USEREC_DEVICE_CPU = 0, USEREC_DEVICE_CUDA = 1, USEREC_DEVICE_AUTO
 typedef enum {
     USEREC_FP32 = 0, /* fp32 storage, fp32 products: the CPU path's arithmetic, the reference */
     USEREC_TF32 = 1, /* GPU: fp32 storage, products on the tensor cores with 10-bit mantissa inputs */
-    USEREC_BF16 = 2, /* GPU: bf16 weights and activations, fp32 accumulation, residual stream, LN and softmax */
+    USEREC_BF16 = 2, /* bf16 weights and activations, fp32 accumulation, residual stream, LN and softmax (GPU; CPU
+                        with avx512_bf16: the per-token products, attention and the pooled head in fp32) */
 } userec_precision;
 #define USEREC_PRECISIONS 3
 
@@ -146,7 +147,10 @@ USEREC_API userec_status userec_encode_texts(const userec_model *model, userec_t
 
 typedef struct userec_encoder userec_encoder;
 
-/* cpu: the fp32 CPU path (any other precision is an error). cuda: the GPU or an error saying why not.
+/* cpu: the CPU path in fp32, or bf16 where the CPU has avx512_bf16 (tf32, or bf16 elsewhere, is an error saying
+ * why). The CPU runs the widest ISA it has (generic x86-64, AVX2+FMA, AVX-512) unless the environment variable
+ * USEREC_CPU_ISA=generic|avx2|avx512 names a lower one; fp32 vectors are bit-identical on every ISA, and a
+ * USEREC_CPU_ISA the CPU lacks is an error. cuda: the GPU or an error saying why not.
  * auto: the GPU when one is usable, else the CPU in fp32, saying why on `notes` (may be NULL). The model
  * must outlive the encoder. */
 USEREC_API userec_encoder *userec_encoder_open(const userec_model *model, userec_device device,

@@ -170,8 +170,8 @@ class Model:
 
     def encode(self, texts, device="cpu", precision="fp32", tokenizer="default"):
         """float32 [len(texts), dim]: one unit vector per text (str, encoded as UTF-8, or bytes). device is
-        cpu, cuda or auto (the GPU when one is usable); precision fp32, tf32 or bf16 (the GPU's); tokenizer
-        default, spm or tfjs. A text without tokens gets the empty sentence's vector."""
+        cpu, cuda or auto (the GPU when one is usable); precision fp32, tf32 (the GPU's) or bf16 (the GPU's, and
+        the CPU's where it has avx512_bf16); tokenizer default, spm or tfjs. A text without tokens gets the empty sentence's vector."""
         if not self._handle:
             raise Error(4, "bad input", "the model is closed")
         data = [t.encode("utf-8") if isinstance(t, str) else bytes(t) for t in texts]

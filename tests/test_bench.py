@@ -23,6 +23,12 @@ def test_bench_json_figures_are_consistent():
                    "--texts", texts, "--json"]).stdout
     report = json.loads(out)
     assert report["load_s"] > 0 and report["cpu_sgemm_gflops"] > 0 and report["cpu_gemm_gflops"] > 0, report
+    # The run's kernels are the widest ISA the CPU has (no USEREC_CPU_ISA here), the peak probed with it.
+    assert report["cpu_isa"] == report["cpu_peak_isa"] in ("generic", "avx2", "avx512"), report
+    assert report["cpu_model"], report
+    peaks = report["cpu_isa_peak_gflops"]  # every ISA's fp32 probe; the widest's is where the MFU peak started
+    assert "generic" in peaks and report["cpu_peak_isa"] in peaks and all(v > 0 for v in peaks.values()), report
+    assert peaks[report["cpu_peak_isa"]] <= report["cpu_peak_gflops"], report
     timed = [r for r in report["results"] if "tokens_per_s" in r]
     assert [r["workload"] for r in timed] == ["8", "20", "texts.txt"], timed
     for r in timed:
@@ -34,6 +40,8 @@ def test_bench_json_figures_are_consistent():
         # the best fma probe so far: the probes run again before every timed run, so a later one may be higher
         assert 0 < r["peak_gflops"] <= report["cpu_peak_gflops"], (r, report["cpu_peak_gflops"])
         assert r["seconds_min"] <= r["seconds_median"] <= r["seconds_max"], r
+        assert r["isa"] == report["cpu_isa"] and r["peak_isa"] == report["cpu_peak_isa"], r
+        assert r["peak_kind"] == "fp32 fma", r
     assert timed[0]["tokens"] == 16 * 8 and timed[1]["tokens"] == 16 * 20
     job = report["results"][-1]
     assert job["workload"] == "texts.txt job" and job["texts"] == 40, job

@@ -93,10 +93,10 @@ def test_python_module_equals_cli():
             assert np.array_equal(got, want), f"max |diff| {np.abs(got - want).max()}"
             assert m.encoder_name() == "cpu fp32"
             try:
-                m.encode(["x"], device="cpu", precision="bf16")
-                raise AssertionError("bf16 on the CPU was accepted")
+                m.encode(["x"], device="cpu", precision="tf32")
+                raise AssertionError("tf32 on the CPU was accepted")
             except userec.Error as e:
-                assert e.status_name == "bad input" and "fp32 only" in str(e), e
+                assert e.status_name == "bad input" and "tf32 is for --device cuda" in str(e), e
         index, scores = userec.related(want, k=2)
         csv_path = os.path.join(tmp, "related.csv")
         run([BIN, "related", "--emb", os.path.join(tmp, "cli.npy"), "-k", "2", "-o", csv_path])

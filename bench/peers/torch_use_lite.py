@@ -71,6 +71,10 @@ class UseLite:
             self.layers.append(layer)
         self.head = (t("head.weight").t().contiguous(), t("head.bias"))
 
+    def linear(self, x, params):
+        """A dense layer: params is (weight [out, in], bias). bench/peers/torch_cpu_peer.py --onednn replaces it."""
+        return self.torch.nn.functional.linear(x, *params)
+
     def forward(self, ids, lengths):
         torch, F = self.torch, self.torch.nn.functional
         batch, length = ids.shape
@@ -85,18 +89,18 @@ class UseLite:
             w = layer["width"]
             depth = w // self.heads
             h = F.layer_norm(x, (w,), layer["attn_norm.scale"], layer["attn_norm.bias"], self.eps)
-            qkv = F.linear(h, *layer["attn.qkv"]).view(batch, length, 3, self.heads, depth)
+            qkv = self.linear(h, layer["attn.qkv"]).view(batch, length, 3, self.heads, depth)
             q, k, v = (qkv[:, :, j].transpose(1, 2) for j in range(3))  # [B, heads, T, depth]
             q = q * (1.0 / depth ** 0.5)  # the graph scales q before the product
             ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, scale=1.0)
             ctx = ctx.transpose(1, 2).reshape(batch, length, w)
-            residual = F.linear(x0, *layer["proj"]) if "proj" in layer else x
-            x = residual + F.linear(ctx, *layer["attn.out"])
+            residual = self.linear(x0, layer["proj"]) if "proj" in layer else x
+            x = residual + self.linear(ctx, layer["attn.out"])
             h = F.layer_norm(x, (x.shape[-1],), layer["ffn_norm.scale"], layer["ffn_norm.bias"], self.eps)
-            x = x + F.linear(F.relu(F.linear(h, *layer["ffn.up"])), *layer["ffn.down"])
+            x = x + self.linear(F.relu(self.linear(h, layer["ffn.up"])), layer["ffn.down"])
         x = x.float()
         pooled = torch.where(valid[:, :, None], x, 0.0).sum(1) / lengths.clamp(min=1)[:, None].float()
-        y = torch.tanh(F.linear(pooled, *self.head).float())
+        y = torch.tanh(self.linear(pooled, self.head).float())
         return y / y.square().sum(1, keepdim=True).clamp(min=self.l2_floor).sqrt()
 
 

@@ -15,10 +15,10 @@ typedef struct {
     size_t ld_scores;
 } head_scratch;
 
-/* Lays the operands out from base (64-byte aligned, as the micro-kernel's aligned loads need) and returns the
- * floats used, each operand rounded up to a 64-byte multiple; base NULL only measures. */
-static size_t head_scratch_at(float *base, size_t max_len, size_t depth, head_scratch *h) {
-    const size_t rows = round_up(max_len, GEMM_MR), cols = round_up(max_len, GEMM_NR);
+/* Lays the operands out from base (64-byte aligned, whole cache lines) and returns the floats used, each operand
+ * rounded up to a 64-byte multiple; base NULL only measures. mr: the kernel's rows per micro-tile. */
+static size_t head_scratch_at(float *base, size_t max_len, size_t depth, size_t mr, head_scratch *h) {
+    const size_t rows = round_up(max_len, mr), cols = round_up(max_len, GEMM_NR);
     const size_t sizes[] = {rows * depth, cols * depth, max_len * cols, rows * max_len, max_len * round_up(depth, GEMM_NR)};
     float **parts[] = {&h->q, &h->k, &h->scores, &h->p, &h->v};
     size_t used = 0;
@@ -31,31 +31,32 @@ static size_t head_scratch_at(float *base, size_t max_len, size_t depth, head_sc
 }
 
 /* One head of one sentence: ctx[i] = softmax_j(q_i . k_j * scale) . v_j for i, j < len. */
-static void attend_head(const float *qkv, size_t len, uint32_t w, uint32_t depth, uint32_t head, float scale,
-                        float *ctx, head_scratch *h) {
-    const size_t stride = 3 * (size_t)w;
+static void attend_head(const cpu_kernels *kernels, const float *qkv, size_t len, uint32_t w, uint32_t depth,
+                        uint32_t head, float scale, float *ctx, head_scratch *h) {
+    const gemm_kernel *g = &kernels->fp32;
+    const size_t stride = 3 * (size_t)w, mr = g->mr;
     const float *q = qkv + (size_t)head * depth, *k = q + w, *v = q + 2 * (size_t)w;
-    gemm_pack_rows(q, len, stride, 0, depth, GEMM_MR, depth * GEMM_MR, h->q);
+    g->pack_rows(q, len, stride, 0, depth, mr, depth * mr, h->q);
     /* The graph scales q before the product (q *= 1/sqrt(depth)); doing the same keeps its rounding. */
-    for (size_t i = 0; i < round_up(len, GEMM_MR) * depth; i++) h->q[i] *= scale;
-    gemm_pack_rows(k, len, stride, 0, depth, GEMM_NR, depth * GEMM_NR, h->k);
-    gemm_packed(len, len, depth, h->q, h->k, depth * GEMM_NR, h->scores, h->ld_scores, 0, NULL, 0);
-    /* Softmax per query row, its probabilities stored k-major in GEMM_MR-row panels for the second product. */
+    for (size_t i = 0; i < round_up(len, mr) * depth; i++) h->q[i] *= scale;
+    g->pack_rows(k, len, stride, 0, depth, GEMM_NR, depth * GEMM_NR, h->k);
+    gemm_packed(g, len, len, depth, h->q, h->k, depth * GEMM_NR, h->scores, h->ld_scores, 0, NULL, 0);
+    /* Softmax per query row, its probabilities stored k-major in mr-row panels for the second product. */
     for (size_t i = 0; i < len; i++) {
-        float *row = h->scores + i * h->ld_scores, *panel = h->p + i / GEMM_MR * len * GEMM_MR + i % GEMM_MR;
+        float *row = h->scores + i * h->ld_scores, *panel = h->p + i / mr * len * mr + i % mr;
         float max = -INFINITY;
         for (size_t j = 0; j < len; j++) max = row[j] > max ? row[j] : max;
-        const float sum = cpu_exp_shifted(row, len, max);
-        for (size_t j = 0; j < len; j++) panel[j * GEMM_MR] = row[j] / sum;
+        const float sum = kernels->exp_shifted(row, len, max);
+        for (size_t j = 0; j < len; j++) panel[j * mr] = row[j] / sum;
     }
-    for (size_t i = len; i < round_up(len, GEMM_MR); i++) /* the last panel's padding rows */
-        for (size_t j = 0; j < len; j++) h->p[i / GEMM_MR * len * GEMM_MR + i % GEMM_MR + j * GEMM_MR] = 0.0f;
+    for (size_t i = len; i < round_up(len, mr); i++) /* the last panel's padding rows */
+        for (size_t j = 0; j < len; j++) h->p[i / mr * len * mr + i % mr + j * mr] = 0.0f;
     gemm_pack_cols(v, len, stride, depth, h->v);
-    gemm_packed(len, depth, len, h->p, h->v, len * GEMM_NR, ctx + (size_t)head * depth, w, 0, NULL, 0);
+    gemm_packed(g, len, depth, len, h->p, h->v, len * GEMM_NR, ctx + (size_t)head * depth, w, 0, NULL, 0);
 }
 
-int cpu_attention(const float *qkv, const size_t *starts, size_t n_sentences, uint32_t w, uint32_t n_heads,
-                  float *ctx) {
+int cpu_attention(const cpu_kernels *k, const float *qkv, const size_t *starts, size_t n_sentences, uint32_t w,
+                  uint32_t n_heads, float *ctx) {
     const uint32_t depth = w / n_heads;
     const float scale = 1.0f / sqrtf((float)depth);
     size_t max_len = 0;
@@ -64,18 +65,18 @@ int cpu_attention(const float *qkv, const size_t *starts, size_t n_sentences, ui
     if (!max_len) return 0; /* only empty sentences: no rows to attend */
     const long tasks = (long)(n_sentences * n_heads);
     head_scratch measure;
-    const size_t per_thread = head_scratch_at(NULL, max_len, depth, &measure);
+    const size_t per_thread = head_scratch_at(NULL, max_len, depth, k->fp32.mr, &measure);
     float *scratch = aligned_alloc(64, (size_t)omp_get_max_threads() * per_thread * sizeof *scratch);
     if (!scratch) return -1;
 #pragma omp parallel
     {
         head_scratch mine;
-        head_scratch_at(scratch + (size_t)omp_get_thread_num() * per_thread, max_len, depth, &mine);
+        head_scratch_at(scratch + (size_t)omp_get_thread_num() * per_thread, max_len, depth, k->fp32.mr, &mine);
 #pragma omp for schedule(dynamic, 4)
         for (long t = 0; t < tasks; t++) {
             size_t s = (size_t)t / n_heads;
             uint32_t head = (uint32_t)((size_t)t % n_heads);
-            attend_head(qkv + starts[s] * 3 * (size_t)w, starts[s + 1] - starts[s], w, depth, head, scale,
+            attend_head(k, qkv + starts[s] * 3 * (size_t)w, starts[s + 1] - starts[s], w, depth, head, scale,
                         ctx + starts[s] * (size_t)w, &mine);
         }
     }

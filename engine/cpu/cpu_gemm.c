@@ -1,33 +1,13 @@
-/* cpu_gemm.c: the micro-kernel, the packing routines and the dense-layer driver of cpu_gemm.h.
+/* cpu_gemm.c: the packing routines and the dense-layer driver of cpu_gemm.h (the micro-kernels: cpu_kernels_*.c).
  * The driver splits the rows into GEMM_MC blocks (and, for short products, the columns into groups) and hands
  * the blocks to OpenMP threads that never wait on each other: each packs its block's rows once, then sweeps
- * every weight panel over them GEMM_KC steps at a time, the bias, residual and ReLU folded into the same pass. */
+ * every weight panel over them a kernel's kc steps at a time, the bias, residual and ReLU folded into the same
+ * pass. */
 #include "cpu/cpu_gemm.h"
 
-#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#endif
-
-/* Rows per block: its packed rows (GEMM_MC x in floats, at most 432 KiB for the 1536-wide FFN) stay in L2. */
-#define GEMM_MC 72
-
-void gemm_pack_rows(const float *src, size_t n, size_t ld, size_t k0, size_t kc, size_t width, size_t panel_stride,
-                    float *dst) {
-    for (size_t p0 = 0; p0 < n; p0 += width, dst += panel_stride)
-        for (size_t r = 0; r < width; r++) {
-            if (p0 + r < n) {
-                const float *row = src + (p0 + r) * ld + k0;
-                for (size_t k = 0; k < kc; k++) dst[k * width + r] = row[k];
-            } else {
-                for (size_t k = 0; k < kc; k++) dst[k * width + r] = 0.0f;
-            }
-        }
-}
 
 void gemm_pack_cols(const float *src, size_t k, size_t ld, size_t n, float *dst) {
     for (size_t c0 = 0; c0 < n; c0 += GEMM_NR, dst += k * GEMM_NR) {
@@ -39,61 +19,35 @@ void gemm_pack_cols(const float *src, size_t k, size_t ld, size_t n, float *dst)
     }
 }
 
-#if defined(__AVX2__) && defined(__FMA__)
-void gemm_micro_kernel(size_t kc, const float *a, const float *b, float *c, size_t ldc, int load_c, const float *bias,
-                       int relu) {
-    __m256 acc[GEMM_MR][2];
-    const __m256 bias0 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
-    const __m256 bias1 = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
-#pragma GCC unroll 6
-    for (int i = 0; i < GEMM_MR; i++) {
-        acc[i][0] = load_c ? _mm256_loadu_ps(c + i * ldc) : _mm256_setzero_ps();
-        acc[i][1] = load_c ? _mm256_loadu_ps(c + i * ldc + 8) : _mm256_setzero_ps();
-        if (bias) {
-            acc[i][0] = _mm256_add_ps(acc[i][0], bias0);
-            acc[i][1] = _mm256_add_ps(acc[i][1], bias1);
-        }
-    }
-#pragma GCC unroll 2
-    for (size_t k = 0; k < kc; k++, a += GEMM_MR, b += GEMM_NR) {
-        const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-#pragma GCC unroll 6
-        for (int i = 0; i < GEMM_MR; i++) {
-            const __m256 ai = _mm256_broadcast_ss(a + i);
-            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
-            acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
-        }
-    }
-    const __m256 zero = _mm256_setzero_ps();
-#pragma GCC unroll 6
-    for (int i = 0; i < GEMM_MR; i++) {
-        _mm256_storeu_ps(c + i * ldc, relu ? _mm256_max_ps(acc[i][0], zero) : acc[i][0]);
-        _mm256_storeu_ps(c + i * ldc + 8, relu ? _mm256_max_ps(acc[i][1], zero) : acc[i][1]);
-    }
-}
-#else
-/* The same arithmetic without AVX2: fmaf rounds once, exactly like the vector fma, so the results are equal. */
-void gemm_micro_kernel(size_t kc, const float *a, const float *b, float *c, size_t ldc, int load_c, const float *bias,
-                       int relu) {
-    float acc[GEMM_MR][GEMM_NR];
-    for (int i = 0; i < GEMM_MR; i++)
-        for (int j = 0; j < GEMM_NR; j++) acc[i][j] = (load_c ? c[i * ldc + j] : 0.0f) + (bias ? bias[j] : 0.0f);
-    for (size_t k = 0; k < kc; k++, a += GEMM_MR, b += GEMM_NR)
-        for (int i = 0; i < GEMM_MR; i++)
-            for (int j = 0; j < GEMM_NR; j++) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
-    for (int i = 0; i < GEMM_MR; i++)
-        for (int j = 0; j < GEMM_NR; j++) c[i * ldc + j] = relu && acc[i][j] < 0 ? 0.0f : acc[i][j];
-}
-#endif
-
-int gemm_weights_pack(const float *w, const float *b, uint32_t in, uint32_t out, gemm_weights *packed) {
-    const size_t padded = round_up(out, GEMM_NR), floats = (size_t)in * padded + padded;
-    *packed = (gemm_weights){.in = in, .out = out};
-    if (!(packed->panels = aligned_alloc(64, round_up(floats * sizeof(float), 64)))) return -1;
-    gemm_pack_cols(w, in, out, out, packed->panels);
-    float *bias = packed->panels + (size_t)in * padded;
+/* The panels and the bias after them in one 64-byte aligned allocation of panel_bytes + the padded bias. */
+static int weights_alloc(const float *b, uint32_t in, uint32_t out, size_t panel_bytes, int bf16, gemm_weights *packed) {
+    const size_t padded = round_up(out, GEMM_NR);
+    panel_bytes = round_up(panel_bytes, 64);
+    *packed = (gemm_weights){.in = in, .out = out, .bf16 = bf16};
+    if (!(packed->panels = aligned_alloc(64, round_up(panel_bytes + padded * sizeof(float), 64)))) return -1;
+    float *bias = (float *)((char *)packed->panels + panel_bytes);
     for (size_t col = 0; col < padded; col++) bias[col] = col < out ? b[col] : 0.0f;
     packed->bias = bias;
+    return 0;
+}
+
+int gemm_weights_pack(const float *w, const float *b, uint32_t in, uint32_t out, gemm_weights *packed) {
+    if (weights_alloc(b, in, out, (size_t)in * round_up(out, GEMM_NR) * sizeof(float), 0, packed)) return -1;
+    gemm_pack_cols(w, in, out, out, packed->panels);
+    return 0;
+}
+
+int gemm_weights_pack_bf16(const float *w, const float *b, uint32_t in, uint32_t out, gemm_weights *packed) {
+    const size_t steps = (in + 1) / 2, panels = round_up(out, GEMM_NR) / GEMM_NR;
+    if (weights_alloc(b, in, out, panels * steps * 2 * GEMM_NR * sizeof(uint16_t), 1, packed)) return -1;
+    uint16_t *dst = packed->panels;
+    for (size_t p = 0; p < panels; p++)
+        for (size_t s = 0; s < steps; s++)
+            for (size_t j = 0; j < GEMM_NR; j++)
+                for (size_t half = 0; half < 2; half++, dst++) {
+                    const size_t k = 2 * s + half, col = p * GEMM_NR + j;
+                    *dst = k < in && col < out ? gemm_bf16_round(w[k * out + col]) : 0;
+                }
     return 0;
 }
 
@@ -102,68 +56,82 @@ void gemm_weights_free(gemm_weights *packed) {
     *packed = (gemm_weights){0};
 }
 
-void gemm_packed(size_t rows, size_t cols, size_t kc, const float *a, const float *b, size_t b_panel_stride, float *c,
-                 size_t ldc, int load_c, const float *bias, int relu) {
-    for (size_t j = 0; j < cols; j += GEMM_NR, b += b_panel_stride) /* b's panel stays in L1 for every row tile */
-        for (size_t i = 0; i < rows; i += GEMM_MR) {
-            const float *a_panel = a + i * kc, *tile_bias = bias ? bias + j : NULL;
+void gemm_packed(const gemm_kernel *g, size_t rows, size_t cols, size_t kc, const void *a, const void *b,
+                 size_t b_panel_stride, float *c, size_t ldc, int load_c, const float *bias, int relu) {
+    const size_t mr = g->mr, nr = g->nr;
+    const char *b_tile = b;
+    for (size_t j = 0; j < cols; j += nr, b_tile += nr / GEMM_NR * b_panel_stride * g->bytes) /* B stays in L1 */
+        for (size_t i = 0; i < rows; i += mr) {
+            const char *a_panel = (const char *)a + i * kc * g->bytes;
+            const float *tile_bias = bias ? bias + j : NULL;
             float *out = c + i * ldc + j;
             /* The next tile's outputs are on their way to L1 while this one computes (a miss there stalls the
              * micro-kernel's first loads or last stores). */
-            if (i + GEMM_MR < rows)
-                for (size_t r = 0; r < GEMM_MR && i + GEMM_MR + r < rows; r++) {
-                    __builtin_prefetch(out + (GEMM_MR + r) * ldc, 1);
-                    __builtin_prefetch(out + (GEMM_MR + r) * ldc + GEMM_NR - 1, 1);
+            if (i + mr < rows)
+                for (size_t r = 0; r < mr && i + mr + r < rows; r++) {
+                    __builtin_prefetch(out + (mr + r) * ldc, 1);
+                    __builtin_prefetch(out + (mr + r) * ldc + nr - 1, 1);
                 }
-            const size_t tile_rows = rows - i < GEMM_MR ? rows - i : GEMM_MR;
-            const size_t tile_cols = cols - j < GEMM_NR ? cols - j : GEMM_NR;
-            if (tile_rows == GEMM_MR && tile_cols == GEMM_NR) {
-                gemm_micro_kernel(kc, a_panel, b, out, ldc, load_c, tile_bias, relu);
+            const size_t tile_rows = rows - i < mr ? rows - i : mr, tile_cols = cols - j < nr ? cols - j : nr;
+            const size_t panel_stride = tile_cols > GEMM_NR ? b_panel_stride : 0; /* one panel left: read it twice */
+            if (tile_rows == mr && tile_cols == nr) {
+                g->kernel(kc, a_panel, b_tile, panel_stride, out, ldc, load_c, tile_bias, relu);
                 continue;
             }
-            float tile[GEMM_MR * GEMM_NR] = {0};
-            for (size_t r = 0; load_c && r < tile_rows; r++) memcpy(tile + r * GEMM_NR, out + r * ldc, tile_cols * sizeof *tile);
-            gemm_micro_kernel(kc, a_panel, b, tile, GEMM_NR, load_c, tile_bias, relu);
-            for (size_t r = 0; r < tile_rows; r++) memcpy(out + r * ldc, tile + r * GEMM_NR, tile_cols * sizeof *tile);
+            float tile[GEMM_MAX_MR * GEMM_MAX_NR] = {0}, padded_bias[GEMM_MAX_NR] = {0};
+            if (tile_bias) memcpy(padded_bias, tile_bias, tile_cols * sizeof *padded_bias), tile_bias = padded_bias;
+            for (size_t r = 0; load_c && r < tile_rows; r++) memcpy(tile + r * nr, out + r * ldc, tile_cols * sizeof *tile);
+            g->kernel(kc, a_panel, b_tile, panel_stride, tile, nr, load_c, tile_bias, relu);
+            for (size_t r = 0; r < tile_rows; r++) memcpy(out + r * ldc, tile + r * nr, tile_cols * sizeof *tile);
         }
 }
 
 /* Rows [0, block_rows) of y (row stride ldy), the columns of weight panels [p0, p1), = epilogue(x . W + b) for
- * at most GEMM_MC rows of x (row stride ldx). a_panels: room for GEMM_MC x round_up(in, GEMM_KC) floats. */
-static void block_product(const float *x, size_t ldx, size_t block_rows, const gemm_weights *w, size_t p0, size_t p1,
-                          float *y, size_t ldy, gemm_epilogue epilogue, float *a_panels) {
-    const size_t in = w->in, out = w->out;
-    /* The block's rows, packed GEMM_KC columns at a time: chunk k0 at a_panels + k0 * GEMM_MC. */
-    for (size_t k0 = 0; k0 < in; k0 += GEMM_KC) {
-        const size_t kc = in - k0 < GEMM_KC ? in - k0 : GEMM_KC;
-        gemm_pack_rows(x, block_rows, ldx, k0, kc, GEMM_MR, kc * GEMM_MR, a_panels + k0 * GEMM_MC);
+ * at most GEMM_MC rows of x (row stride ldx). a_panels: room for a_panels_bytes(W.in). */
+static void block_product(const gemm_kernel *g, const float *x, size_t ldx, size_t block_rows, const gemm_weights *w,
+                          size_t p0, size_t p1, float *y, size_t ldy, gemm_epilogue epilogue, char *a_panels) {
+    const size_t in = w->in, out = w->out, in_packed = round_up(in, g->k_step);
+    /* The block's rows, packed g->kc columns at a time: chunk k0 at a_panels + k0 * GEMM_MC elements. */
+    for (size_t k0 = 0; k0 < in; k0 += g->kc) {
+        const size_t kc = in - k0 < g->kc ? in - k0 : g->kc;
+        g->pack_rows(x, block_rows, ldx, k0, kc, g->mr, round_up(kc, g->k_step) * g->mr,
+                     a_panels + k0 * GEMM_MC * g->bytes);
     }
-    /* Per column panel, every chunk of k: the block's outputs (GEMM_MC x GEMM_NR) stay in L1. */
-    for (size_t p = p0; p < p1; p++) {
-        const size_t col = p * GEMM_NR, cols = out - col < GEMM_NR ? out - col : GEMM_NR;
-        for (size_t k0 = 0; k0 < in; k0 += GEMM_KC) {
-            const size_t kc = in - k0 < GEMM_KC ? in - k0 : GEMM_KC;
+    /* Per column tile, every chunk of k: the block's outputs (GEMM_MC x g->nr) stay in L1. */
+    for (size_t p = p0; p < p1; p += g->nr / GEMM_NR) {
+        const size_t col = p * GEMM_NR, left = (p1 - p) * GEMM_NR < out - col ? (p1 - p) * GEMM_NR : out - col;
+        const size_t cols = left < g->nr ? left : g->nr;
+        for (size_t k0 = 0; k0 < in; k0 += g->kc) {
+            const size_t kc = in - k0 < g->kc ? in - k0 : g->kc;
             const int first = k0 == 0, last = k0 + kc == in;
-            gemm_packed(block_rows, cols, kc, a_panels + k0 * GEMM_MC, w->panels + p * in * GEMM_NR + k0 * GEMM_NR,
-                        in * GEMM_NR, y + col, ldy, !first || epilogue == GEMM_BIAS_ADD, first ? w->bias + col : NULL,
+            gemm_packed(g, block_rows, cols, round_up(kc, g->k_step), a_panels + k0 * GEMM_MC * g->bytes,
+                        (const char *)w->panels + (p * in_packed + k0) * GEMM_NR * g->bytes, in_packed * GEMM_NR,
+                        y + col, ldy, !first || epilogue == GEMM_BIAS_ADD, first ? w->bias + col : NULL,
                         last && epilogue == GEMM_BIAS_RELU);
         }
     }
 }
 
-static float *a_panels_alloc(size_t in) { return aligned_alloc(64, GEMM_MC * round_up(in, GEMM_KC) * sizeof(float)); }
+static const gemm_kernel *kernel_for(const cpu_kernels *k, const gemm_weights *w) { return w->bf16 ? k->bf16 : &k->fp32; }
 
-int gemm_dense(const float *x, size_t rows, const gemm_weights *w, float *y, gemm_epilogue epilogue) {
-    const size_t in = w->in, out = w->out, col_panels = round_up(out, GEMM_NR) / GEMM_NR;
+/* Room for a block's packed rows of in columns in g's layout. */
+static size_t a_panels_bytes(const gemm_kernel *g, size_t in) { return round_up(GEMM_MC * round_up(in, g->kc) * g->bytes, 64); }
+
+static char *a_panels_alloc(const gemm_kernel *g, size_t in) { return aligned_alloc(64, a_panels_bytes(g, in)); }
+
+int gemm_dense(const cpu_kernels *k, const float *x, size_t rows, const gemm_weights *w, float *y,
+               gemm_epilogue epilogue) {
+    const gemm_kernel *g = kernel_for(k, w);
+    const size_t out = w->out, col_panels = round_up(out, GEMM_NR) / GEMM_NR, tile_panels = g->nr / GEMM_NR;
     const size_t row_blocks = round_up(rows, GEMM_MC) / GEMM_MC;
-    /* Few rows (small batches, the head): split the columns too, so every thread gets work. */
+    /* Few rows (small batches, the head): split the columns too, so every thread gets work; in whole tiles. */
     size_t groups = 1;
-    while (row_blocks * groups < 4 * (size_t)omp_get_max_threads() && groups * 2 <= col_panels) groups *= 2;
-    const size_t panels_per_group = round_up(col_panels, groups) / groups;
+    while (row_blocks * groups < 4 * (size_t)omp_get_max_threads() && groups * 2 * tile_panels <= col_panels) groups *= 2;
+    const size_t panels_per_group = round_up(round_up(col_panels, groups) / groups, tile_panels);
     int failed = 0;
 #pragma omp parallel reduction(| : failed)
     {
-        float *a_panels = a_panels_alloc(in);
+        char *a_panels = a_panels_alloc(g, w->in);
         failed = !a_panels;
 #pragma omp for schedule(dynamic)
         for (size_t task = 0; task < row_blocks * groups; task++) {
@@ -171,32 +139,36 @@ int gemm_dense(const float *x, size_t rows, const gemm_weights *w, float *y, gem
             const size_t p0 = task % groups * panels_per_group;
             const size_t p1 = p0 + panels_per_group < col_panels ? p0 + panels_per_group : col_panels;
             if (a_panels && p0 < p1) /* p0 >= p1: the last groups of an uneven split */
-                block_product(x + r0 * in, in, block_rows, w, p0, p1, y + r0 * out, out, epilogue, a_panels);
+                block_product(g, x + r0 * w->in, w->in, block_rows, w, p0, p1, y + r0 * out, out, epilogue, a_panels);
         }
         free(a_panels);
     }
     return failed ? -1 : 0;
 }
 
-int gemm_mlp(const float *x, size_t rows, const gemm_weights *up, const gemm_weights *down, float *y) {
-    const size_t threads = (size_t)omp_get_max_threads();
+int gemm_mlp(const cpu_kernels *k, const float *x, size_t rows, const gemm_weights *up, const gemm_weights *down,
+             float *y) {
+    const gemm_kernel *g_up = kernel_for(k, up), *g_down = kernel_for(k, down);
+    const size_t threads = (size_t)omp_get_max_threads(), mr = g_up->mr > g_down->mr ? g_up->mr : g_down->mr;
     /* Blocks of GEMM_MC rows, smaller when that leaves a thread idle (small batches). */
-    size_t block = round_up((rows + threads - 1) / threads, GEMM_MR);
-    block = block > GEMM_MC ? GEMM_MC : block ? block : GEMM_MR;
+    size_t block = round_up((rows + threads - 1) / threads, mr);
+    block = block > GEMM_MC ? GEMM_MC : block ? block : mr;
     const size_t blocks = (rows + block - 1) / block;
     int failed = 0;
 #pragma omp parallel reduction(| : failed)
     {
-        float *a_panels = a_panels_alloc(up->in > down->in ? up->in : down->in);
+        /* One buffer for both products' packed rows: with the hidden block it stays in L2. */
+        const size_t a_up = a_panels_bytes(g_up, up->in), a_down = a_panels_bytes(g_down, down->in);
+        char *a_panels = aligned_alloc(64, a_up > a_down ? a_up : a_down);
         float *hidden = malloc(GEMM_MC * up->out * sizeof *hidden);
         failed = !a_panels || !hidden;
 #pragma omp for schedule(dynamic)
         for (size_t b = 0; b < blocks; b++) {
             const size_t r0 = b * block, block_rows = rows - r0 < block ? rows - r0 : block;
             if (failed) continue;
-            block_product(x + r0 * up->in, up->in, block_rows, up, 0, round_up(up->out, GEMM_NR) / GEMM_NR, hidden,
-                          up->out, GEMM_BIAS_RELU, a_panels);
-            block_product(hidden, up->out, block_rows, down, 0, round_up(down->out, GEMM_NR) / GEMM_NR,
+            block_product(g_up, x + r0 * up->in, up->in, block_rows, up, 0, round_up(up->out, GEMM_NR) / GEMM_NR,
+                          hidden, up->out, GEMM_BIAS_RELU, a_panels);
+            block_product(g_down, hidden, up->out, block_rows, down, 0, round_up(down->out, GEMM_NR) / GEMM_NR,
                           y + r0 * down->out, down->out, GEMM_BIAS_ADD, a_panels);
         }
         free(a_panels);
@@ -205,7 +177,9 @@ int gemm_mlp(const float *x, size_t rows, const gemm_weights *up, const gemm_wei
     return failed ? -1 : 0;
 }
 
-int gemm_relu_mean(const float *x, const size_t *starts, size_t n, const gemm_weights *w, float *pooled) {
+int gemm_relu_mean(const cpu_kernels *k, const float *x, const size_t *starts, size_t n, const gemm_weights *w,
+                   float *pooled) {
+    const gemm_kernel *g = kernel_for(k, w);
     /* Tasks are runs of whole sentences, at least GEMM_MC rows each (but the last): one thread then adds every
      * row of a sentence, in order, so the sums are cpu_mean_pool's whatever the threads do. */
     size_t *task_first = malloc((n + 1) * sizeof *task_first), tasks = 0;
@@ -220,7 +194,8 @@ int gemm_relu_mean(const float *x, const size_t *starts, size_t n, const gemm_we
     int failed = 0;
 #pragma omp parallel reduction(| : failed)
     {
-        float *a_panels = a_panels_alloc(w->in), *hidden = malloc(GEMM_MC * out * sizeof *hidden);
+        char *a_panels = a_panels_alloc(g, w->in);
+        float *hidden = malloc(GEMM_MC * out * sizeof *hidden);
         failed = !a_panels || !hidden;
 #pragma omp for schedule(dynamic)
         for (size_t t = 0; t < tasks; t++) {
@@ -230,7 +205,7 @@ int gemm_relu_mean(const float *x, const size_t *starts, size_t n, const gemm_we
             size_t s = s0;
             for (size_t r0 = starts[s0]; r0 < end; r0 += GEMM_MC) { /* blocks may cross sentences */
                 const size_t block_rows = end - r0 < GEMM_MC ? end - r0 : GEMM_MC;
-                block_product(x + r0 * w->in, w->in, block_rows, w, 0, col_panels, hidden, out, GEMM_BIAS_RELU,
+                block_product(g, x + r0 * w->in, w->in, block_rows, w, 0, col_panels, hidden, out, GEMM_BIAS_RELU,
                               a_panels);
                 for (size_t r = r0; r < r0 + block_rows; r++) {
                     while (starts[s + 1] <= r) s++;

@@ -6,28 +6,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cpu/cpu_kernels.h"
 #include "model/model.h"
 
 /* The CPU forward pass (encoder_cpu.c) on a workspace that a caller encoding many batches keeps between calls
- * (one call at a time per workspace); userec_encode_ids makes a fresh one each call. */
+ * (one call at a time per workspace); userec_encode_ids makes a fresh one each call. The workspace fixes the
+ * kernels (cpu_kernels_choose) and the precision: fp32, or bf16 where the kernels have bf16 products (the
+ * per-token products' weights are then packed in bf16, for this workspace). Refuses tf32, bf16 without bf16
+ * products and a USEREC_CPU_ISA this CPU lacks, saying why. */
 typedef struct cpu_workspace cpu_workspace;
-cpu_workspace *cpu_workspace_new(void);
+userec_status cpu_workspace_new(const userec_model *m, userec_precision precision, cpu_workspace **ws,
+                                userec_error *err);
 void cpu_workspace_free(cpu_workspace *ws);
 userec_status cpu_encode_ids(const userec_model *m, cpu_workspace *ws, const int32_t *ids, const size_t *offsets,
                              size_t n, float *out, userec_counts *counts, userec_error *err);
 
 /* y[r] = (x[r] - mean) * rsqrt(var + eps) * scale + bias, biased variance, per row of width w. */
-void cpu_layer_norm(const float *x, size_t rows, uint32_t w, const layer_norm *n, float eps, float *y);
+void cpu_layer_norm(const cpu_kernels *k, const float *x, size_t rows, uint32_t w, const layer_norm *n, float eps,
+                    float *y);
 
 /* Multi-head self-attention over packed sentences. qkv is [rows, 3w] (q | k | v), sentence s owns rows
  * starts[s] .. starts[s+1]; ctx gets [rows, w], heads concatenated in order. Every key of a sentence is
  * valid (packing leaves no padding to mask). Returns -1 when its scratch memory cannot be had. */
-int cpu_attention(const float *qkv, const size_t *starts, size_t n_sentences, uint32_t w, uint32_t n_heads,
-                  float *ctx);
-
-/* x[j] = e^(x[j] - shift) for j < n, where every x[j] <= shift (softmax's max-subtracted scores); returns their
- * sum. Vectorised (within about 1 ULP of expf, 0 below e^-87.3) where the CPU has AVX2 and FMA. */
-float cpu_exp_shifted(float *x, size_t n, float shift);
+int cpu_attention(const cpu_kernels *k, const float *qkv, const size_t *starts, size_t n_sentences, uint32_t w,
+                  uint32_t n_heads, float *ctx);
 
 /* pooled[s] = mean of x's rows of sentence s (zeros for an empty sentence). */
 void cpu_mean_pool(const float *x, const size_t *starts, size_t n_sentences, uint32_t w, float *pooled);

@@ -1,4 +1,4 @@
-/* encoder_cpu.c: the fp32 CPU forward pass of USE-lite (SPEC 1), the reference every other path is checked
+/* encoder_cpu.c: the CPU forward pass of USE-lite (SPEC 1); in fp32 the reference every other path is checked
  * against. Sentences are packed without padding: every per-token step runs over the real tokens only, so
  * FLOPs track tokens and no padding can leak into a valid position. */
 #include <stdlib.h>
@@ -7,16 +7,25 @@
 #include "cpu/cpu_ops.h"
 #include "model/model.h"
 
+/* The weights of one layer's per-token products, as this workspace computes them. */
+typedef struct {
+    const gemm_weights *qkv, *out, *proj, *ffn_up, *ffn_down;
+} layer_weights;
+
 /* Activations of one batch, kept by a userec_encoder between calls: buffers this size are mmapped fresh by
  * malloc, and page-faulting them in again for every batch cost about 5% of the encoder's time. */
 struct cpu_workspace {
+    const cpu_kernels *k;
+    layer_weights layers[USEW_MAX_LAYERS]; /* the model's fp32 packs, or bf16 ones owned by the workspace */
+    gemm_weights *bf16;                    /* the owned bf16 packs (NULL in fp32), bf16_count of them */
+    size_t bf16_count;
     float *x, *x0, *h, *qkv, *ctx; /* per token */
     float *pooled, *pooled_hidden; /* per sentence */
     size_t *starts;
     size_t rows, n; /* capacity: tokens and sentences */
 };
 
-static void workspace_release(cpu_workspace *ws) {
+static void buffers_release(cpu_workspace *ws) {
     free(ws->x);
     free(ws->x0);
     free(ws->h);
@@ -25,15 +34,66 @@ static void workspace_release(cpu_workspace *ws) {
     free(ws->pooled);
     free(ws->pooled_hidden);
     free(ws->starts);
-    *ws = (cpu_workspace){0};
+    ws->x = ws->x0 = ws->h = ws->qkv = ws->ctx = ws->pooled = ws->pooled_hidden = NULL;
+    ws->starts = NULL;
+    ws->rows = ws->n = 0;
 }
-
-cpu_workspace *cpu_workspace_new(void) { return calloc(1, sizeof(cpu_workspace)); }
 
 void cpu_workspace_free(cpu_workspace *ws) {
     if (!ws) return;
-    workspace_release(ws);
+    buffers_release(ws);
+    for (size_t i = 0; i < ws->bf16_count; i++) gemm_weights_free(&ws->bf16[i]);
+    free(ws->bf16);
     free(ws);
+}
+
+/* The per-token products of every layer in bf16 (packed from the file's fp32 weights). The last layer's
+ * down-projection runs per sentence, after pooling, and stays fp32 with the head. */
+static userec_status pack_bf16(const userec_model *m, cpu_workspace *ws, userec_error *err) {
+    const uint32_t layers = m->hp.n_layers;
+    if (!(ws->bf16 = calloc(5 * (size_t)layers, sizeof *ws->bf16))) return set_error(err, USEREC_ERR_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < layers; i++) {
+        const encoder_layer *l = &m->layers[i];
+        const dense *of_layer[] = {&l->qkv, &l->out, &l->proj, &l->ffn_up, i + 1 < layers ? &l->ffn_down : NULL};
+        const gemm_weights **to[] = {&ws->layers[i].qkv, &ws->layers[i].out, &ws->layers[i].proj,
+                                     &ws->layers[i].ffn_up, &ws->layers[i].ffn_down};
+        for (size_t j = 0; j < 5; j++) {
+            const dense *d = of_layer[j];
+            if (!d || !d->w) continue;
+            gemm_weights *packed = &ws->bf16[ws->bf16_count];
+            if (gemm_weights_pack_bf16(d->w, d->b, d->packed.in, d->packed.out, packed))
+                return set_error(err, USEREC_ERR_NOMEM, "out of memory for the bf16 weights");
+            ws->bf16_count++;
+            *to[j] = packed;
+        }
+    }
+    return USEREC_OK;
+}
+
+userec_status cpu_workspace_new(const userec_model *m, userec_precision precision, cpu_workspace **out,
+                                userec_error *err) {
+    char why[200];
+    const cpu_kernels *k = cpu_kernels_choose(why, sizeof why);
+    const cpu_kernels *widest = cpu_kernels_for(CPU_ISA_AVX512);
+    *out = NULL;
+    if (!k) return set_error(err, USEREC_ERR_INPUT, "%s", why);
+    if (precision == USEREC_TF32)
+        return set_error(err, USEREC_ERR_INPUT, "--precision tf32 is for --device cuda; the CPU computes fp32 or bf16");
+    if (precision == USEREC_BF16 && !k->bf16)
+        return set_error(err, USEREC_ERR_INPUT, "--precision bf16 on the CPU needs AVX-512 with avx512_bf16, and %s",
+                         widest && widest->bf16 ? "USEREC_CPU_ISA forces a lower ISA" : "this CPU has none: use fp32");
+    cpu_workspace *ws = calloc(1, sizeof *ws);
+    if (!ws) return set_error(err, USEREC_ERR_NOMEM, "out of memory");
+    ws->k = k;
+    for (uint32_t i = 0; i < m->hp.n_layers; i++) {
+        const encoder_layer *l = &m->layers[i];
+        ws->layers[i] = (layer_weights){&l->qkv.packed, &l->out.packed, &l->proj.packed, &l->ffn_up.packed,
+                                        &l->ffn_down.packed};
+    }
+    userec_status status = precision == USEREC_BF16 ? pack_bf16(m, ws, err) : USEREC_OK;
+    if (status) cpu_workspace_free(ws);
+    else *out = ws;
+    return status;
 }
 
 /* Room for rows tokens of n sentences; grows (never shrinks) the buffers. */
@@ -43,7 +103,7 @@ static int workspace_reserve(cpu_workspace *ws, const usew_hparams *hp, size_t r
     if (rows <= ws->rows && n <= ws->n) return 0;
     rows = rows > ws->rows ? rows : ws->rows;
     n = n > ws->n ? n : ws->n;
-    workspace_release(ws);
+    buffers_release(ws);
     size_t widest = hp->d_model;
     for (uint32_t i = 0; i < hp->n_layers; i++) widest = hp->layer_width[i] > widest ? hp->layer_width[i] : widest;
     ws->x = malloc(rows * hp->d_model * sizeof(float));
@@ -58,7 +118,7 @@ static int workspace_reserve(cpu_workspace *ws, const usew_hparams *hp, size_t r
         ws->rows = rows, ws->n = n;
         return 0;
     }
-    workspace_release(ws);
+    buffers_release(ws);
     return -1;
 }
 
@@ -76,31 +136,34 @@ static void embed_tokens(const userec_model *m, const int32_t *ids, const size_t
 }
 
 /* A layer's attention block, ws->x = residual(x_in) + MHA(LN(x_in)); -1 when scratch memory cannot be had. */
-static int attention_block(const userec_model *m, const encoder_layer *l, const float *x_in, size_t rows,
-                           cpu_workspace *ws, size_t n) {
+static int attention_block(const userec_model *m, uint32_t i, const float *x_in, size_t rows, cpu_workspace *ws,
+                           size_t n) {
     const usew_hparams *hp = &m->hp;
-    cpu_layer_norm(x_in, rows, l->width, &l->attn_norm, hp->ln_eps, ws->h);
-    if (gemm_dense(ws->h, rows, &l->qkv.packed, ws->qkv, GEMM_BIAS)) return -1;
-    if (cpu_attention(ws->qkv, ws->starts, n, l->width, hp->n_heads, ws->ctx)) return -1;
+    const encoder_layer *l = &m->layers[i];
+    const layer_weights *w = &ws->layers[i];
+    cpu_layer_norm(ws->k, x_in, rows, l->width, &l->attn_norm, hp->ln_eps, ws->h);
+    if (gemm_dense(ws->k, ws->h, rows, w->qkv, ws->qkv, GEMM_BIAS)) return -1;
+    if (cpu_attention(ws->k, ws->qkv, ws->starts, n, l->width, hp->n_heads, ws->ctx)) return -1;
     if (l->proj.w) { /* the residual changes width: x = x_in . Wd + bd, written fresh */
-        if (gemm_dense(x_in, rows, &l->proj.packed, ws->x, GEMM_BIAS)) return -1;
+        if (gemm_dense(ws->k, x_in, rows, w->proj, ws->x, GEMM_BIAS)) return -1;
     } else if (x_in != ws->x) {
         memcpy(ws->x, x_in, rows * hp->d_model * sizeof *ws->x);
     }
-    return gemm_dense(ws->ctx, rows, &l->out.packed, ws->x, GEMM_BIAS_ADD); /* x += ctx . Wo + bo */
+    return gemm_dense(ws->k, ws->ctx, rows, w->out, ws->x, GEMM_BIAS_ADD); /* x += ctx . Wo + bo */
 }
 
 /* The last layer's feed-forward block straight into the pooled sentence vectors. Only the mean over a sentence's
  * tokens reaches the output and the down-projection is linear, so it is applied after pooling:
  *   mean_p(x_p + relu(h_p . W1 + b1) . W2 + b2) = mean_p x_p + mean_p(relu(h_p . W1 + b1)) . W2 + b2
- * which moves W2, a sixth of the model's FLOPs, from every token to every sentence. */
-static int pooled_ffn_block(const userec_model *m, const encoder_layer *l, size_t rows, cpu_workspace *ws,
-                            size_t n) {
+ * which moves W2, a sixth of the model's FLOPs, from every token to every sentence (in fp32 whatever the
+ * workspace's precision, as the head). */
+static int pooled_ffn_block(const userec_model *m, uint32_t i, size_t rows, cpu_workspace *ws, size_t n) {
     const usew_hparams *hp = &m->hp;
-    cpu_layer_norm(ws->x, rows, hp->d_model, &l->ffn_norm, hp->ln_eps, ws->h);
-    if (gemm_relu_mean(ws->h, ws->starts, n, &l->ffn_up.packed, ws->pooled_hidden)) return -1;
+    const encoder_layer *l = &m->layers[i];
+    cpu_layer_norm(ws->k, ws->x, rows, hp->d_model, &l->ffn_norm, hp->ln_eps, ws->h);
+    if (gemm_relu_mean(ws->k, ws->h, ws->starts, n, ws->layers[i].ffn_up, ws->pooled_hidden)) return -1;
     cpu_mean_pool(ws->x, ws->starts, n, hp->d_model, ws->pooled);
-    if (gemm_dense(ws->pooled_hidden, n, &l->ffn_down.packed, ws->pooled, GEMM_BIAS_ADD)) return -1;
+    if (gemm_dense(ws->k, ws->pooled_hidden, n, &l->ffn_down.packed, ws->pooled, GEMM_BIAS_ADD)) return -1;
     for (size_t s = 0; s < n; s++) /* an empty sentence pools to zeros (SPEC 1.6), not to b2 */
         if (ws->starts[s + 1] == ws->starts[s]) memset(ws->pooled + s * hp->d_model, 0, hp->d_model * sizeof(float));
     return 0;
@@ -109,11 +172,11 @@ static int pooled_ffn_block(const userec_model *m, const encoder_layer *l, size_
 /* Every layer, then the pooled sentence vectors in ws->pooled; -1 when scratch memory cannot be had. */
 static int encoder_forward(const userec_model *m, size_t rows, cpu_workspace *ws, size_t n) {
     for (uint32_t i = 0; i < m->hp.n_layers; i++) {
-        const encoder_layer *l = &m->layers[i];
-        if (attention_block(m, l, i == 0 ? ws->x0 : ws->x, rows, ws, n)) return -1;
-        if (i + 1 == m->hp.n_layers) return pooled_ffn_block(m, l, rows, ws, n);
-        cpu_layer_norm(ws->x, rows, m->hp.d_model, &l->ffn_norm, m->hp.ln_eps, ws->h);
-        if (gemm_mlp(ws->h, rows, &l->ffn_up.packed, &l->ffn_down.packed, ws->x)) return -1; /* x += FFN(h) */
+        const layer_weights *w = &ws->layers[i];
+        if (attention_block(m, i, i == 0 ? ws->x0 : ws->x, rows, ws, n)) return -1;
+        if (i + 1 == m->hp.n_layers) return pooled_ffn_block(m, i, rows, ws, n);
+        cpu_layer_norm(ws->k, ws->x, rows, m->hp.d_model, &m->layers[i].ffn_norm, m->hp.ln_eps, ws->h);
+        if (gemm_mlp(ws->k, ws->h, rows, w->ffn_up, w->ffn_down, ws->x)) return -1; /* x += FFN(h) */
     }
     return 0;
 }
@@ -133,7 +196,7 @@ userec_status cpu_encode_ids(const userec_model *m, cpu_workspace *ws, const int
     }
     embed_tokens(m, ids, offsets, ws->starts, n, ws->x0);
     /* Then the tanh head and L2 normalisation straight into out. */
-    if (encoder_forward(m, rows, ws, n) || gemm_dense(ws->pooled, n, &m->head.packed, out, GEMM_BIAS))
+    if (encoder_forward(m, rows, ws, n) || gemm_dense(ws->k, ws->pooled, n, &m->head.packed, out, GEMM_BIAS))
         return set_error(err, USEREC_ERR_NOMEM, "out of memory for the threads' scratch buffers");
     cpu_tanh_l2_normalize(out, n, hp->d_model, hp->l2_floor);
     if (counts) {
@@ -146,9 +209,9 @@ userec_status cpu_encode_ids(const userec_model *m, cpu_workspace *ws, const int
 
 userec_status userec_encode_ids(const userec_model *m, const int32_t *ids, const size_t *offsets, size_t n,
                                 float *out, userec_counts *counts, userec_error *err) {
-    cpu_workspace *ws = cpu_workspace_new();
-    if (!ws) return set_error(err, USEREC_ERR_NOMEM, "out of memory");
-    userec_status status = cpu_encode_ids(m, ws, ids, offsets, n, out, counts, err);
+    cpu_workspace *ws;
+    userec_status status = cpu_workspace_new(m, USEREC_FP32, &ws, err);
+    if (!status) status = cpu_encode_ids(m, ws, ids, offsets, n, out, counts, err);
     cpu_workspace_free(ws);
     return status;
 }

@@ -70,11 +70,6 @@ struct userec_encoder {
 
 userec_encoder *userec_encoder_open(const userec_model *model, userec_device device, userec_precision precision,
                                     FILE *notes, userec_error *err) {
-    if (device == USEREC_DEVICE_CPU && precision != USEREC_FP32) {
-        set_error(err, USEREC_ERR_INPUT, "the CPU path computes in fp32 only; --precision %s needs --device cuda",
-                  userec_precision_name(precision));
-        return NULL;
-    }
     userec_encoder *e = calloc(1, sizeof *e);
     if (!e) {
         set_error(err, USEREC_ERR_NOMEM, "out of memory");
@@ -90,15 +85,16 @@ userec_encoder *userec_encoder_open(const userec_model *model, userec_device dev
             return NULL;
         }
     }
-    if (!e->gpu && !(e->cpu = cpu_workspace_new())) {
+    /* --device auto without a GPU computes fp32 on the CPU, as its note says. */
+    const userec_precision cpu_precision = device == USEREC_DEVICE_CPU ? precision : USEREC_FP32;
+    if (!e->gpu && cpu_workspace_new(model, cpu_precision, &e->cpu, err)) {
         free(e);
-        set_error(err, USEREC_ERR_NOMEM, "out of memory");
         return NULL;
     }
     if (e->gpu)
         snprintf(e->name, sizeof e->name, "%s %s", gpu_encoder_name(e->gpu), userec_precision_name(precision));
     else
-        snprintf(e->name, sizeof e->name, "cpu fp32");
+        snprintf(e->name, sizeof e->name, "cpu %s", userec_precision_name(cpu_precision));
     return e;
 }
 

@@ -45,7 +45,9 @@ userec_status userec_topk_search(const float *queries, size_t n_queries, const f
     if (chosen.precision != USEREC_FP32)
         return set_error(err, USEREC_ERR_INPUT, "top-k: the CPU path computes in fp32 only (bf16 is for --device cuda)");
     char msg[sizeof err->message];
-    if (topk_cpu_search(queries, n_queries, items, n_items, dim, &chosen, index, score, msg, sizeof msg))
+    const cpu_kernels *kernels = cpu_kernels_choose(msg, sizeof msg);
+    if (!kernels) return set_error(err, USEREC_ERR_INPUT, "%s", msg);
+    if (topk_cpu_search(kernels, queries, n_queries, items, n_items, dim, &chosen, index, score, msg, sizeof msg))
         return set_error(err, USEREC_ERR_NOMEM, "%s", msg);
     return USEREC_OK;
 }

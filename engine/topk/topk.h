@@ -8,15 +8,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cpu/cpu_kernels.h"
 #include "userec.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* The CPU path of userec_topk_search, arguments already checked (topk_cpu.c); the CUDA path is
+/* The CPU path of userec_topk_search on k's kernels, arguments already checked (topk_cpu.c); the CUDA path is
  * topk_cuda_search (gpu/gpu.h). Returns 0, or -1 with a message in err (out of memory). */
-int topk_cpu_search(const float *queries, size_t n_queries, const float *items, size_t n_items, size_t dim,
+int topk_cpu_search(const cpu_kernels *k, const float *queries, size_t n_queries, const float *items, size_t n_items, size_t dim,
                     const userec_topk_options *opt, int32_t *index, float *score, char *err, size_t err_len);
 
 /* Float vectors loaded for a search: rows x cols, float32, unit length (see topk_load_vectors). */

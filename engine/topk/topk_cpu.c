@@ -132,8 +132,9 @@ static void select_columns(const float *tile, size_t ld, size_t rows, size_t col
     }
 }
 
-int topk_cpu_search(const float *queries, size_t n_queries, const float *items, size_t n_items, size_t dim,
-                    const userec_topk_options *opt, int32_t *index, float *score, char *err, size_t err_len) {
+int topk_cpu_search(const cpu_kernels *kernels, const float *queries, size_t n_queries, const float *items,
+                    size_t n_items, size_t dim, const userec_topk_options *opt, int32_t *index, float *score, char *err,
+                    size_t err_len) {
     const size_t k = opt->k, q_blocks = (n_queries + TILE - 1) / TILE, i_blocks = (n_items + TILE - 1) / TILE;
     /* Symmetry needs the same rows on both sides and the same blocking (TILE) of both. */
     const int symmetric = queries == items && n_queries == n_items;
@@ -143,7 +144,7 @@ int topk_cpu_search(const float *queries, size_t n_queries, const float *items, 
     topk_tile *tiles = calloc((size_t)threads, sizeof *tiles);
     float *thresholds = malloc((size_t)threads * TILE * sizeof *thresholds);
     int failed = !heaps || !locks || !tiles || !thresholds;
-    for (int t = 0; t < threads && !failed; t++) failed = topk_tile_init(&tiles[t], TILE, TILE, dim);
+    for (int t = 0; t < threads && !failed; t++) failed = topk_tile_init(&tiles[t], kernels, TILE, TILE, dim);
     if (failed) {
         for (int t = 0; tiles && t < threads; t++) topk_tile_free(&tiles[t]);
         free(heaps), free(locks), free(tiles), free(thresholds);

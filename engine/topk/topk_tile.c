@@ -1,17 +1,18 @@
 /* topk_tile.c: position-independent fp32 dot-product tiles (see topk_tile.h), BLIS-style: both sides are
- * packed into micro-panels (GEMM_MR queries or GEMM_NR items, GEMM_KC dims at a time, interleaved), and a
- * register-blocked micro-kernel runs one fma chain per score. Padding rows and columns are zeros, so every
- * score goes through the same instructions. */
+ * packed into micro-panels (the kernel's mr queries or GEMM_NR items, its kc dims at a time, interleaved), and
+ * the kernel's register-blocked micro-kernel (gemm_packed) runs one fma chain per score. Padding rows and
+ * columns are zeros, so every score goes through the same instructions. */
 #include "topk/topk_tile.h"
 
 #include <stdlib.h>
 
-/* GEMM_KC dims of a GEMM_NR micro-panel (16 KiB) stay in L1 while TILE_MC queries (144 KiB) stay in L2. */
+/* kc dims of the kernel's B panels (16-32 KiB) stay in L1 while TILE_MC queries (72-144 KiB) stay in L2. */
 #define TILE_MC 144
 
-int topk_tile_init(topk_tile *t, size_t max_rows, size_t max_cols, size_t dim) {
-    const size_t rows = round_up(max_rows, GEMM_MR), cols = round_up(max_cols, GEMM_NR);
-    *t = (topk_tile){.max_rows = max_rows, .max_cols = max_cols, .dim = dim, .ld = cols};
+int topk_tile_init(topk_tile *t, const cpu_kernels *k, size_t max_rows, size_t max_cols, size_t dim) {
+    const gemm_kernel *g = &k->fp32;
+    const size_t rows = round_up(max_rows, g->mr), cols = round_up(max_cols, GEMM_NR);
+    *t = (topk_tile){.kernel = g, .max_rows = max_rows, .max_cols = max_cols, .dim = dim, .ld = cols};
     t->packed_queries = aligned_alloc(64, round_up(rows * dim * sizeof(float), 64));
     t->packed_items = aligned_alloc(64, round_up(cols * dim * sizeof(float), 64));
     t->scores = aligned_alloc(64, round_up(rows * cols * sizeof(float), 64));
@@ -28,17 +29,16 @@ void topk_tile_free(topk_tile *t) {
 }
 
 void topk_tile_score(topk_tile *t, const float *queries, size_t rows, const float *items, size_t cols) {
-    const size_t dim = t->dim, ld = t->ld, row_panels = round_up(rows, GEMM_MR), col_panels = round_up(cols, GEMM_NR);
-    gemm_pack_rows(queries, rows, dim, 0, dim, GEMM_MR, dim * GEMM_MR, t->packed_queries);
-    gemm_pack_rows(items, cols, dim, 0, dim, GEMM_NR, dim * GEMM_NR, t->packed_items);
-    for (size_t k0 = 0; k0 < dim; k0 += GEMM_KC) {
-        const size_t kc = dim - k0 < GEMM_KC ? dim - k0 : GEMM_KC;
-        for (size_t i0 = 0; i0 < row_panels; i0 += TILE_MC)
-            for (size_t j = 0; j < col_panels; j += GEMM_NR) {
-                const float *b = t->packed_items + j * dim + k0 * GEMM_NR;
-                for (size_t i = i0; i < row_panels && i < i0 + TILE_MC; i += GEMM_MR)
-                    gemm_micro_kernel(kc, t->packed_queries + i * dim + k0 * GEMM_MR, b, t->scores + i * ld + j, ld,
-                                      k0 != 0, NULL, 0);
-            }
+    const gemm_kernel *g = t->kernel;
+    const size_t dim = t->dim, ld = t->ld, padded_rows = round_up(rows, g->mr);
+    g->pack_rows(items, cols, dim, 0, dim, GEMM_NR, dim * GEMM_NR, t->packed_items);
+    for (size_t k0 = 0; k0 < dim; k0 += g->kc) {
+        const size_t kc = dim - k0 < g->kc ? dim - k0 : g->kc;
+        /* This chunk of every query, in mr-row panels kc * mr floats apart, as gemm_packed reads them. */
+        float *chunk = t->packed_queries + k0 * padded_rows;
+        g->pack_rows(queries, rows, dim, k0, kc, g->mr, kc * g->mr, chunk);
+        for (size_t i0 = 0; i0 < rows; i0 += TILE_MC)
+            gemm_packed(g, rows - i0 < TILE_MC ? rows - i0 : TILE_MC, cols, kc, chunk + i0 * kc,
+                        t->packed_items + k0 * GEMM_NR, dim * GEMM_NR, t->scores + i0 * ld, ld, k0 != 0, NULL, 0);
     }
 }

@@ -8,15 +8,16 @@
 
 #include <stddef.h>
 
-#include "cpu/cpu_gemm.h" /* the micro-kernel: GEMM_MR queries x GEMM_NR items per call */
+#include "cpu/cpu_gemm.h" /* the micro-kernels: mr queries x nr items per call */
 
 /* Per-thread working memory for tiles of at most max_rows x max_cols. */
 typedef struct {
+    const gemm_kernel *kernel; /* the fp32 products of the ISA chosen at init */
     float *packed_queries, *packed_items, *scores;
-    size_t max_rows, max_cols, dim, ld; /* scores: round_up(max_rows, GEMM_MR) rows of ld floats */
+    size_t max_rows, max_cols, dim, ld; /* scores: round_up(max_rows, mr) rows of ld floats */
 } topk_tile;
 
-int topk_tile_init(topk_tile *t, size_t max_rows, size_t max_cols, size_t dim);
+int topk_tile_init(topk_tile *t, const cpu_kernels *k, size_t max_rows, size_t max_cols, size_t dim);
 void topk_tile_free(topk_tile *t);
 
 /* t->scores[i * t->ld + j] = queries[i] . items[j] for i < rows, j < cols (row-major inputs of t->dim floats). */

@@ -1,8 +1,11 @@
-/* test_gemm.c: the CPU dense layers (engine/cpu_gemm.h) against their definition: every output is one fp32
- * fma chain in ascending k started from the bias (plus the residual), so the expected values are computed by a
- * scalar loop and must match bit for bit, whatever the shape, the thread count or the row's position. A float64
- * product bounds the chain's rounding, as a check on the definition itself; the fused feed-forward block must
- * give the bits of its two products, and the pooled first product the bits of the product then the pool. */
+/* test_gemm.c: the CPU dense layers (engine/cpu/cpu_gemm.h) against their definition, on every ISA this CPU
+ * runs (the others are skipped, saying so): every output is one fp32 fma chain in ascending k started from the
+ * bias (plus the residual), so the expected values are computed by a scalar loop and must match bit for bit,
+ * whatever the ISA, the shape, the thread count or the row's position. A float64 product bounds the chain's
+ * rounding, as a check on the definition itself; the fused feed-forward block must give the bits of its two
+ * products, and the pooled first product the bits of the product then the pool. bf16 weights (where the CPU has
+ * avx512_bf16): within fp32 summation error of the float64 product of the bf16-rounded operands, and the same
+ * position independence and fusions, bit for bit. */
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -26,6 +29,21 @@ static float *random_floats(size_t n) {
     return x;
 }
 
+static const cpu_kernels *K; /* the ISA under test */
+static int BF16;             /* bf16 weights (K->bf16) */
+
+static int pack(const float *w, const float *b, uint32_t in, uint32_t out, gemm_weights *packed) {
+    return (BF16 ? gemm_weights_pack_bf16 : gemm_weights_pack)(w, b, in, out, packed);
+}
+
+/* What the bf16 products multiply: the value rounded to bf16. */
+static float bf16(float x) {
+    const uint32_t bits = (uint32_t)gemm_bf16_round(x) << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
 static const char *epilogue_name(gemm_epilogue e) {
     return e == GEMM_BIAS ? "bias" : e == GEMM_BIAS_RELU ? "bias+relu" : "bias+residual";
 }
@@ -37,13 +55,14 @@ static void check_dense(size_t rows, uint32_t in, uint32_t out, gemm_epilogue ep
     memcpy(residual, y, rows * out * sizeof *y);
     gemm_weights packed;
     char name[160];
-    snprintf(name, sizeof name, "dense %zu x %u -> %u, %s, %d threads", rows, in, out, epilogue_name(epilogue), threads);
-    if (gemm_weights_pack(w, b, in, out, &packed)) {
+    snprintf(name, sizeof name, "%s %s: dense %zu x %u -> %u, %s, %d threads", K->name, BF16 ? "bf16" : "fp32", rows,
+             in, out, epilogue_name(epilogue), threads);
+    if (pack(w, b, in, out, &packed)) {
         CHECK(0, name, "out of memory");
         return;
     }
     omp_set_num_threads(threads);
-    const int failed = gemm_dense(x, rows, &packed, y, epilogue);
+    const int failed = gemm_dense(K, x, rows, &packed, y, epilogue);
     size_t differ = 0, at = 0, beyond = 0;
     float first_want[3] = {0};
     double max_err = 0, tol_at_max = 0;
@@ -54,23 +73,26 @@ static void check_dense(size_t rows, uint32_t in, uint32_t out, gemm_epilogue ep
             double exact = (epilogue == GEMM_BIAS_ADD ? residual[r * out + c] : 0.0) + b[c];
             for (size_t k = 0; k < in; k++) {
                 chain = fmaf(x[r * in + k], w[k * out + c], chain);
-                exact += (double)x[r * in + k] * w[k * out + c];
+                exact += BF16 ? (double)bf16(x[r * in + k]) * bf16(w[k * out + c]) : (double)x[r * in + k] * w[k * out + c];
             }
-            if (epilogue == GEMM_BIAS_RELU) chain = chain < 0 ? 0.0f : chain, exact = exact < 0 ? 0.0 : exact;
+            if (epilogue == GEMM_BIAS_RELU) chain = chain > 0 ? chain : 0.0f, exact = exact > 0 ? exact : 0.0;
             if (r == 0 && c < 3) first_want[c] = chain;
             const float got = y[r * out + c];
-            if (memcmp(&got, &chain, sizeof got) && !differ++) at = r * out + c, want_at = chain, got_at = got;
-            /* fp32 chain of `in` steps: |error| <= in * 2^-24 * sum |terms|, bounded here by atol + |exact| * eps */
+            if (!BF16 && memcmp(&got, &chain, sizeof got) && !differ++) at = r * out + c, want_at = chain, got_at = got;
+            /* fp32 sums of `in` steps: |error| <= in * 2^-24 * sum |terms|, bounded here by atol + |exact| * eps
+             * (random signs keep the partial sums small). bf16: against the exact sum of the bf16-rounded operands'
+             * products, which fp32 sums reach as closely (operands left unrounded would miss by ~2^-9 relative). */
             const double err = fabs((double)got - exact), tol = 1e-6 * (in + 1) + fabs(exact) * 1e-6;
             beyond += err > tol;
             if (err > max_err) max_err = err, tol_at_max = tol;
         }
-    CHECK(!failed && !differ, name, "failed %d; %zu outputs differ from the fma chain, first [%zu, %zu]: got %.9g, want %.9g",
-          failed, differ, at / out, at % out, got_at, want_at);
+    if (!BF16)
+        CHECK(!failed && !differ, name, "failed %d; %zu outputs differ from the fma chain, first [%zu, %zu]: got %.9g, want %.9g",
+              failed, differ, at / out, at % out, got_at, want_at);
     snprintf(name + strlen(name), sizeof name - strlen(name), ": within float64 tolerance");
-    CHECK(!beyond, name, "%zu outputs beyond 1e-6 * (in + 1) + |exact| * 1e-6", beyond);
-    printf("# %zu x %u -> %u %s: max |error| vs float64 %.3g (tolerance there %.3g); first values got/want:",
-           rows, in, out, epilogue_name(epilogue), max_err, tol_at_max);
+    CHECK(!failed && !beyond, name, "failed %d, %zu outputs beyond the tolerance", failed, beyond);
+    printf("# %s %s %zu x %u -> %u %s: max |error| vs float64 %.3g (tolerance there %.3g); first values got/fp32 chain:",
+           K->name, BF16 ? "bf16" : "fp32", rows, in, out, epilogue_name(epilogue), max_err, tol_at_max);
     for (size_t c = 0; c < 3 && c < out; c++) printf(" %.9g/%.9g", y[c], first_want[c]);
     printf("\n");
     gemm_weights_free(&packed);
@@ -84,15 +106,17 @@ static void check_row_position_independence(void) {
     float *x = random_floats(rows * in), *w = random_floats((size_t)in * out), *b = random_floats(out);
     float *batch = malloc(rows * out * sizeof *batch), alone[70];
     gemm_weights packed;
-    if (gemm_weights_pack(w, b, in, out, &packed)) {
-        CHECK(0, "dense: a row alone equals the row in a batch", "out of memory");
+    char name[96];
+    snprintf(name, sizeof name, "%s %s: dense: a row alone equals the row in a batch", K->name, BF16 ? "bf16" : "fp32");
+    if (pack(w, b, in, out, &packed)) {
+        CHECK(0, name, "out of memory");
         return;
     }
     omp_set_num_threads(2);
-    size_t differ = gemm_dense(x, rows, &packed, batch, GEMM_BIAS_RELU) != 0;
+    size_t differ = gemm_dense(K, x, rows, &packed, batch, GEMM_BIAS_RELU) != 0;
     for (size_t r = 0; r < rows; r += 7)
-        differ += gemm_dense(x + r * in, 1, &packed, alone, GEMM_BIAS_RELU) || memcmp(alone, batch + r * out, sizeof alone);
-    CHECK(!differ, "dense: a row alone equals the row in a batch", "%zu of %zu rows differ", differ, (rows + 6) / 7);
+        differ += gemm_dense(K, x + r * in, 1, &packed, alone, GEMM_BIAS_RELU) || memcmp(alone, batch + r * out, sizeof alone);
+    CHECK(!differ, name, "%zu of %zu rows differ", differ, (rows + 6) / 7);
     gemm_weights_free(&packed);
     free(x), free(w), free(b), free(batch);
 }
@@ -105,12 +129,13 @@ static void check_mlp_equals_two_products(size_t rows, int threads) {
     float *fused = random_floats(rows * d), *apart = malloc(rows * d * sizeof *apart), *mid = malloc(rows * hidden * sizeof *mid);
     memcpy(apart, fused, rows * d * sizeof *fused);
     gemm_weights up, down;
-    char name[96];
-    snprintf(name, sizeof name, "mlp: %zu rows, %d threads, equals relu-product then residual product", rows, threads);
+    char name[128];
+    snprintf(name, sizeof name, "%s %s: mlp: %zu rows, %d threads, equals relu-product then residual product", K->name,
+             BF16 ? "bf16" : "fp32", rows, threads);
     omp_set_num_threads(threads);
-    int failed = gemm_weights_pack(w_up, b_up, d, hidden, &up) || gemm_weights_pack(w_down, b_down, hidden, d, &down) ||
-                 gemm_mlp(x, rows, &up, &down, fused) || gemm_dense(x, rows, &up, mid, GEMM_BIAS_RELU) ||
-                 gemm_dense(mid, rows, &down, apart, GEMM_BIAS_ADD);
+    int failed = pack(w_up, b_up, d, hidden, &up) || pack(w_down, b_down, hidden, d, &down) ||
+                 gemm_mlp(K, x, rows, &up, &down, fused) || gemm_dense(K, x, rows, &up, mid, GEMM_BIAS_RELU) ||
+                 gemm_dense(K, mid, rows, &down, apart, GEMM_BIAS_ADD);
     size_t differ = 0;
     for (size_t i = 0; i < rows * d; i++) differ += memcmp(&fused[i], &apart[i], sizeof *fused) != 0;
     CHECK(!failed && !differ, name, "failed %d, %zu of %zu outputs differ", failed, differ, rows * d);
@@ -130,12 +155,12 @@ static void check_relu_mean_equals_product_then_pool(int threads) {
     float *x = random_floats(rows * in), *w = random_floats((size_t)in * out), *b = random_floats(out);
     float *fused = random_floats(n * out), *apart = malloc(n * out * sizeof *apart), *mid = malloc(rows * out * sizeof *mid);
     gemm_weights packed;
-    char name[96];
-    snprintf(name, sizeof name, "relu_mean: %zu sentences, %zu rows, %d threads, equals product then mean pool", n,
-             rows, threads);
+    char name[128];
+    snprintf(name, sizeof name, "%s %s: relu_mean: %zu sentences, %zu rows, %d threads, equals product then mean pool",
+             K->name, BF16 ? "bf16" : "fp32", n, rows, threads);
     omp_set_num_threads(threads);
-    int failed = gemm_weights_pack(w, b, in, out, &packed) || gemm_relu_mean(x, starts, n, &packed, fused) ||
-                 gemm_dense(x, rows, &packed, mid, GEMM_BIAS_RELU);
+    int failed = pack(w, b, in, out, &packed) || gemm_relu_mean(K, x, starts, n, &packed, fused) ||
+                 gemm_dense(K, x, rows, &packed, mid, GEMM_BIAS_RELU);
     if (!failed) cpu_mean_pool(mid, starts, n, out, apart);
     size_t differ = 0;
     for (size_t i = 0; i < n * out; i++) differ += memcmp(&fused[i], &apart[i], sizeof *fused) != 0;
@@ -145,13 +170,15 @@ static void check_relu_mean_equals_product_then_pool(int threads) {
     free(x), free(w), free(b), free(fused), free(apart), free(mid);
 }
 
-int main(void) {
-    /* Shapes around every edge: one output, partial micro-tiles (rows % 6, out % 16), partial k chunks
-     * (in % 256), several row blocks, and the encoder's own shapes. */
+/* Every check above on the kernels K (fp32 or bf16 weights). */
+static void check_kernels(void) {
+    /* Shapes around every edge: one output, partial micro-tiles (rows % mr, out % 16 and % 32), partial k chunks
+     * (in % kc), odd k (bf16 pairs), several row blocks, and the encoder's own shapes. */
     const struct {
         size_t rows;
         uint32_t in, out;
-    } shapes[] = {{1, 1, 1}, {5, 7, 3}, {6, 16, 16}, {73, 300, 40}, {150, 513, 17}, {200, 256, 768}, {97, 1536, 512}};
+    } shapes[] = {{1, 1, 1}, {5, 7, 3}, {6, 16, 16}, {13, 33, 48}, {73, 300, 40}, {150, 513, 17}, {200, 256, 768},
+                  {97, 1536, 512}};
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
         for (gemm_epilogue e = GEMM_BIAS; e <= GEMM_BIAS_ADD; e++)
             check_dense(shapes[s].rows, shapes[s].in, shapes[s].out, e, 1 + (int)(s % 3));
@@ -159,5 +186,23 @@ int main(void) {
     const size_t mlp_rows[] = {1, 7, 150, 1000};
     for (size_t i = 0; i < sizeof mlp_rows / sizeof *mlp_rows; i++) check_mlp_equals_two_products(mlp_rows[i], 1 + (int)(i % 2));
     for (int threads = 1; threads <= 3; threads++) check_relu_mean_equals_product_then_pool(threads);
+}
+
+int main(void) {
+    for (int isa = 0; isa < CPU_ISAS; isa++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s kernels", cpu_isa_name((cpu_isa)isa));
+        if (!(K = cpu_kernels_for((cpu_isa)isa))) {
+            SKIP(name, "this CPU does not run them");
+            continue;
+        }
+        BF16 = 0;
+        check_kernels();
+        if (!K->bf16) continue;
+        BF16 = 1;
+        check_kernels();
+    }
+    if (!cpu_kernels_for(CPU_ISA_AVX512) || !cpu_kernels_for(CPU_ISA_AVX512)->bf16)
+        SKIP("bf16 products", "this CPU has no avx512_bf16");
     CHECK_DONE();
 }

@@ -29,12 +29,15 @@ static float *random_unit(size_t n, size_t dim) {
     return x;
 }
 
-/* Every tile score equals the scalar chain fmaf(q[d-1], x[d-1], ... fmaf(q[0], x[0], 0)), wherever it sits. */
-static void test_tile_is_a_plain_fma_chain(void) {
-    const size_t rows = 37, cols = 75, dim = 300; /* partial micro-panels and a partial TILE_KC block */
+/* Every tile score equals the scalar chain fmaf(q[d-1], x[d-1], ... fmaf(q[0], x[0], 0)), wherever it sits, on
+ * every ISA this CPU runs. */
+static void test_tile_is_a_plain_fma_chain(const cpu_kernels *k) {
+    const size_t rows = 37, cols = 75, dim = 300; /* partial micro-panels and a partial k chunk */
     float *q = random_unit(rows, dim), *x = random_unit(cols, dim);
     topk_tile t;
-    CHECK(!topk_tile_init(&t, 64, 80, dim), "tile: init", "out of memory");
+    char name[96];
+    snprintf(name, sizeof name, "tile (%s): every score is the scalar fma chain, bit for bit", k->name);
+    CHECK(!topk_tile_init(&t, k, 64, 80, dim), "tile: init", "out of memory");
     topk_tile_score(&t, q, rows, x, cols);
     size_t bad = 0, first_i = 0, first_j = 0;
     float got = 0, want = 0;
@@ -45,8 +48,7 @@ static void test_tile_is_a_plain_fma_chain(void) {
             if (memcmp(&chain, &t.scores[i * t.ld + j], sizeof chain) && !bad++)
                 first_i = i, first_j = j, got = t.scores[i * t.ld + j], want = chain;
         }
-    CHECK(!bad, "tile: every score is the scalar fma chain, bit for bit", "%zu differ, first (%zu, %zu): %.9g vs %.9g",
-          bad, first_i, first_j, got, want);
+    CHECK(!bad, name, "%zu differ, first (%zu, %zu): %.9g vs %.9g", bad, first_i, first_j, got, want);
     topk_tile_free(&t);
     free(q);
     free(x);
@@ -145,7 +147,11 @@ static void test_float16_decoding(void) {
 }
 
 int main(void) {
-    test_tile_is_a_plain_fma_chain();
+    for (int isa = 0; isa < CPU_ISAS; isa++) {
+        const cpu_kernels *k = cpu_kernels_for((cpu_isa)isa);
+        if (k) test_tile_is_a_plain_fma_chain(k);
+        else SKIP(cpu_isa_name((cpu_isa)isa), "this CPU does not run these kernels");
+    }
     test_empty_ranks();
     test_argument_errors();
     test_symmetric_equals_plain();

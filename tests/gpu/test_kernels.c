@@ -35,6 +35,9 @@ int main(void) {
 #include "cpu/cpu_gemm.h"
 #include "cpu/cpu_ops.h"
 
+/* The CPU kernels the references run on (every ISA computes the same bits; chosen in main). */
+static const cpu_kernels *cpu;
+
 #define SMALL_CARD_SMEM 101376 /* shared memory per block (opt-in) of sm_86, sm_89 and sm_120 parts */
 #define LN_EPS 1e-6f
 #define VOCAB 1000
@@ -258,7 +261,7 @@ static void test_embed_norm(batch *b, int width, gpu_dtype x0_type, gpu_dtype h_
             const float *e = table + (size_t)b->ids[r] * width, *pe = timing + p * width;
             for (int c = 0; c < width; c++) x0[r * width + c] = (e[c] + pe[c]) + e[c];
         }
-    cpu_layer_norm(x0, b->rows, (uint32_t)width, &(layer_norm){scale, bias}, LN_EPS, h);
+    cpu_layer_norm(cpu, x0, b->rows, (uint32_t)width, &(layer_norm){scale, bias}, LN_EPS, h);
 
     batch_upload(b);
     void *x0_d = poisoned_as(x0_type, count), *h_d = poisoned_as(h_type, count);
@@ -289,7 +292,7 @@ static void test_layer_norm(size_t rows, int width, gpu_dtype x_type, gpu_dtype 
     for (size_t i = 0; i < count; i += 7) x[i] *= 4;
     round_to(x_type, x, count);
     float *scale = random_floats(width, 0.2f, 1), *bias = random_floats(width, 0.1f, 0);
-    cpu_layer_norm(x, rows, (uint32_t)width, &(layer_norm){scale, bias}, LN_EPS, y);
+    cpu_layer_norm(cpu, x, rows, (uint32_t)width, &(layer_norm){scale, bias}, LN_EPS, y);
 
     void *y_d = poisoned_as(y_type, count);
     userec_error err;
@@ -316,7 +319,7 @@ static void test_attention(batch *b, int width, int heads, gpu_dtype t) {
     const size_t count = b->rows * width;
     float *qkv = random_floats(3 * count, 1, 0), *ctx = malloc((count ? count : 1) * sizeof *ctx);
     round_to(t, qkv, 3 * count);
-    CHECK(cpu_attention(qkv, b->starts, b->n, (uint32_t)width, (uint32_t)heads, ctx) == 0, "cpu_attention runs",
+    CHECK(cpu_attention(cpu, qkv, b->starts, b->n, (uint32_t)width, (uint32_t)heads, ctx) == 0, "cpu_attention runs",
           "out of memory");
     userec_error err;
     size_t device_smem;
@@ -451,7 +454,7 @@ static void test_gemm(gemm_context *g, userec_precision p, size_t rows, int in, 
     gemm_weights packed, packed_abs;
     if (gemm_weights_pack(w, bias, (uint32_t)in, (uint32_t)out, &packed) ||
         gemm_weights_pack(w_abs, b_abs, (uint32_t)in, (uint32_t)out, &packed_abs) ||
-        gemm_dense(x, rows, &packed, want, epilogue) || gemm_dense(x_abs, rows, &packed_abs, terms, GEMM_BIAS)) {
+        gemm_dense(cpu, x, rows, &packed, want, epilogue) || gemm_dense(cpu, x_abs, rows, &packed_abs, terms, GEMM_BIAS)) {
         CHECK(0, "gemm_dense reference", "out of memory");
         exit(1);
     }
@@ -529,6 +532,11 @@ int main(void) {
     if (gpu_check(0, &err)) {
         SKIP("kernel twins", err.message);
         return 0;
+    }
+    char why[200];
+    if (!(cpu = cpu_kernels_choose(why, sizeof why))) {
+        CHECK(0, "CPU kernels for the references", "%s", why);
+        CHECK_DONE();
     }
     userec_gpu_info dev;
     gpu_list(&dev, 1, &err);
