@@ -431,6 +431,7 @@ done:
     if (rc) abort_writer(&wr);
     sum->tokenize_s = pl.tokenize_s;
     sum->ids_repaired = wr.ids_repaired;
+    sum->rows_before = input_rows_before(pl.reader);
     sum->wall_s = now_seconds() - t_start;
     input_close(pl.reader);
     for (int k = 0; k < N_WINDOWS; k++) {
