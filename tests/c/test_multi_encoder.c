@@ -68,7 +68,9 @@ static int rows_equal(const float *a, const float *b, size_t n) {
 }
 
 static void test_order_and_counts(void) {
-    fake f[3] = {{.number = 0}, {.number = 1}, {.number = 2}};
+    /* each piece takes 10 ms, so that on a loaded machine a worker cannot take every piece before the others
+     * wake (the hand-out is checked as such by test_handout) */
+    fake f[3] = {{.number = 0, .delay_ms = 10}, {.number = 1, .delay_ms = 10}, {.number = 2, .delay_ms = 10}};
     void *workers[3];
     for (int i = 0; i < 3; i++) pthread_mutex_init(&f[i].lock, NULL), workers[i] = &f[i];
     char err[256];
