@@ -351,7 +351,14 @@ static int write_outputs(merger *m, merge_summary *sum, char *err, size_t err_le
 }
 
 /* How a fact of the parts' facts files becomes the merged one's. */
-typedef enum { FACT_FIRST_STRING, FACT_FIRST_NUMBER, FACT_FIRST_BOOL, FACT_SUM_COUNT, FACT_SUM_SECONDS } fact_rule;
+typedef enum {
+    FACT_FIRST_STRING,  /* part 1's (null when absent) */
+    FACT_IF_STRING,     /* part 1's, left out when absent (the filters' facts) */
+    FACT_FIRST_NUMBER,  /* part 1's, left out when absent */
+    FACT_FIRST_BOOL,
+    FACT_SUM_COUNT,
+    FACT_SUM_SECONDS
+} fact_rule;
 typedef struct {
     const char *key;
     fact_rule rule;
@@ -371,8 +378,8 @@ static const fact embed_facts[] = {
 static const fact related_facts[] = {
     {"emb", FACT_FIRST_STRING}, {"ids", FACT_FIRST_STRING}, {"queries", FACT_FIRST_STRING},
     {"output", FACT_FIRST_STRING}, {"k", FACT_FIRST_NUMBER}, {"include_self", FACT_FIRST_BOOL},
-    {"min_score", FACT_FIRST_NUMBER}, {"dedupe_above", FACT_FIRST_NUMBER}, {"only_same", FACT_FIRST_STRING},
-    {"only_other", FACT_FIRST_STRING}, {"catalog", FACT_FIRST_STRING}, {"groups", FACT_FIRST_NUMBER},
+    {"min_score", FACT_FIRST_NUMBER}, {"dedupe_above", FACT_FIRST_NUMBER}, {"only_same", FACT_IF_STRING},
+    {"only_other", FACT_IF_STRING}, {"catalog", FACT_IF_STRING}, {"groups", FACT_FIRST_NUMBER},
     {"device", FACT_FIRST_STRING}, {"precision", FACT_FIRST_STRING}, {"query_rows", FACT_SUM_COUNT},
     {"items", FACT_FIRST_NUMBER}, {"seconds", FACT_SUM_SECONDS}};
 #define MAX_FACTS (sizeof embed_facts / sizeof *embed_facts)
@@ -401,7 +408,8 @@ static int write_facts(merger *m, char *err, size_t err_len) {
     for (size_t f = 0; f < n_facts && !rc; f++) {
         const char *v = first[f];
         if (!strcmp(facts[f].key, "output")) run_facts_string(&rf, "output", m->out);
-        else if (facts[f].rule == FACT_FIRST_STRING) run_facts_string(&rf, facts[f].key, v);
+        else if (facts[f].rule == FACT_FIRST_STRING || (facts[f].rule == FACT_IF_STRING && v))
+            run_facts_string(&rf, facts[f].key, v);
         else if (facts[f].rule == FACT_FIRST_BOOL && v) run_facts_bool(&rf, facts[f].key, !strcmp(v, "true"));
         else if (facts[f].rule == FACT_FIRST_NUMBER && v) run_facts_number(&rf, facts[f].key, strtod(v, NULL));
         else if (facts[f].rule == FACT_SUM_COUNT && v) run_facts_count(&rf, facts[f].key, (size_t)sums[f]);
