@@ -43,6 +43,11 @@ def read(path):
         return f.read()
 
 
+def write(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
 def assert_same_files(got_out, want_out):
     for got, want in zip(outputs(got_out), outputs(want_out)):
         assert read(got) == read(want), f"{got} differs from {want} (one run's)"
@@ -105,8 +110,7 @@ def test_embed_shards_on_tricky_inputs():
     model = common.tiny_usew()
     with tempfile.TemporaryDirectory(prefix="userec-scale-") as tmp:
         csv_path, gz_path = os.path.join(tmp, "tricky.csv"), os.path.join(tmp, "tricky.csv.gz")
-        with open(csv_path, "wb") as f:
-            f.write(TRICKY_CSV)
+        write(csv_path, TRICKY_CSV)
         with gzip.open(gz_path, "wb") as f:
             f.write(TRICKY_CSV)
         args = ["--text-col", "name,description", "--id-col", "id"]
@@ -166,10 +170,8 @@ def test_merge_refuses_missing_foreign_and_changed_parts():
     model = common.tiny_usew()
     with tempfile.TemporaryDirectory(prefix="userec-scale-") as tmp:
         data, other = os.path.join(tmp, "data.csv"), os.path.join(tmp, "other.csv")
-        with open(data, "wb") as f:
-            f.write(TRICKY_CSV)
-        with open(other, "wb") as f:
-            f.write(TRICKY_CSV.replace(b"Mug", b"Cup"))
+        write(data, TRICKY_CSV)
+        write(other, TRICKY_CSV.replace(b"Mug", b"Cup"))
         args = ["--text-col", "name,description", "--id-col", "id"]
         out = os.path.join(tmp, "vec.npy")
         sharded(embed_cmd(model, data, args), out, 3, merge=False)
@@ -186,8 +188,7 @@ def test_merge_refuses_missing_foreign_and_changed_parts():
         saved = read(manifest2)
         os.remove(manifest2)
         refused(f"{manifest2} is missing: shard 2 of 3 has not finished")
-        with open(manifest2, "wb") as f:
-            f.write(saved)
+        write(manifest2, saved)
         # shard 2 run again on another input: a foreign part, named with the fact that differs
         run(embed_cmd(model, other, args) + ["-o", out, "--shard", "2/3"], check=False)
         refused(f"{manifest2} is from another job: its input_crc32 is")
@@ -198,11 +199,9 @@ def test_merge_refuses_missing_foreign_and_changed_parts():
         # a part cut short after its shard finished
         ids1 = parts[0].rsplit(".", 1)[0] + ".ids"
         saved = read(ids1)
-        with open(ids1, "wb") as f:
-            f.write(saved[:-3])
+        write(ids1, saved[:-3])
         refused(f"{ids1} has {len(saved) - 3} bytes, but its manifest")
-        with open(ids1, "wb") as f:
-            f.write(saved)
+        write(ids1, saved)
         # parts of two jobs beside one -o: which one is meant must be said
         sharded(embed_cmd(model, data, args), out, 2, merge=False)
         refused("parts of more than one job beside it")
@@ -229,8 +228,7 @@ def test_reject_rate_of_the_whole_job():
     model = common.tiny_usew()
     with tempfile.TemporaryDirectory(prefix="userec-scale-") as tmp:
         data = os.path.join(tmp, "data.csv")
-        with open(data, "wb") as f:
-            f.write(TRICKY_CSV)
+        write(data, TRICKY_CSV)
         out = os.path.join(tmp, "vec.npy")
         cmd = [BIN, "embed", "--model", model, "--input", data, "--quiet", "--text-col", "name,description",
                "--id-col", "id"]
@@ -332,3 +330,24 @@ def test_gpu_lists_without_a_gpu_fail_saying_why():
             assert not os.path.exists(os.path.join(tmp, "v.npy"))
         proc = run([BIN, "bench", "--model", model, "--device", "cpu,cuda:x"], check=False)
         assert proc.returncode == common.EXIT_USAGE and "'cuda:x'" in proc.stderr, proc.stderr
+
+
+def test_two_encoders_on_one_gpu_equal_one():
+    """On a usable GPU (tests/gpu/device_check.sh runs it): cuda:0,0 (two encoders on one card, the multi-GPU
+    code) gives cuda:0's bytes on embed in fp32 and bf16, and related's lists split over cuda:0,0 equal one
+    search."""
+    if "; usable" not in run([BIN, "devices"]).stdout:
+        raise common.Skip("no usable GPU: cuda:0,0 against cuda:0 runs in tests/gpu/device_check.sh")
+    need_shared("data/" + ADIDAS[0])
+    model = common.test_usew()
+    with tempfile.TemporaryDirectory(prefix="userec-scale-") as tmp:
+        for precision in ("fp32", "bf16"):
+            one, two = os.path.join(tmp, f"one-{precision}.npy"), os.path.join(tmp, f"two-{precision}.npy")
+            cmd = embed_cmd(model, os.path.join(DATA, ADIDAS[0]), ADIDAS[1]) + ["--precision", precision]
+            run(cmd + ["-o", one, "--device", "cuda:0"])
+            run(cmd + ["-o", two, "--device", "cuda:0,0", "--batch-tokens", "4096"])
+            assert_same_files(two, one)
+        one, ids = os.path.join(tmp, "one-fp32.npy"), os.path.join(tmp, "one-fp32.ids")
+        run(related_cmd(one, ids, "-k", "10", "--device", "cuda:0", "-o", os.path.join(tmp, "r1.csv")))
+        run(related_cmd(one, ids, "-k", "10", "--device", "cuda:0,0", "-o", os.path.join(tmp, "r2.csv")))
+        assert read(os.path.join(tmp, "r1.csv")) == read(os.path.join(tmp, "r2.csv")), "related on cuda:0,0"
