@@ -313,6 +313,22 @@ def test_several_cpu_encoders_equal_one():
         assert run(query).stdout == run(query + ["--device", "cpu:0,0"]).stdout
 
 
+def test_bench_of_a_device_list_reports_scaling():
+    """bench --device cpu:0,0 (what cuda:all runs): each device alone, then together, and the scaling entry whose
+    shares add up to the sentences of the timed runs together."""
+    proc = run([BIN, "bench", "--model", common.tiny_usew(), "--device", "cpu,cpu:0,0", "--seq-len", "16",
+                "--batch", "32", "--repeat", "2", "--json"])
+    report = json.loads(proc.stdout)
+    devices = [r["device"] for r in report["results"]]
+    assert devices == ["cpu fp32", "cpu fp32", "cpu fp32", "cpu:0,0: 2 x cpu fp32"], devices
+    (scaling,) = report["scaling"]
+    assert scaling["devices"] == 2 and len(scaling["shares"]) == 2, scaling
+    assert sum(s["sentences"] for s in scaling["shares"]) == 2 * 64, scaling  # 2 timed runs of 2 x 32 sentences
+    alone = report["results"][1]["sentences_per_s"] + report["results"][2]["sentences_per_s"]
+    assert abs(scaling["alone_sum_sentences_per_s"] - alone) <= 1e-3 * alone, (scaling, alone)
+    assert abs(scaling["scaling_efficiency"] - scaling["sentences_per_s"] / alone) < 1e-3, scaling
+
+
 def test_gpu_lists_without_a_gpu_fail_saying_why():
     devices = run([BIN, "devices"]).stdout
     if "usable" in devices and "not usable" not in devices and "unavailable" not in devices:
