@@ -36,11 +36,23 @@ def need_slurm():
     if not missing:
         return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    proc = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES], env=env,
-                          capture_output=True, text=True)
-    if proc.returncode:
-        proc = subprocess.run(["sh", "-c", "apt-get update -qq && apt-get install -y -qq --no-install-recommends "
-                               + " ".join(PACKAGES)], env=env, capture_output=True, text=True)
+    # The packages' scripts start munge and slurmd as system services unless policy-rc.d says no (Docker images
+    # have one): this test starts its own daemons and must leave none running.
+    policy = "/usr/sbin/policy-rc.d"
+    made_policy = not os.path.exists(policy)
+    if made_policy:
+        with open(policy, "w") as f:
+            f.write("#!/bin/sh\n# tests/test_slurm.py: no service starts while it installs Slurm\nexit 101\n")
+        os.chmod(policy, 0o755)
+    try:
+        proc = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES], env=env,
+                              capture_output=True, text=True)
+        if proc.returncode:
+            proc = subprocess.run(["sh", "-c", "apt-get update -qq && apt-get install -y -qq --no-install-recommends "
+                                   + " ".join(PACKAGES)], env=env, capture_output=True, text=True)
+    finally:
+        if made_policy:
+            os.remove(policy)
     missing = [p for p in PROGRAMS if not find(p)]
     if proc.returncode or missing:
         raise common.Skip(f"installing {' '.join(PACKAGES)} failed (exit {proc.returncode}): "
