@@ -179,6 +179,30 @@ PartitionName=test Nodes={NODE} Default=YES MaxTime=INFINITE State=UP
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
+        # slurmstepd and the jobs' processes are not our children (slurmd detaches them), but they run in the
+        # test's folder: wait for the last to end (a step outlives its job by a moment), then kill them by pid
+        deadline = time.monotonic() + 10
+        while self.leftovers() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for pid in self.leftovers():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def leftovers(self):
+        """The pids of the processes still running in the test's folder (the daemons, slurmstepd, the jobs)."""
+        root, pids = os.path.dirname(self.dir), []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == os.getpid():
+                continue
+            try:
+                cwd = os.readlink(f"/proc/{entry}/cwd")
+            except OSError:  # gone, or not ours to read
+                continue
+            if cwd == root or cwd.startswith(root + os.sep):
+                pids.append(int(entry))
+        return pids
 
 
 def job_states(cluster, job):
@@ -240,5 +264,5 @@ def test_slurm_examples_merge_to_one_run():
             print(f"slurm: merged vectors, ids, rejects and related lists equal one process's ({', '.join(parts)})")
         finally:
             cluster.stop(jobs)
-        left = [p.pid for p in cluster.procs if p.poll() is None]
-        assert not left, f"daemons still running: {left}"
+        left = [p.pid for p in cluster.procs if p.poll() is None] + cluster.leftovers()
+        assert not left, f"processes of the test's cluster still running: {left}"
