@@ -85,6 +85,8 @@ static void usage(FILE *to) {
                 "  kernels, and GPU/CPU ratios when both devices run.\n"
                 "  --batch defaults to 256 sentences on the CPU, 16384 on a GPU. The CPU runs fp32, and bf16 where it has\n"
                 "  avx512_bf16; its kernels are the widest ISA it has unless USEREC_CPU_ISA=generic|avx2|avx512 says lower.\n"
+                "  --device cuda:all (or cuda:0,1,..): each GPU alone, then all together on --batch sentences per GPU:\n"
+                "  each one's share, the total sentences/s and the scaling efficiency (together / the sum alone).\n"
                 "  --quiet: no progress lines on stderr\n");
 }
 
@@ -198,6 +200,7 @@ static int text_workload(workload *w, const char *path, const userec_model *m, d
 /* One measured (device, precision, workload). */
 typedef struct {
     int on_gpu;
+    int alone; /* one device of a list, timed alone: no GPU/CPU ratio */
     char workload[64];
     userec_precision precision;
     double sentences_s;
@@ -224,6 +227,11 @@ typedef struct {
     size_t text_bytes;
     result results[MAX_RESULTS];
     int n_results, printed;
+    int gpus;  /* distinct GPUs of the list being timed: its peak is theirs together */
+    int alone; /* timing one device of a list by itself */
+    char *scaling;       /* --json: the "scaling" array's entries, printed after the results */
+    size_t scaling_size;
+    FILE *scaling_json;  /* writes them (open_memstream) */
 } bench_run;
 
 /* A progress line on stderr: what is about to be timed. */
@@ -275,7 +283,7 @@ static int time_workload(bench_run *b, userec_encoder *enc, userec_precision p, 
     const double tokens_s = (double)counts.tokens / t.median, sentences_s = (double)w->n / t.median;
     const double gflops = (tokens_s * b->info.flops_per_token + sentences_s * b->info.flops_per_sentence) / 1e9;
     const char *device = userec_encoder_name(enc);
-    const double peak = gpu ? 1000 * gpu_peak_tflops(device, p) : *cpu_peak_of(b, p);
+    const double peak = gpu ? 1000 * gpu_peak_tflops(device, p) * (b->alone ? 1 : b->gpus) : *cpu_peak_of(b, p);
     userec_encoder_stats split = {0};
     userec_encoder_stats_get(enc, &split);
     const double per_run = 1.0 / b->repeats;
@@ -305,9 +313,48 @@ static int time_workload(bench_run *b, userec_encoder *enc, userec_precision p, 
     }
     if (b->n_results < MAX_RESULTS) {
         result *r = &b->results[b->n_results++];
-        *r = (result){.on_gpu = gpu, .precision = p, .sentences_s = sentences_s};
+        *r = (result){.on_gpu = gpu, .alone = b->alone, .precision = p, .sentences_s = sentences_s};
         snprintf(r->workload, sizeof r->workload, "%s", w->label);
     }
+    return 0;
+}
+
+/* Several devices: each alone on the workload, then all together (the pieces of every call handed out as the
+ * devices free up); prints each device's share and the scaling efficiency, the list's sentences/s over the sum
+ * of its devices' alone. */
+static int time_scaling(bench_run *b, userec_encoder *enc, userec_precision p, const workload *w) {
+    userec_device_work work[USEREC_MAX_DEVICES];
+    const size_t n = userec_encoder_work(enc, work, USEREC_MAX_DEVICES);
+    double alone = 0;
+    int rc = 0;
+    b->alone = 1;
+    for (size_t i = 0; i < n && !rc; i++) {
+        rc = time_workload(b, userec_encoder_part(enc, i), p, w, NULL, NULL);
+        if (!rc) alone += b->results[b->n_results - 1].sentences_s;
+    }
+    b->alone = 0;
+    if (rc || (rc = time_workload(b, enc, p, w, NULL, NULL))) return rc;
+    const double together = b->results[b->n_results - 1].sentences_s;
+    userec_encoder_work(enc, work, USEREC_MAX_DEVICES); /* over the timed runs together */
+    size_t sentences = 0;
+    for (size_t i = 0; i < n; i++) sentences += work[i].sentences;
+    if (b->json) {
+        FILE *f = b->scaling_json;
+        fprintf(f, "%s{\"device\": \"%s\", \"precision\": \"%s\", \"workload\": \"%s\", \"devices\": %zu, "
+                "\"sentences_per_s\": %.3f, \"alone_sum_sentences_per_s\": %.3f, \"scaling_efficiency\": %.4f, "
+                "\"shares\": [", ftell(f) ? ", " : "", userec_encoder_name(enc), userec_precision_name(p), w->label, n,
+                together, alone, together / alone);
+        for (size_t i = 0; i < n; i++)
+            fprintf(f, "%s{\"device\": \"%s\", \"sentences\": %zu, \"busy_s\": %.6f}", i ? ", " : "", work[i].name,
+                    work[i].sentences, work[i].busy_s);
+        fprintf(f, "]}");
+        return 0;
+    }
+    printf("%34s %zu devices together: %.1f sentences/s, %.1f%% of the %.1f of each alone added up (scaling "
+           "efficiency)\n", "", n, together, 100 * together / alone, alone);
+    for (size_t i = 0; i < n; i++)
+        printf("%34s   %-40s %5.1f%% of the sentences, busy %.3f s of the timed runs\n", "", work[i].name,
+               sentences ? 100.0 * (double)work[i].sentences / (double)sentences : 0, work[i].busy_s);
     return 0;
 }
 
@@ -343,12 +390,30 @@ static int time_text_job(bench_run *b, userec_encoder *enc, userec_precision p, 
     return rc;
 }
 
-/* Runs every workload on one device and precision. */
-static int bench_device(bench_run *b, userec_device d, userec_precision p, const char *seq_lens, const char *ids_file) {
+/* The distinct GPUs of a chosen list. */
+static int distinct_gpus(const userec_devices *d) {
+    int n = 0;
+    for (int i = 0; i < d->count && d->kind == USEREC_DEVICE_CUDA; i++) {
+        int seen = 0;
+        for (int j = 0; j < i && !seen; j++) seen = d->index[j] == d->index[i];
+        n += !seen;
+    }
+    return n;
+}
+
+/* Runs every workload on one device (or list of devices) and precision. */
+static int bench_device(bench_run *b, const userec_devices *d, userec_precision p, const char *seq_lens,
+                        const char *ids_file) {
     userec_error err;
-    userec_encoder *enc = userec_encoder_open(b->model, d, p, stderr, &err);
+    userec_devices chosen;
+    if (cli_choose_devices("bench", d, &chosen)) return EXIT_FAILED;
+    userec_encoder *enc = userec_encoder_open_on(b->model, &chosen, p, stderr, &err);
     if (!enc) return cli_failed("bench", "%s", err.message);
-    const int on_gpu = userec_encoder_device(enc) == USEREC_DEVICE_CUDA, batch = b->batch ? b->batch : on_gpu ? 16384 : 256;
+    b->gpus = distinct_gpus(&chosen);
+    const size_t parts = userec_encoder_work(enc, NULL, 0);
+    const int on_gpu = userec_encoder_device(enc) == USEREC_DEVICE_CUDA;
+    /* per device: a list gets as many sentences as its devices would take alone */
+    const int batch = (b->batch ? b->batch : on_gpu ? 16384 : 256) * (int)parts;
     if (!on_gpu && !b->cpu_peak_gflops) {
         /* The best run of each: a shared machine only ever slows a run down. At least PROBE_RUNS runs however
          * few the timed repeats, so that one unlucky probe cannot make the MFU of a lucky call exceed 100%. */
@@ -374,12 +439,14 @@ static int bench_device(bench_run *b, userec_device d, userec_precision p, const
         int len;
         if ((rc = cli_int_option("bench", "--seq-len", tok, 1, (int)b->info.max_len, &len))) break;
         workload w = {0};
-        rc = random_workload(&w, len, batch, b->info.vocab_rows) ? cli_fail("bench", "out of memory") : time_workload(b, enc, p, &w, NULL, NULL);
+        rc = random_workload(&w, len, batch, b->info.vocab_rows) ? cli_fail("bench", "out of memory")
+             : parts > 1 ? time_scaling(b, enc, p, &w) : time_workload(b, enc, p, &w, NULL, NULL);
         workload_free(&w);
     }
     if (!rc && ids_file) {
         workload w = {0};
-        rc = file_workload(&w, ids_file, b->info.vocab_rows) ? 2 : time_workload(b, enc, p, &w, NULL, NULL);
+        rc = file_workload(&w, ids_file, b->info.vocab_rows) ? 2
+             : parts > 1 ? time_scaling(b, enc, p, &w) : time_workload(b, enc, p, &w, NULL, NULL);
         workload_free(&w);
     }
     if (!rc && b->texts_file) rc = time_text_job(b, enc, p, on_gpu);
@@ -393,9 +460,9 @@ static void print_ratios(const bench_run *b) {
     int printed = 0;
     for (int i = 0; i < b->n_results; i++) {
         const result *g = &b->results[i];
-        for (int j = 0; j < b->n_results && g->on_gpu; j++) {
+        for (int j = 0; j < b->n_results && g->on_gpu && !g->alone; j++) {
             const result *c = &b->results[j];
-            if (c->on_gpu || strcmp(c->workload, g->workload)) continue;
+            if (c->on_gpu || c->alone || strcmp(c->workload, g->workload)) continue;
             if (b->json)
                 printf("%s{\"precision\": \"%s\", \"workload\": \"%s\", \"gpu_over_cpu\": %.2f}", printed++ ? ", " : "",
                        userec_precision_name(g->precision), g->workload, g->sentences_s / c->sentences_s);
@@ -453,17 +520,15 @@ int cmd_bench(int argc, char **argv) {
                 b.model_path == defaults[1] ? " (the TEST weights: the real model's shapes and cost)" : "");
     }
     /* Both lists are checked whole before anything runs. */
-    userec_device device_list[8];
+    userec_devices device_list[8];
     userec_precision precision_list[USEREC_PRECISIONS];
     int n_devices = 0, n_precisions = 0;
-    char *dev_copy = strdup(devices), *prec_copy = strdup(precisions), *save = NULL;
-    for (char *tok = strtok_r(dev_copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-        if (n_devices == 8 || userec_device_parse(tok, &device_list[n_devices++], NULL))
-            return free(dev_copy), free(prec_copy), cli_fail("bench", "--device wants a list of cpu, cuda, auto; not '%s'", tok);
+    if (cli_device_groups("bench", devices, device_list, 8, &n_devices)) return EXIT_USAGE;
+    char *prec_copy = strdup(precisions), *save = NULL;
     for (char *tok = strtok_r(prec_copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
         if (n_precisions == USEREC_PRECISIONS || userec_precision_parse(tok, &precision_list[n_precisions++], NULL))
-            return free(dev_copy), free(prec_copy), cli_fail("bench", "--precision wants a list of fp32, tf32, bf16; not '%s'", tok);
-    free(dev_copy), free(prec_copy);
+            return free(prec_copy), cli_fail("bench", "--precision wants a list of fp32, tf32, bf16; not '%s'", tok);
+    free(prec_copy);
     if (threads > 0) omp_set_num_threads(threads), openblas_set_num_threads(threads);
     char isa_refused[200] = "", cpu_name[96];
     b.kernels = cpu_kernels_choose(isa_refused, sizeof isa_refused);
@@ -483,6 +548,10 @@ int cmd_bench(int argc, char **argv) {
         userec_free(m);
         return EXIT_USAGE;
     }
+    if (b.json && !(b.scaling_json = open_memstream(&b.scaling, &b.scaling_size))) {
+        userec_free(m);
+        return cli_failed("bench", "out of memory");
+    }
     if (b.json)
         printf("{\"model\": \"%s\", \"threads\": %d, \"load_s\": %.4f, \"cpu_model\": \"%s\", \"cpu_isa\": \"%s\", "
                "\"cpu_peak_isa\": \"%s\", \"results\": [",
@@ -500,12 +569,12 @@ int cmd_bench(int argc, char **argv) {
     for (int d = 0; d < n_devices && !rc; d++)
         for (int p = 0; p < n_precisions && !rc; p++) {
             const userec_precision prec = precision_list[p];
-            if (device_list[d] == USEREC_DEVICE_CPU && b.kernels && (prec == USEREC_TF32 || (prec == USEREC_BF16 && !b.kernels->bf16))) {
+            if (device_list[d].kind == USEREC_DEVICE_CPU && b.kernels && (prec == USEREC_TF32 || (prec == USEREC_BF16 && !b.kernels->bf16))) {
                 fprintf(stderr, "bench: skipping cpu %s: %s\n", userec_precision_name(prec),
                         prec == USEREC_TF32 ? "tf32 is a GPU precision" : "these CPU kernels have no bf16 products (avx512_bf16)");
                 continue;
             }
-            rc = bench_device(&b, device_list[d], precision_list[p], seq_lens, ids_file);
+            rc = bench_device(&b, &device_list[d], precision_list[p], seq_lens, ids_file);
         }
     if (!b.json && b.cpu_peak_gflops) {
         printf("CPU peak (the MFU denominator, %s probes): fp32 fma %.1f GFLOP/s", b.peak_kernels->name, b.cpu_peak_gflops);
@@ -521,8 +590,10 @@ int cmd_bench(int argc, char **argv) {
     if (b.json) printf("], \"ratios\": [");
     print_ratios(&b);
     if (b.json) {
-        printf("], \"cpu_peak_gflops\": %.2f, \"cpu_bf16_peak_gflops\": %.2f, \"cpu_isa_peak_gflops\": {",
-               b.cpu_peak_gflops, b.cpu_bf16_peak_gflops);
+        fclose(b.scaling_json);
+        printf("], \"scaling\": [%s], \"cpu_peak_gflops\": %.2f, \"cpu_bf16_peak_gflops\": %.2f, \"cpu_isa_peak_gflops\": {",
+               b.scaling, b.cpu_peak_gflops, b.cpu_bf16_peak_gflops);
+        free(b.scaling);
         for (int isa = 0, listed = 0; isa < CPU_ISAS; isa++)
             if (b.isa_peak_gflops[isa])
                 printf("%s\"%s\": %.2f", listed++ ? ", " : "", cpu_isa_name((cpu_isa)isa), b.isa_peak_gflops[isa]);

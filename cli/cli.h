@@ -23,6 +23,7 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 /* Prints "userec <cmd>: <message>" to stderr and returns EXIT_USAGE. */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -42,6 +43,10 @@ int cli_real_option(const char *cmd, const char *option, const char *arg, double
 int cli_threads_option(const char *cmd, const char *arg, int *threads);
 /* --device cpu|cuda|auto and --precision fp32|tf32|bf16. */
 int cli_device_option(const char *cmd, const char *arg, userec_device *device);
+/* --device as a list of devices for one job: cpu, cuda, auto, cuda:0,1,3, cuda:all, cpu:0,0 (userec_devices). */
+int cli_devices_option(const char *cmd, const char *arg, userec_devices *devices);
+/* bench's --device: several lists, each timed on its own: "cpu,cuda:0,1" is cpu, then cuda:0,1 together. */
+int cli_device_groups(const char *cmd, const char *arg, userec_devices *groups, int max, int *n);
 int cli_precision_option(const char *cmd, const char *arg, userec_precision *precision);
 
 /* A file a command reads or writes, with the option that named it (for messages). */
@@ -57,9 +62,9 @@ typedef struct {
 int cli_outputs_spare_inputs(const char *cmd, const cli_file *inputs, size_t n_inputs, const cli_file *outputs,
                              size_t n_outputs);
 
-/* Where the top-k search runs for --device `wanted` (userec_device_choose, its notes on stderr); returns 0, or
- * EXIT_FAILED after saying why --device cuda cannot run. */
-int cli_search_device(const char *cmd, userec_device wanted, userec_device *where);
+/* What --device `wanted` runs on (userec_devices_choose, its notes on stderr), decided before any work; returns
+ * 0, or EXIT_FAILED after saying why a GPU asked for cannot run. */
+int cli_choose_devices(const char *cmd, const userec_devices *wanted, userec_devices *chosen);
 
 /* Writes one CSV field, RFC 4180: a field holding a comma, quote or line break is quoted, its quotes doubled. */
 void cli_csv_field(FILE *f, const char *s);

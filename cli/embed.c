@@ -10,14 +10,16 @@
 #include "jobs/embed_job.h"
 #include "model/model.h"
 #include "model/provenance.h"
+#include "shards.h"
 #include "output/run_facts.h"
 #include "common/util.h"
 
 typedef struct {
     const char *model, *format, *format_out, *tokenizer;
     embed_job job;
-    userec_device device;
+    userec_devices devices;
     userec_precision precision;
+    shard_spec shard; /* --shard: this block of the input, written to OUT.part-I-of-N.* */
     int threads, quiet;
     double max_reject_rate;
 } embed_options;
@@ -42,16 +44,19 @@ static void usage(FILE *to) {
             "  OUT.rejects.tsv (line, id, reason) lists every row that could not be embedded\n"
             "  --max-reject-rate F    exit 1 when more than this share of rows is rejected (default 0.01)\n"
             "running:\n"
-            "  --device cpu|cuda|auto where to encode (default cpu; auto: the GPU when usable, else the CPU)\n"
-            "  --precision fp32|tf32|bf16  GPU arithmetic (default fp32; the CPU computes fp32 only)\n"
+            "  --device cpu|cuda|auto where to encode (default cpu; auto: the GPU when usable, else the CPU);\n"
+            "                         cuda:0,1,3 or cuda:all: several GPUs, one encoder each\n"
+            "  --precision fp32|tf32|bf16  arithmetic (default fp32): tf32 on a GPU, bf16 on a GPU or a CPU with avx512_bf16\n"
             "  --batch-tokens N       tokens per encoder call (default: the device's)\n"
             "  --threads N            CPU threads for tokenising and the CPU encoder (default: all)\n"
-            "  --quiet                no progress and no summary\n");
+            "  --quiet                no progress and no summary\n"
+            "  --shard I/N|slurm      embed the I-th of N blocks of the input's rows, to OUT.part-I-of-N.* and a\n"
+            "                         manifest; `userec merge -o OUT` joins the parts (docs/scale.md)\n");
 }
 
 static int parse_options(int argc, char **argv, embed_options *opt) {
     enum { O_TEXT_COL = 256, O_ID_COL, O_DELIM, O_NO_HEADER, O_TOKENIZER, O_STRICT, O_DTYPE, O_FORMAT_OUT, O_DEVICE,
-           O_PRECISION, O_BATCH_TOKENS, O_THREADS, O_MAX_REJECT };
+           O_PRECISION, O_BATCH_TOKENS, O_THREADS, O_MAX_REJECT, O_SHARD };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},         {"input", required_argument, 0, 'i'},
         {"format", required_argument, 0, 'f'},        {"output", required_argument, 0, 'o'},
@@ -62,8 +67,11 @@ static int parse_options(int argc, char **argv, embed_options *opt) {
         {"device", required_argument, 0, O_DEVICE},   {"precision", required_argument, 0, O_PRECISION},
         {"batch-tokens", required_argument, 0, O_BATCH_TOKENS}, {"threads", required_argument, 0, O_THREADS},
         {"max-reject-rate", required_argument, 0, O_MAX_REJECT}, {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
-    *opt = (embed_options){.max_reject_rate = 0.01, .device = USEREC_DEVICE_CPU, .precision = USEREC_FP32};
+        {"shard", required_argument, 0, O_SHARD},     {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    *opt = (embed_options){.max_reject_rate = 0.01, .devices = {.kind = USEREC_DEVICE_CPU, .count = 1},
+                           .precision = USEREC_FP32};
+    char err[256];
     embed_job *job = &opt->job;
     int c;
     optind = 1;
@@ -89,7 +97,10 @@ static int parse_options(int argc, char **argv, embed_options *opt) {
             break;
         case O_FORMAT_OUT: opt->format_out = optarg; break;
         case O_DEVICE:
-            if (cli_device_option("embed", optarg, &opt->device)) return EXIT_USAGE;
+            if (cli_devices_option("embed", optarg, &opt->devices)) return EXIT_USAGE;
+            break;
+        case O_SHARD:
+            if (shard_parse(optarg, &opt->shard, err, sizeof err)) return cli_fail("embed", "%s", err);
             break;
         case O_PRECISION:
             if (cli_precision_option("embed", optarg, &opt->precision)) return EXIT_USAGE;
@@ -135,6 +146,12 @@ static int parse_options(int argc, char **argv, embed_options *opt) {
                         input_format_name(job->in.format));
     if (opt->tokenizer && strcmp(opt->tokenizer, "spm") && strcmp(opt->tokenizer, "tfjs"))
         return cli_fail("embed", "--tokenizer wants spm or tfjs, not '%s'", opt->tokenizer);
+    if (opt->shard.count && !strcmp(job->input, "-"))
+        return cli_fail("embed", "--shard reads its block of a file that every shard reads: --input - (stdin) cannot "
+                                 "be shared");
+    const char *out = job->out;
+    if (opt->shard.count && !(job->out = shard_part_path(out, &opt->shard)))
+        return cli_fail("embed", "--shard names its parts after -o's extension: -o %s has none", out);
     return 0;
 }
 
@@ -178,12 +195,13 @@ static int write_facts(const embed_options *opt, const embed_summary *s, const u
     return run_facts_commit(&rf, err, err_len);
 }
 
-/* -o and the files written beside it must not be the model or the input. */
+/* -o and the files written beside it (the manifest too, with --shard) must not be the model or the input. */
 static int check_outputs(const embed_options *opt) {
-    char *paths[EMBED_JOB_MAX_OUTPUTS];
-    const size_t n = embed_job_outputs(&opt->job, paths);
+    char *paths[EMBED_JOB_MAX_OUTPUTS + 1];
+    size_t n = embed_job_outputs(&opt->job, paths);
+    if (n && opt->shard.count && !(paths[n++] = shard_manifest_path(opt->job.out, "embed"))) n--;
     if (!n) return cli_failed("embed", "out of memory");
-    cli_file outputs[EMBED_JOB_MAX_OUTPUTS];
+    cli_file outputs[EMBED_JOB_MAX_OUTPUTS + 1];
     for (size_t i = 0; i < n; i++) outputs[i] = (cli_file){"-o", paths[i]};
     const cli_file inputs[] = {{"--model", opt->model}, {"--input", opt->job.input}};
     const int rc = cli_outputs_spare_inputs("embed", inputs, 2, outputs, n);
@@ -213,7 +231,14 @@ int cmd_embed(int argc, char **argv) {
             return cli_failed("embed", "%s", uerr.message);
         }
     }
-    userec_encoder *enc = userec_encoder_open(m, opt.device, opt.precision, stderr, &uerr);
+    char err[1024];
+    shard_file input = {0};
+    size_t lo = 0, hi = 0;
+    if (opt.shard.count && cli_embed_shard_begin(&opt.shard, job, &input, &lo, &hi, err, sizeof err)) {
+        userec_free(m);
+        return cli_failed("embed", "%s", err);
+    }
+    userec_encoder *enc = userec_encoder_open_on(m, &opt.devices, opt.precision, stderr, &uerr);
     if (!enc) {
         userec_free(m);
         return cli_failed("embed", "%s", uerr.message);
@@ -222,14 +247,19 @@ int cmd_embed(int argc, char **argv) {
     if (!opt.quiet)
         fprintf(stderr, "embed: %s on %s%s%s\n", job->input, userec_encoder_name(enc), job->tok ? ", tokenizer " : "",
                 job->tok ? tokenizer_kind_name(tokenizer_kind(job->tok)) : "");
-    char err[1024];
     embed_summary sum;
     rc = embed_job_run(job, enc, info.dim, info.vocab_rows, &sum, err, sizeof err);
     const int facts_rc = rc ? 0 : write_facts(&opt, &sum, enc, test_weights, err, sizeof err);
+    const embed_shard_facts shard = {.model_path = opt.model, .model = m, .precision = opt.precision,
+                                     .device = userec_encoder_device(enc), .input = &input, .byte_start = lo,
+                                     .byte_end = hi};
+    const int manifest_rc = rc || facts_rc || !opt.shard.count ? 0 : cli_embed_manifest(&opt.shard, job, &shard, &sum,
+                                                                                            err, sizeof err);
     userec_encoder_close(enc);
     userec_free(m);
     if (rc) return cli_failed("embed", "%s (nothing was written)", err);
     if (facts_rc) return cli_failed("embed", "the vectors were written, but their facts file was not: %s", err);
+    if (manifest_rc) return cli_failed("embed", "the vectors were written, but the shard's manifest was not: %s", err);
     if (!opt.quiet) print_summary(&sum, &opt, &info);
     if (sum.ids_repaired)
         fprintf(stderr, "embed: warning: %zu ids held invalid UTF-8; JSON must be Unicode, so the JSONL writes those bytes "

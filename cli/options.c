@@ -76,15 +76,44 @@ int cli_device_option(const char *cmd, const char *arg, userec_device *device) {
     return userec_device_parse(arg, device, NULL) ? cli_fail(cmd, "--device wants cpu, cuda or auto, not '%s'", arg) : 0;
 }
 
+int cli_devices_option(const char *cmd, const char *arg, userec_devices *devices) {
+    userec_error err;
+    return userec_devices_parse(arg, devices, &err) ? cli_fail(cmd, "--device: %s", err.message) : 0;
+}
+
+int cli_device_groups(const char *cmd, const char *arg, userec_devices *groups, int max, int *n) {
+    *n = 0;
+    char *copy = strdup(arg), *save = NULL, group[256] = "";
+    if (!copy) return cli_failed(cmd, "out of memory");
+    int rc = 0;
+    /* a number continues the list before it (cuda:0,1); a name starts the next one */
+    for (char *tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+        const int more = *tok >= '0' && *tok <= '9' && *group;
+        if (!more && *group) {
+            rc = *n == max ? cli_fail(cmd, "--device: at most %d lists", max)
+                           : cli_devices_option(cmd, group, &groups[(*n)++]);
+            *group = 0;
+        }
+        const size_t used = strlen(group);
+        if (snprintf(group + used, sizeof group - used, "%s%s", more ? "," : "", tok) >= (int)(sizeof group - used))
+            rc = cli_fail(cmd, "--device: '%s' is too long", arg);
+    }
+    if (!rc && *group)
+        rc = *n == max ? cli_fail(cmd, "--device: at most %d lists", max) : cli_devices_option(cmd, group, &groups[(*n)++]);
+    if (!rc && !*n) rc = cli_fail(cmd, "--device: no device in '%s'", arg);
+    free(copy);
+    return rc;
+}
+
 int cli_precision_option(const char *cmd, const char *arg, userec_precision *precision) {
     return userec_precision_parse(arg, precision, NULL)
                ? cli_fail(cmd, "--precision wants fp32, tf32 or bf16, not '%s'", arg)
                : 0;
 }
 
-int cli_search_device(const char *cmd, userec_device wanted, userec_device *where) {
+int cli_choose_devices(const char *cmd, const userec_devices *wanted, userec_devices *chosen) {
     userec_error err;
-    if (userec_device_choose(wanted, stderr, where, &err)) return cli_failed(cmd, "%s", err.message);
+    if (userec_devices_choose(wanted, stderr, chosen, &err)) return cli_failed(cmd, "%s", err.message);
     return 0;
 }
 

@@ -19,7 +19,7 @@ typedef enum { OUT_TABLE, OUT_JSON } out_format;
 typedef struct {
     const char *model, *emb, *ids, *catalog, *text_col, *id_col, *catalog_format, *out;
     size_t k;
-    userec_device device;
+    userec_devices devices;
     out_format format;
 } query_options;
 
@@ -42,7 +42,7 @@ static void usage(FILE *to) {
             "                       json: one JSON object per text and line: {\"query\": TEXT, \"neighbors\":\n"
             "                       [{\"rank\": 1, \"id\": ..., \"score\": ..., \"text\": ...}, ...]}\n"
             "  --device cpu|cuda|auto  where to encode the texts and search, in fp32 (default cpu; auto: the GPU\n"
-            "                       when usable, else the CPU)\n"
+            "                       when usable, else the CPU); cuda:0,1 or cuda:all: several GPUs\n"
             "An empty text is refused, as `embed` refuses it.\n");
 }
 
@@ -56,7 +56,7 @@ static int parse_options(int argc, char **argv, query_options *opt) {
         {"format", required_argument, 0, O_FORMAT},     {"device", required_argument, 0, O_DEVICE},
         {"output", required_argument, 0, 'o'},          {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
-    *opt = (query_options){.k = 10};
+    *opt = (query_options){.k = 10, .devices = {.kind = USEREC_DEVICE_CPU, .count = 1}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "k:o:", longopts, NULL)) != -1) {
@@ -80,7 +80,7 @@ static int parse_options(int argc, char **argv, query_options *opt) {
                                     : " (the catalogue's format is --catalog-format)");
             break;
         case O_DEVICE:
-            if (cli_device_option("query", optarg, &opt->device)) return EXIT_USAGE;
+            if (cli_devices_option("query", optarg, &opt->devices)) return EXIT_USAGE;
             break;
         case 'k':
             if (cli_size_option("query", "-k", optarg, 1, INT32_MAX, &opt->k)) return EXIT_USAGE;
@@ -139,13 +139,13 @@ static int gather_texts(char **args, size_t n_args, text_list *l, char *err, siz
     return l->n ? 0 : cli_fail("query", "no texts on stdin");
 }
 
-/* Tokenizes the texts with the model's default tokenizer and encodes them on `device` (fp32) into n rows of dim
+/* Tokenizes the texts with the model's default tokenizer and encodes them on `devices` (fp32) into n rows of dim
  * floats. */
-static int embed_texts(const char *model_path, userec_device device, char **texts, size_t n, float **out, size_t *dim,
-                       userec_text_counts *counts, char *err, size_t err_len) {
+static int embed_texts(const char *model_path, const userec_devices *devices, char **texts, size_t n, float **out,
+                       size_t *dim, userec_text_counts *counts, char *err, size_t err_len) {
     userec_error uerr;
     userec_model *m = userec_load(model_path, &uerr);
-    userec_encoder *enc = m ? userec_encoder_open(m, device, USEREC_FP32, stderr, &uerr) : NULL;
+    userec_encoder *enc = m ? userec_encoder_open_on(m, devices, USEREC_FP32, stderr, &uerr) : NULL;
     size_t *lens = malloc(n * sizeof *lens);
     int rc = !enc ? ERR(err, err_len, "%s", uerr.message) : 0;
     if (!rc) *dim = userec_info(m).dim;
@@ -322,20 +322,18 @@ int cmd_query(int argc, char **argv) {
     results res = {.opt = &opt, .texts = &texts, .item_ids = &item_ids};
     size_t dim = 0, scaled = 0, zero, n_items = 0;
     userec_text_counts counts = {0};
-    userec_device search_device = USEREC_DEVICE_CPU;
+    userec_devices devices; /* for both the encoder and the search: auto that fell back has said so once */
     if ((rc = gather_texts(argv + optind, (size_t)(argc - optind), &texts, err, sizeof err)) > 0) goto done;
-    if (!rc && cli_search_device("query", opt.device, &search_device)) {
+    if (!rc && cli_choose_devices("query", &opt.devices, &devices)) {
         rc = EXIT_FAILED;
         goto done;
     }
-    /* auto that fell back has said so once: the encoder then goes straight to the CPU */
-    const userec_device encode_device = search_device == USEREC_DEVICE_CPU ? USEREC_DEVICE_CPU : opt.device;
     if (!rc) rc = topk_load_vectors(opt.emb, &items, &scaled, &zero, err, sizeof err);
     n_items = items.rows;
     /* No list can hold more than every item: memory follows the catalogue, not the -k asked for. */
     const size_t k = res.k = opt.k < n_items ? opt.k : n_items ? n_items : 1;
     if (!rc && opt.ids) rc = topk_read_ids(opt.ids, opt.emb, items.rows, &item_ids, err, sizeof err);
-    if (!rc) rc = embed_texts(opt.model, encode_device, texts.text, texts.n, &vectors, &dim, &counts, err, sizeof err);
+    if (!rc) rc = embed_texts(opt.model, &devices, texts.text, texts.n, &vectors, &dim, &counts, err, sizeof err);
     if (!rc && dim != items.cols)
         rc = ERR(err, sizeof err, "%s holds %zu-d vectors but %s makes %zu-d ones", opt.emb, items.cols, opt.model, dim);
     if (!rc && k > SIZE_MAX / sizeof *score / texts.n)
@@ -343,7 +341,7 @@ int cmd_query(int argc, char **argv) {
     if (!rc && !((index = malloc(texts.n * k * sizeof *index)) && (score = malloc(texts.n * k * sizeof *score))))
         rc = ERR(err, sizeof err, "out of memory for %zu x %zu results", texts.n, k);
     if (!rc) {
-        const userec_topk_options topt = {.k = k, .device = search_device};
+        const userec_topk_options topt = {.k = k, .device = devices.kind, .devices = &devices};
         userec_error uerr;
         if (userec_topk_search(vectors, texts.n, items.data, items.rows, dim, &topt, index, score, &uerr))
             rc = ERR(err, sizeof err, "%s", uerr.message);

@@ -13,6 +13,7 @@
 #include "catalog.h"
 #include "cli.h"
 #include "output/run_facts.h"
+#include "shards.h"
 #include "topk/topk.h"
 #include "common/util.h"
 
@@ -23,8 +24,9 @@ typedef struct {
     size_t k;
     int exclude_self; /* -1: not given */
     int threads, quiet;
-    userec_device device;
+    userec_devices devices;
     userec_precision precision;
+    shard_spec shard; /* --shard: this block of the queries, written to OUT.part-I-of-N.* */
     out_format format;
     int use_min_score, use_max_score;
     double min_score, max_score;            /* --min-score, --dedupe-above */
@@ -43,10 +45,13 @@ static void usage(FILE *to) {
             "  --queries FILE       query vectors .npy: search them against the items instead of all-pairs\n"
             "  --query-ids FILE     ids of the query rows (default: their 0-based row numbers)\n"
             "  --include-self       all-pairs: let an item be its own neighbour (excluded by default)\n"
-            "  --device cpu|cuda|auto  where to search (default cpu; auto: the GPU when usable, else the CPU)\n"
+            "  --device cpu|cuda|auto  where to search (default cpu; auto: the GPU when usable, else the CPU);\n"
+            "                       cuda:0,1,3 or cuda:all: the queries split across those GPUs\n"
             "  --precision fp32|bf16  bf16 rounds the vectors to bf16 on the GPU (default fp32, exact)\n"
             "  --threads N          CPU threads (default: all)\n"
             "  --quiet              no progress and no summary\n"
+            "  --shard I/N|slurm    the lists of the I-th of N blocks of the queries (against every item), to\n"
+            "                       OUT.part-I-of-N.* and a manifest; `userec merge -o OUT` joins the parts\n"
             "filters (CPU only; each list then holds the k best neighbours that pass them all, in the same order):\n"
             "  --min-score S        leave out neighbours scoring below S\n"
             "  --dedupe-above S     leave out neighbours scoring above S: near-duplicates of the query\n"
@@ -63,7 +68,7 @@ static void usage(FILE *to) {
 
 static int parse_options(int argc, char **argv, related_options *opt) {
     enum { O_EMB = 256, O_IDS, O_QUERIES, O_QUERY_IDS, O_INCLUDE_SELF, O_EXCLUDE_SELF, O_DEVICE, O_PRECISION, O_THREADS,
-           O_MIN_SCORE, O_DEDUPE, O_ONLY_SAME, O_ONLY_OTHER, O_CATALOG, O_CATALOG_FORMAT, O_ID_COL, O_DELIM };
+           O_MIN_SCORE, O_DEDUPE, O_ONLY_SAME, O_ONLY_OTHER, O_CATALOG, O_CATALOG_FORMAT, O_ID_COL, O_DELIM, O_SHARD };
     static const struct option longopts[] = {
         {"emb", required_argument, 0, O_EMB},          {"ids", required_argument, 0, O_IDS},
         {"queries", required_argument, 0, O_QUERIES},  {"query-ids", required_argument, 0, O_QUERY_IDS},
@@ -75,8 +80,9 @@ static int parse_options(int argc, char **argv, related_options *opt) {
         {"only-same", required_argument, 0, O_ONLY_SAME}, {"only-other", required_argument, 0, O_ONLY_OTHER},
         {"catalog", required_argument, 0, O_CATALOG},  {"catalog-format", required_argument, 0, O_CATALOG_FORMAT},
         {"id-col", required_argument, 0, O_ID_COL},    {"delimiter", required_argument, 0, O_DELIM},
-        {0, 0, 0, 0}};
-    *opt = (related_options){.k = 10, .exclude_self = -1};
+        {"shard", required_argument, 0, O_SHARD},      {0, 0, 0, 0}};
+    *opt = (related_options){.k = 10, .exclude_self = -1, .devices = {.kind = USEREC_DEVICE_CPU, .count = 1}};
+    char err[256];
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "k:o:q", longopts, NULL)) != -1) {
@@ -93,7 +99,10 @@ static int parse_options(int argc, char **argv, related_options *opt) {
             if (cli_size_option("related", "-k", optarg, 1, INT32_MAX, &opt->k)) return EXIT_USAGE;
             break;
         case O_DEVICE:
-            if (cli_device_option("related", optarg, &opt->device)) return EXIT_USAGE;
+            if (cli_devices_option("related", optarg, &opt->devices)) return EXIT_USAGE;
+            break;
+        case O_SHARD:
+            if (shard_parse(optarg, &opt->shard, err, sizeof err)) return cli_fail("related", "%s", err);
             break;
         case O_PRECISION:
             if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
@@ -139,10 +148,10 @@ static int parse_options(int argc, char **argv, related_options *opt) {
     if (opt->catalog && cli_catalog_format("related", opt->catalog, opt->catalog_format, &opt->catalog_in.format))
         return EXIT_USAGE;
     const int filtered = opt->use_min_score || opt->use_max_score || opt->group_col;
-    if (filtered && (opt->device == USEREC_DEVICE_CUDA || opt->precision != USEREC_FP32))
+    if (filtered && (opt->devices.kind == USEREC_DEVICE_CUDA || opt->precision != USEREC_FP32))
         return cli_fail("related", "--min-score, --dedupe-above, --only-same and --only-other run on the CPU only, in "
                                    "fp32: use --device cpu (the fused CUDA top-k has no filters)");
-    if (filtered) opt->device = USEREC_DEVICE_CPU; /* auto: the filters decide */
+    if (filtered) opt->devices = (userec_devices){.kind = USEREC_DEVICE_CPU, .count = 1}; /* auto: the filters decide */
     if (!opt->emb || !opt->out) {
         usage(stderr);
         return cli_fail("related", "--emb and -o are required");
@@ -155,6 +164,8 @@ static int parse_options(int argc, char **argv, related_options *opt) {
     if (dot && !strcmp(dot, ".csv")) opt->format = OUT_CSV;
     else if (dot && !strcmp(dot, ".jsonl")) opt->format = OUT_JSONL;
     else return cli_fail("related", "-o must end in .csv or .jsonl, not '%s'", opt->out);
+    if (opt->shard.count && !(opt->out = shard_part_path(opt->out, &opt->shard)))
+        return cli_failed("related", "out of memory");
     return 0;
 }
 
@@ -171,7 +182,7 @@ static const char *id_of(id_namer *n, size_t row) {
 }
 
 /* Writes the lists; returns how many ids the JSONL had to write with U+FFFD (invalid UTF-8). */
-static size_t write_results(FILE *f, out_format format, size_t n_queries, size_t k, const int32_t *index,
+static size_t write_results(FILE *f, out_format format, size_t first, size_t n_queries, size_t k, const int32_t *index,
                             const float *score, const topk_ids *query_ids, const topk_ids *item_ids) {
     size_t repaired = 0;
     id_namer qn = {.ids = query_ids}, in = {.ids = item_ids};
@@ -181,7 +192,7 @@ static size_t write_results(FILE *f, out_format format, size_t n_queries, size_t
         const float *qs = score + q * k;
         size_t found = 0;
         while (found < k && qi[found] != USEREC_TOPK_EMPTY) found++;
-        const char *id = id_of(&qn, q);
+        const char *id = id_of(&qn, first + q);
         if (format == OUT_CSV) {
             for (size_t r = 0; r < found; r++) {
                 cli_csv_field(f, id);
@@ -227,9 +238,10 @@ static int load_side(const char *npy_path, const char *ids_path, int quiet, topk
 }
 
 /* OUT.related.json: the options, counts and time of the run, for `userec report`. */
-static int write_facts(const related_options *opt, userec_device device, size_t n_queries, size_t n_items,
+static int write_facts(const related_options *opt, const userec_devices *devices, size_t n_queries, size_t n_items,
                        size_t n_groups, double search_s, char *err, size_t err_len) {
     run_facts rf;
+    char device[256];
     if (run_facts_open_beside(&rf, opt->out, ".related.json", "related", err, err_len)) return -1;
     run_facts_string(&rf, "emb", opt->emb);
     run_facts_string(&rf, "ids", opt->ids);
@@ -244,12 +256,23 @@ static int write_facts(const related_options *opt, userec_device device, size_t 
         run_facts_string(&rf, "catalog", opt->catalog);
         run_facts_count(&rf, "groups", n_groups);
     }
-    run_facts_string(&rf, "device", userec_device_name(device));
+    run_facts_string(&rf, "device", userec_devices_name(devices, device, sizeof device));
     run_facts_string(&rf, "precision", userec_precision_name(opt->precision));
     run_facts_count(&rf, "query_rows", n_queries);
     run_facts_count(&rf, "items", n_items);
     run_facts_number(&rf, "seconds", search_s);
     return run_facts_commit(&rf, err, err_len);
+}
+
+/* --shard: the options that shape the lists, as the manifest records them (merge compares them part by part). */
+static void shard_options(const related_options *opt, size_t k, char *text, size_t len) {
+    snprintf(text, len, "k=%zu self=%s precision=%s min_score=%.9g dedupe_above=%.9g %s=%s catalog_format=%s id_col=%s "
+             "delimiter=%c", k, opt->queries ? "queries" : opt->exclude_self ? "excluded" : "included",
+             userec_precision_name(opt->precision), opt->use_min_score ? opt->min_score : NAN,
+             opt->use_max_score ? opt->max_score : NAN, opt->group_rule == USEREC_GROUPS_OTHER ? "only_other" :
+             "only_same", opt->group_col ? opt->group_col : "-", opt->catalog ? input_format_name(opt->catalog_in.format)
+             : "-", opt->catalog_in.id_col ? opt->catalog_in.id_col : "-",
+             opt->catalog_in.delimiter ? opt->catalog_in.delimiter : ',');
 }
 
 int cmd_related(int argc, char **argv) {
@@ -258,15 +281,16 @@ int cmd_related(int argc, char **argv) {
     if (rc) return rc;
     const cli_file inputs[] = {{"--emb", opt.emb}, {"--ids", opt.ids}, {"--queries", opt.queries},
                                {"--query-ids", opt.query_ids}, {"--catalog", opt.catalog}};
-    char *facts = output_sibling(opt.out, ".related.json");
-    if (!facts) return cli_failed("related", "out of memory");
-    const cli_file outputs[] = {{"-o", opt.out}, {"-o", facts}};
-    rc = cli_outputs_spare_inputs("related", inputs, 5, outputs, 2);
+    char *facts = output_sibling(opt.out, ".related.json"), *manifest = shard_manifest_path(opt.out, "related");
+    if (!facts || !manifest) return cli_failed("related", "out of memory");
+    const cli_file outputs[] = {{"-o", opt.out}, {"-o", facts}, {"-o", manifest}};
+    rc = cli_outputs_spare_inputs("related", inputs, 5, outputs, opt.shard.count ? 3 : 2);
     free(facts);
+    free(manifest);
     if (rc) return rc;
-    userec_device device;
-    if (cli_search_device("related", opt.device, &device)) return EXIT_FAILED;
-    if (opt.device == USEREC_DEVICE_AUTO && device == USEREC_DEVICE_CPU) opt.precision = USEREC_FP32; /* as its note said */
+    userec_devices devices;
+    if (cli_choose_devices("related", &opt.devices, &devices)) return EXIT_FAILED;
+    if (opt.devices.kind == USEREC_DEVICE_AUTO && devices.kind == USEREC_DEVICE_CPU) opt.precision = USEREC_FP32; /* as its note said */
     if (opt.threads) omp_set_num_threads(opt.threads);
     char err[1024] = "";
     topk_matrix items = {0}, queries = {0};
@@ -276,7 +300,8 @@ int cmd_related(int argc, char **argv) {
     atomic_file out = {0};
     double search_s = 0;
     size_t n_groups = 0;
-    rc = load_side(opt.emb, opt.ids, opt.quiet, &items, &item_ids, err, sizeof err);
+    rc = opt.shard.count ? shard_manifest_remove(opt.out, "related", err, sizeof err) : 0;
+    if (!rc) rc = load_side(opt.emb, opt.ids, opt.quiet, &items, &item_ids, err, sizeof err);
     if (!rc && opt.group_col)
         rc = cli_catalog_groups(opt.catalog, &opt.catalog_in, opt.group_col, &item_ids, items.rows, &groups, &n_groups,
                                 err, sizeof err);
@@ -287,40 +312,55 @@ int cmd_related(int argc, char **argv) {
     const topk_ids *q_ids = opt.queries ? &query_ids : &item_ids;
     /* No list can hold more than every item: memory follows the catalogue, not the -k asked for. */
     const size_t k = opt.k < items.rows ? opt.k : items.rows ? items.rows : 1;
+    /* --shard: the lists of one block of the queries, against every item */
+    size_t lo = 0, hi = q->rows;
+    if (opt.shard.count) shard_block(&opt.shard, q->rows, &lo, &hi);
+    const size_t n_block = hi - lo;
     size_t repaired = 0;
-    if (!rc && q->rows && k > SIZE_MAX / sizeof *score / q->rows)
-        rc = ERR(err, sizeof err, "%zu queries x %zu neighbours do not fit in memory", q->rows, k);
+    if (!rc && n_block && k > SIZE_MAX / sizeof *score / n_block)
+        rc = ERR(err, sizeof err, "%zu queries x %zu neighbours do not fit in memory", n_block, k);
     if (!rc) {
-        size_t n_results = q->rows * k;
+        size_t n_results = n_block * k;
         if (!n_results) n_results = 1; /* malloc(0) may return NULL */
         index = malloc(n_results * sizeof *index);
         score = malloc(n_results * sizeof *score);
-        if (!index || !score) rc = ERR(err, sizeof err, "out of memory for %zu x %zu results", q->rows, k);
+        if (!index || !score) rc = ERR(err, sizeof err, "out of memory for %zu x %zu results", n_block, k);
     }
     if (!rc) rc = atomic_open(&out, opt.out, err, sizeof err); /* before the search: a bad path fails at once */
     if (!rc) {
         progress bar;
         progress_start(&bar, progress_style_for_stderr(opt.quiet), "related");
-        const userec_topk_options topt = {.k = k, .exclude_self = opt.exclude_self, .device = device,
+        const userec_topk_options topt = {.k = k, .exclude_self = opt.exclude_self, .device = devices.kind,
                                           .precision = opt.precision, .progress = report_search, .progress_arg = &bar,
                                           .use_min_score = opt.use_min_score, .min_score = (float)opt.min_score,
                                           .use_max_score = opt.use_max_score, .max_score = (float)opt.max_score,
-                                          .group_rule = opt.group_rule, .item_group = groups, .query_group = groups};
+                                          .group_rule = opt.group_rule, .item_group = groups,
+                                          .query_group = groups ? groups + lo : NULL, .query_offset = lo,
+                                          .devices = &devices};
         const double t0 = now_seconds();
         userec_error uerr;
-        if (userec_topk_search(q->data, q->rows, items.data, items.rows, items.cols, &topt, index, score, &uerr))
+        if (userec_topk_search(q->data + lo * q->cols, n_block, items.data, items.rows, items.cols, &topt, index, score,
+                               &uerr))
             rc = ERR(err, sizeof err, "%s", uerr.message);
         search_s = now_seconds() - t0;
         if (!rc) {
             progress_report(&bar, 1, "searched; writing", 1);
-            repaired = write_results(out.fp, opt.format, q->rows, k, index, score, q_ids, &item_ids);
+            repaired = write_results(out.fp, opt.format, lo, n_block, k, index, score, q_ids, &item_ids);
             if (ferror(out.fp)) rc = SYS_ERR(err, sizeof err, out.tmp_path, "write");
         }
         if (rc) atomic_abort(&out);
         else rc = atomic_commit(&out, err, sizeof err);
     }
-    const int facts_rc = rc ? 0 : write_facts(&opt, device, q->rows, items.rows, n_groups, search_s, err, sizeof err);
-    const size_t n_queries = q->rows, n_items = items.rows, dim = items.cols;
+    const int facts_rc = rc ? 0 : write_facts(&opt, &devices, n_block, items.rows, n_groups, search_s, err, sizeof err);
+    char options[512];
+    shard_options(&opt, k, options, sizeof options);
+    const related_shard_facts shard = {.out = opt.out, .inputs = {opt.emb, opt.ids, opt.queries, opt.query_ids,
+                                                                   opt.catalog},
+                                       .options = options, .format = opt.format == OUT_CSV ? "csv" : "jsonl",
+                                       .rows_start = lo, .rows_end = hi, .rows_total = q->rows};
+    const int manifest_rc = rc || facts_rc || !opt.shard.count ? 0 : cli_related_manifest(&opt.shard, &shard, err,
+                                                                                              sizeof err);
+    const size_t n_items = items.rows, dim = items.cols;
     free(groups);
     free(index);
     free(score);
@@ -330,13 +370,15 @@ int cmd_related(int argc, char **argv) {
     topk_ids_free(&query_ids);
     if (rc) return cli_failed("related", "%s (nothing was written)", err);
     if (facts_rc) return cli_failed("related", "the lists were written, but their facts file was not: %s", err);
+    if (manifest_rc) return cli_failed("related", "the lists were written, but the shard's manifest was not: %s", err);
     if (repaired)
         fprintf(stderr, "related: warning: %zu ids held invalid UTF-8; JSON must be Unicode, so %s has those bytes as "
                         "U+FFFD (the CSV output keeps ids byte for byte)\n", repaired, opt.out);
     if (!opt.quiet) {
-        const double flops = 2.0 * (double)n_queries * (double)n_items * (double)dim;
+        const double flops = 2.0 * (double)n_block * (double)n_items * (double)dim;
+        char device[256];
         fprintf(stderr, "related: %zu queries x %zu items (%zu-d), k=%zu, %s %s: %.3f s (%.1f GFLOP/s counting 2*queries*items*dim) -> %s\n",
-                n_queries, n_items, dim, opt.k, device == USEREC_DEVICE_CUDA ? "cuda" : "cpu",
+                n_block, n_items, dim, opt.k, userec_devices_name(&devices, device, sizeof device),
                 opt.precision == USEREC_BF16 ? "bf16" : "fp32", search_s, search_s > 0 ? flops / search_s / 1e9 : 0, opt.out);
     }
     return 0;

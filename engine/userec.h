@@ -79,6 +79,27 @@ USEREC_API const char *userec_precision_name(userec_precision precision);
 USEREC_API userec_status userec_device_choose(userec_device device, FILE *notes, userec_device *chosen,
                                               userec_error *err);
 
+/* The devices of one job, as --device names them: "cpu", "cuda" (GPU 0), "auto" (GPU 0 when usable, else the
+ * CPU), "cuda:0,1,3" (those GPUs, one encoder each; a GPU listed twice gets two), "cuda:all" (every usable GPU),
+ * "cpu:0,0" (two CPU encoders side by side: no faster than one, they share the cores, but it runs the
+ * multi-device code where there is no GPU). One kind per list. */
+#define USEREC_MAX_DEVICES 64
+typedef struct {
+    userec_device kind;            /* cpu, cuda or auto */
+    int all;                       /* cuda:all: every usable GPU, listed by userec_devices_choose */
+    int count;                     /* entries of index; 0 for auto and cuda:all until chosen */
+    int index[USEREC_MAX_DEVICES]; /* device numbers in the order given, repeats allowed (the CPU is 0) */
+} userec_devices;
+
+USEREC_API userec_status userec_devices_parse(const char *text, userec_devices *devices, userec_error *err);
+/* The list as text ("cuda:0,1", "cpu", "cuda:all") in buf (truncated to len); returns buf. */
+USEREC_API const char *userec_devices_name(const userec_devices *devices, char *buf, size_t len);
+/* What a list runs on: auto -> cuda:0 when GPU 0 is usable, else cpu, saying why on `notes` (may be NULL);
+ * cuda:all -> every usable GPU; cuda:N,.. -> those, each checked. No usable GPU, or a listed one that is not
+ * usable, is USEREC_ERR_DEVICE saying why. *chosen has kind cpu or cuda and count >= 1. */
+USEREC_API userec_status userec_devices_choose(const userec_devices *wanted, FILE *notes, userec_devices *chosen,
+                                               userec_error *err);
+
 typedef struct {
     char name[256];
     int cc_major, cc_minor; /* compute capability */
@@ -155,6 +176,12 @@ typedef struct userec_encoder userec_encoder;
  * must outlive the encoder. */
 USEREC_API userec_encoder *userec_encoder_open(const userec_model *model, userec_device device,
                                                userec_precision precision, FILE *notes, userec_error *err);
+/* The same on a list of devices (userec_devices_choose decides what it runs on): one encoder per listed
+ * device, each with its own copy of the weights, behind this one. A call is cut into pieces of whole sentences
+ * that go to the devices as they free up; every row lands in its place in out, so the output does not depend
+ * on the number of devices: bit for bit, on devices of one kind and precision. */
+USEREC_API userec_encoder *userec_encoder_open_on(const userec_model *model, const userec_devices *devices,
+                                                  userec_precision precision, FILE *notes, userec_error *err);
 USEREC_API void userec_encoder_close(userec_encoder *e);
 /* userec_encode_ids on this encoder's device. One call at a time per encoder: it reuses its buffers. */
 USEREC_API userec_status userec_encoder_encode(userec_encoder *e, const int32_t *ids, const size_t *offsets,
@@ -180,6 +207,18 @@ typedef struct {
 USEREC_API void userec_encoder_stats_get(const userec_encoder *e, userec_encoder_stats *stats);
 USEREC_API void userec_encoder_stats_reset(userec_encoder *e);
 
+/* The work each device did since the last userec_encoder_stats_reset. */
+typedef struct {
+    const char *name; /* userec_encoder_name of that device's encoder */
+    size_t sentences, tokens;
+    double busy_s; /* seconds inside its encode calls */
+} userec_device_work;
+/* Fills up to max entries, one per device, and returns the number of devices (1 for a single device). */
+USEREC_API size_t userec_encoder_work(const userec_encoder *e, userec_device_work *work, size_t max);
+/* Device i's own encoder (i below userec_encoder_work's count): to run that device alone, e.g. to time it.
+ * It belongs to e. A single-device encoder is its own part 0. */
+USEREC_API userec_encoder *userec_encoder_part(userec_encoder *e, size_t i);
+
 /* ---- related items: exact cosine top-k ---- */
 
 /* Result layout: index[q * k + r] and score[q * k + r] hold query q's rank-r neighbour (r = 0 is the best),
@@ -197,7 +236,8 @@ typedef enum {
 
 typedef struct {
     size_t k;
-    int exclude_self;           /* query q is item q (all-pairs): never return it; needs n_queries <= n_items */
+    int exclude_self;           /* query q is item q (all-pairs): never return it; needs n_queries <= n_items
+                                   (query_offset + n_queries with an offset, below) */
     userec_device device;       /* cpu, cuda or auto (auto falls back to the CPU silently) */
     userec_precision precision; /* fp32 (exact, both devices) or bf16 (CUDA: inputs rounded to bf16, fp32 sums) */
     /* May be NULL. Called now and then, on the calling thread, with the share of the search done (0 to 1). */
@@ -214,6 +254,12 @@ typedef struct {
     const int32_t *item_group;  /* with a group rule: n_items group numbers (a category or brand, numbered by the
                                    caller) */
     const int32_t *query_group; /* with a group rule: n_queries group numbers; all-pairs passes item_group */
+    /* A block of all-pairs: with exclude_self, query q is item query_offset + q (related --shard). */
+    size_t query_offset;
+    /* May be NULL. Else the search runs on these devices instead of `device`: the queries are cut into one block
+     * per listed device; blocks on the same device run one after the other. The lists equal a one-device
+     * search's (fp32: bit for bit). */
+    const userec_devices *devices;
 } userec_topk_options;
 
 /* Searches n_queries rows of queries against n_items rows of items (row-major, dim floats each). queries may

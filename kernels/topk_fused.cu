@@ -122,7 +122,7 @@ struct list_head {
 struct fused_args {
     const void *queries; /* this query chunk: n_queries rows of dim_pad elements */
     int n_queries;
-    long long query_base; /* global index of its row 0 */
+    long long query_base; /* item index of its row 0, for the self test (query_offset + the chunk's start) */
     const void *items;    /* this item chunk */
     int n_items;
     long long item_base;
@@ -484,7 +484,8 @@ static userec_status make_plan(size_t n_queries, size_t n_items, size_t dim, con
 
 static userec_status search(const float *queries, size_t n_queries, const float *items, size_t n_items, size_t dim,
                             const userec_topk_options *opt, int32_t *out_index, float *out_score, buffers *b, userec_error *e) {
-    const bool same_rows = queries == items && n_queries == n_items, bf16_in = opt->precision == USEREC_BF16;
+    const bool same_rows = queries == items && n_queries == n_items && !opt->query_offset,
+               bf16_in = opt->precision == USEREC_BF16;
     plan p{};
     userec_status st = make_plan(n_queries, n_items, dim, opt, same_rows, &p, e);
     if (st) return st;
@@ -524,7 +525,7 @@ static userec_status search(const float *queries, size_t n_queries, const float 
             /* a single item chunk stays on the device from one query chunk to the next */
             if ((q0 == 0 || ni != n_items) && (st = upload(items, i0, ni, (int)dim, p.dim_pad, bf16_in, b->items, b->staging, e)))
                 return st;
-            fused_args a{b->queries, (int)nq, (long long)q0, b->items, (int)ni, (long long)i0, p.dim_pad, (int)k, p.cap,
+            fused_args a{b->queries, (int)nq, (long long)(opt->query_offset + q0), b->items, (int)ni, (long long)i0, p.dim_pad, (int)k, p.cap,
                          opt->exclude_self, (int)round_up((ni + splits - 1) / splits, BN), b->partial_score,
                          b->partial_index, slots, b->global_score, b->global_index};
             cfg.kernel<<<dim3((unsigned)((nq + cfg.bq - 1) / cfg.bq), (unsigned)splits), THREADS, cfg.smem>>>(a);

@@ -56,7 +56,7 @@ class _TopkOptions(ctypes.Structure):
                 ("precision", ctypes.c_int), ("progress", ctypes.c_void_p), ("progress_arg", ctypes.c_void_p),
                 ("use_min_score", ctypes.c_int), ("min_score", ctypes.c_float), ("use_max_score", ctypes.c_int),
                 ("max_score", ctypes.c_float), ("group_rule", ctypes.c_int), ("item_group", ctypes.c_void_p),
-                ("query_group", ctypes.c_void_p)]
+                ("query_group", ctypes.c_void_p), ("query_offset", ctypes.c_size_t), ("devices", ctypes.c_void_p)]
 
 
 def _candidates():

@@ -117,4 +117,5 @@ def test_bad_device_value_is_named():
     for cmd in ("embed", "related", "query"):
         proc = common.run([common.BIN, cmd, "--device", "gpu"], check=False)
         assert proc.returncode == common.EXIT_USAGE, f"{cmd} --device gpu exited {proc.returncode}"
-        assert f"userec {cmd}: --device wants cpu, cuda or auto, not 'gpu'" in proc.stderr, proc.stderr
+        assert f"userec {cmd}: --device: device 'gpu' is not cpu, cuda, auto, cuda:0,1,.. (those GPUs), cuda:all or " \
+               "cpu:0,0" in proc.stderr, proc.stderr

@@ -398,7 +398,8 @@ static int finish_record(input_reader *r, input_record *rec, size_t line, byte_b
     return 0;
 }
 
-int input_next(input_reader *r, input_record *rec, char *err, size_t err_len) {
+/* The next record, wherever it starts. */
+static int next_record(input_reader *r, input_record *rec, char *err, size_t err_len) {
     if (r->done) return 0;
     const char *reject = NULL;
     size_t line = r->line;
@@ -425,6 +426,18 @@ int input_next(input_reader *r, input_record *rec, char *err, size_t err_len) {
     if (rc <= 0) return rc;
     return finish_record(r, rec, line, text, reject, err, err_len) ? -1 : 1;
 }
+
+int input_next(input_reader *r, input_record *rec, char *err, size_t err_len) {
+    for (;;) {
+        const size_t start = input_offset(r); /* where the previous record ended */
+        if (r->opt.ranged && start >= r->opt.range_end) return 0;
+        const int rc = next_record(r, rec, err, err_len);
+        if (rc <= 0 || !r->opt.ranged || start >= r->opt.range_start) return rc;
+        r->rows_before++;
+    }
+}
+
+size_t input_rows_before(const input_reader *r) { return r->rows_before; }
 
 void input_close(input_reader *r) {
     if (!r) return;

@@ -19,6 +19,12 @@ typedef struct {
     const char *id_col;    /* the column holding each row's id; NULL: the id is the 0-based data row number */
     int no_header;         /* CSV/TSV: the first row is data; columns are named by 1-based number ("1", "2") */
     size_t max_record;     /* a record over this many bytes is rejected; 0 means INPUT_MAX_RECORD */
+    /* ranged: a block of the input (embed --shard): only the records that start in bytes [range_start, range_end)
+     * of the input, counted after gzip inflation, come back. A record starts where the one before it ended, so
+     * the blocks of a file's byte ranges hold each record once. Every record is still parsed from the file's
+     * start: quoted line breaks never cut one, and row numbers and lines stay the file's. */
+    int ranged;
+    size_t range_start, range_end;
 } input_options;
 
 #define INPUT_MAX_RECORD ((size_t)64 << 20)
@@ -54,6 +60,7 @@ input_reader *input_open(const char *path, const input_options *opt, char *err, 
 int input_next(input_reader *r, input_record *rec, char *err, size_t err_len);
 
 size_t input_bytes_read(const input_reader *r); /* bytes consumed so far, for progress */
+size_t input_rows_before(const input_reader *r); /* the data rows that started before range_start */
 size_t input_size(const input_reader *r);       /* the file's size, or 0 when unknown (a pipe) */
 void input_close(input_reader *r);
 

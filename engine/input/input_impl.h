@@ -39,6 +39,7 @@ struct input_reader {
 
     /* The current record. */
     size_t row;    /* the next data row's number */
+    size_t rows_before; /* rows passed over before opt.range_start */
     byte_buf rec; /* raw bytes: the line (lines, ids, TSV, JSON) or the stored fields (CSV) */
     input_span *fields;
     size_t n_fields, fields_cap;

@@ -27,6 +27,11 @@
 #define N_WINDOWS 3
 #define WINDOW_ROWS 4096
 #define WINDOW_TEXT_BYTES ((size_t)8 << 20) /* a window closes at this much text (or one longer record) */
+/* An encoder call never spans windows, so a window must hold the large batches of several devices (say 8 GPUs:
+ * 2M tokens, cut into two pieces per GPU); one device's batch fits the defaults. */
+#define WINDOW_ROWS_FOR(batch_tokens) ((batch_tokens) / 64 > WINDOW_ROWS ? (batch_tokens) / 64 : WINDOW_ROWS)
+#define WINDOW_BYTES_FOR(batch_tokens) \
+    ((batch_tokens) * 16 > WINDOW_TEXT_BYTES ? (batch_tokens) * 16 : WINDOW_TEXT_BYTES)
 
 typedef struct {
     size_t line, row;
@@ -176,7 +181,8 @@ static void window_reset(window *w) {
 static int read_window(pipeline *pl, window *w, size_t *rows_cap) {
     input_record rec;
     w->bytes_start = input_bytes_read(pl->reader);
-    while (w->n_rows < WINDOW_ROWS && w->texts_len < WINDOW_TEXT_BYTES) {
+    const size_t max_rows = WINDOW_ROWS_FOR(pl->job->batch_tokens), max_bytes = WINDOW_BYTES_FOR(pl->job->batch_tokens);
+    while (w->n_rows < max_rows && w->texts_len < max_bytes) {
         int got = input_next(pl->reader, &rec, w->err, sizeof w->err);
         if (got < 0) return w->failed = 1, -1;
         if (!got) {
@@ -425,6 +431,7 @@ done:
     if (rc) abort_writer(&wr);
     sum->tokenize_s = pl.tokenize_s;
     sum->ids_repaired = wr.ids_repaired;
+    sum->rows_before = input_rows_before(pl.reader);
     sum->wall_s = now_seconds() - t_start;
     input_close(pl.reader);
     for (int k = 0; k < N_WINDOWS; k++) {

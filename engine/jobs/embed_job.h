@@ -29,6 +29,7 @@ typedef struct {
 typedef struct {
     size_t read, embedded, rejected, clipped, repaired, tokens;
     size_t ids_repaired; /* JSONL output: ids holding invalid UTF-8, written with U+FFFD (JSON must be Unicode) */
+    size_t rows_before;  /* a block of the input (in.range_start): the data rows before it */
     double wall_s, tokenize_s, encode_s, write_s; /* tokenize_s includes reading; it overlaps encoding */
 } embed_summary;
 

@@ -96,6 +96,12 @@ int npy_writer_append(npy_writer *w, const float *rows, size_t n_rows, char *err
     return 0;
 }
 
+int npy_writer_append_raw(npy_writer *w, const void *data, size_t n_rows, char *err, size_t err_len) {
+    if (put(w, data, n_rows * w->cols * (w->dtype == NPY_F16 ? 2 : 4), err, err_len)) return -1;
+    w->rows += n_rows;
+    return 0;
+}
+
 int npy_writer_commit(npy_writer *w, char *err, size_t err_len) {
     char hdr[NPY_HEADER_BYTES];
     format_header(hdr, w->dtype, w->rows, w->cols);

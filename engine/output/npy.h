@@ -14,6 +14,8 @@ typedef enum { NPY_F32 = 0, NPY_F16 = 1 } npy_dtype;
 typedef struct npy_writer npy_writer;
 npy_writer *npy_writer_open(const char *path, npy_dtype dtype, size_t cols, char *err, size_t err_len);
 int npy_writer_append(npy_writer *w, const float *rows, size_t n_rows, char *err, size_t err_len);
+/* Rows already in the file's element type, as another .npy of the same dtype holds them (userec merge). */
+int npy_writer_append_raw(npy_writer *w, const void *data, size_t n_rows, char *err, size_t err_len);
 int npy_writer_commit(npy_writer *w, char *err, size_t err_len); /* frees w */
 void npy_writer_abort(npy_writer *w);                            /* removes the temp file, frees w */
 

@@ -20,6 +20,16 @@ extern "C" {
 int topk_cpu_search(const cpu_kernels *k, const float *queries, size_t n_queries, const float *items, size_t n_items, size_t dim,
                     const userec_topk_options *opt, int32_t *index, float *score, char *err, size_t err_len);
 
+/* userec_topk_search on one device, arguments checked and opt->device cpu or cuda (the current CUDA device). */
+userec_status topk_search_one(const float *queries, size_t n_queries, const float *items, size_t n_items, size_t dim,
+                              const userec_topk_options *opt, int32_t *index, float *score, userec_error *err);
+/* userec_topk_search on a chosen device list (userec_devices_choose): the queries cut into one block per listed
+ * device, a thread per distinct device running its blocks in turn (two searches on one GPU would each plan
+ * with its whole memory), opt's progress called on the calling thread. */
+userec_status topk_search_devices(const float *queries, size_t n_queries, const float *items, size_t n_items,
+                                  size_t dim, const userec_topk_options *opt, const userec_devices *devices,
+                                  int32_t *index, float *score, userec_error *err);
+
 /* Float vectors loaded for a search: rows x cols, float32, unit length (see topk_load_vectors). */
 typedef struct {
     float *data;

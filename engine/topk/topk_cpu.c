@@ -108,7 +108,7 @@ static void select_rows(const float *tile, size_t ld, size_t rows, size_t cols, 
         float threshold = heap_threshold(h);
         for (size_t j = 0; j < cols; j++) {
             if (row[j] < threshold) continue; /* the common case once the heap is full */
-            if (opt->exclude_self && i0 + j == q0 + i) continue;
+            if (opt->exclude_self && i0 + j == opt->query_offset + q0 + i) continue;
             if (!passes(opt, row[j], q0 + i, i0 + j)) continue;
             heap_push(h, row[j], (int32_t)(i0 + j));
             threshold = heap_threshold(h);
@@ -137,7 +137,7 @@ int topk_cpu_search(const cpu_kernels *kernels, const float *queries, size_t n_q
                     size_t err_len) {
     const size_t k = opt->k, q_blocks = (n_queries + TILE - 1) / TILE, i_blocks = (n_items + TILE - 1) / TILE;
     /* Symmetry needs the same rows on both sides and the same blocking (TILE) of both. */
-    const int symmetric = queries == items && n_queries == n_items;
+    const int symmetric = queries == items && n_queries == n_items && !opt->query_offset;
     const int threads = omp_get_max_threads();
     heap *heaps = malloc(n_queries * sizeof *heaps);
     omp_lock_t *locks = malloc(q_blocks * sizeof *locks);

@@ -9,13 +9,15 @@
 #      large random batch and the Myntra catalogue (test_gpu_encoder), the top-k (test_topk_gpu); then the
 #      kernel twins and the small encoder set again within 99 KiB of shared memory per block, as on sm_86,
 #      sm_89 and sm_120 parts (USEREC_GPU_SMEM_LIMIT); then the Python tests that branch on a usable GPU:
-#      device selection (tests/test_device.py) and the fatbinary against cuobjdump (tests/test_cuda_build.py)
+#      device selection (tests/test_device.py), the fatbinary against cuobjdump (tests/test_cuda_build.py) and
+#      cuda:0,0 against cuda:0 (tests/test_scale.py)
 #   4. compute-sanitizer memcheck (all kernels, cuBLAS's too) on the small test set in fp32 and bf16
 #      (USEREC_GPU_TEST_QUICK=1), on the device batch limits at full size in tf32 and bf16
 #      (USEREC_GPU_TEST_LIMITS=1) and on the kernel twins; racecheck (the attention kernel, the one whose threads
 #      share data through shared memory) on the small set, in both of its variants
 #   5. `userec bench` in fp32, tf32 and bf16: fixed 32- and 128-token batches on the CPU and the GPU (GPU/CPU
-#      ratios), the catalogue on the GPU; with MFU and the split between copies and kernels
+#      ratios), the catalogue on the GPU; with MFU and the split between copies and kernels; cuda:0 against
+#      cuda:0,0 (two encoders on one card: the multi-device dispatch overhead)
 #   6. the PyTorch peer (bench/peers/torch_use_lite.py) when torch imports and sees the GPU
 #   7. the GPU top-k timing (bench/topk_gpu.sh: 100k all-pairs fp32 and bf16 against torch.mm + torch.topk,
 #      1M x 1M bf16) when userec sees the GPU and numpy imports
@@ -178,6 +180,7 @@ else
         echo "NOT the GPU branch: cuda:0 is not usable (devices.log)")
     py_tests device-select test_device "$usable"
     py_tests fatbinary test_cuda_build "every promised architecture, cross-checked by cuobjdump"
+    py_tests scale-out test_scale "cuda:0,0 equal to cuda:0 bit for bit, shards and merge"
 fi
 
 # ---- 4. compute-sanitizer ----
@@ -233,6 +236,8 @@ bench() { # NAME LIMIT userec-bench-arguments...
     fi
 }
 bench bench_fixed 150 --device cpu,cuda --precision fp32,tf32,bf16 --seq-len 32,128
+# The dispatch overhead of several devices: cuda:0 alone, then two encoders on it (cuda:0,0) together.
+bench bench_dispatch 60 --device cuda:0,cuda:0,0 --precision bf16 --seq-len 32
 if [ -f "$IDS" ]; then
     bench bench_catalogue 90 --device cuda --precision fp32,tf32,bf16 --seq-len "" --ids "$IDS"
 fi
