@@ -7,16 +7,15 @@
 #include <string.h>
 
 #include "common/clock.h"
-#include "common/json_string.h"
+#include "common/error.h"
 #include "common/progress.h"
-#include "output/atomic_file.h"
+#include "output/lists.h"
+#include "output/publish.h"
 #include "catalog.h"
 #include "cli.h"
 #include "output/run_facts.h"
 #include "topk/topk.h"
 #include "common/util.h"
-
-typedef enum { OUT_CSV, OUT_JSONL } out_format;
 
 typedef struct {
     const char *emb, *ids, *queries, *query_ids, *out;
@@ -25,7 +24,7 @@ typedef struct {
     int threads, quiet;
     userec_device device;
     userec_precision precision;
-    out_format format;
+    lists_format format;
     int use_min_score, use_max_score;
     double min_score, max_score;            /* --min-score, --dedupe-above */
     const char *catalog, *catalog_format, *group_col; /* --only-same / --only-other COL of --catalog */
@@ -152,71 +151,21 @@ static int parse_options(int argc, char **argv, related_options *opt) {
         return cli_fail("related", "--exclude-self applies to all-pairs; with --queries the queries are not items");
     if (opt->exclude_self < 0) opt->exclude_self = !opt->queries;
     const char *dot = strrchr(opt->out, '.');
-    if (dot && !strcmp(dot, ".csv")) opt->format = OUT_CSV;
-    else if (dot && !strcmp(dot, ".jsonl")) opt->format = OUT_JSONL;
+    if (dot && !strcmp(dot, ".csv")) opt->format = LISTS_CSV;
+    else if (dot && !strcmp(dot, ".jsonl")) opt->format = LISTS_JSONL;
     else return cli_fail("related", "-o must end in .csv or .jsonl, not '%s'", opt->out);
     return 0;
-}
-
-/* Row r's id: its line of the ids file, or its row number. */
-typedef struct {
-    const topk_ids *ids;
-    char buf[24];
-} id_namer;
-
-static const char *id_of(id_namer *n, size_t row) {
-    if (n->ids->line) return n->ids->line[row];
-    snprintf(n->buf, sizeof n->buf, "%zu", row);
-    return n->buf;
-}
-
-/* Writes the lists; returns how many ids the JSONL had to write with U+FFFD (invalid UTF-8). */
-static size_t write_results(FILE *f, out_format format, size_t n_queries, size_t k, const int32_t *index,
-                            const float *score, const topk_ids *query_ids, const topk_ids *item_ids) {
-    size_t repaired = 0;
-    id_namer qn = {.ids = query_ids}, in = {.ids = item_ids};
-    if (format == OUT_CSV) fputs("id,rank,neighbor_id,score\n", f);
-    for (size_t q = 0; q < n_queries; q++) {
-        const int32_t *qi = index + q * k;
-        const float *qs = score + q * k;
-        size_t found = 0;
-        while (found < k && qi[found] != USEREC_TOPK_EMPTY) found++;
-        const char *id = id_of(&qn, q);
-        if (format == OUT_CSV) {
-            for (size_t r = 0; r < found; r++) {
-                cli_csv_field(f, id);
-                fprintf(f, ",%zu,", r + 1);
-                cli_csv_field(f, id_of(&in, (size_t)qi[r]));
-                fprintf(f, ",%.9g\n", qs[r]);
-            }
-        } else {
-            fputs("{\"id\":", f);
-            repaired += (size_t)json_string_write(f, id);
-            fputs(",\"neighbors\":[", f);
-            for (size_t r = 0; r < found; r++) {
-                if (r) fputc(',', f);
-                repaired += (size_t)json_string_write(f, id_of(&in, (size_t)qi[r]));
-            }
-            fputs("],\"scores\":[", f);
-            for (size_t r = 0; r < found; r++) fprintf(f, r ? ",%.9g" : "%.9g", qs[r]);
-            fputs("]}\n", f);
-        }
-    }
-    return repaired;
 }
 
 /* userec_topk_options.progress: the share of the search done, on the progress line. */
 static void report_search(void *arg, double fraction) { progress_report(arg, fraction, "searching", 0); }
 
-/* Loads vectors and their ids; says on stderr how many rows had to be scaled to unit length. */
+/* Loads vectors and their ids (cli_load_vectors); says on stderr how many rows had to be scaled to unit length. */
 static int load_side(const char *npy_path, const char *ids_path, int quiet, topk_matrix *m, topk_ids *ids, char *err,
                      size_t err_len) {
     size_t scaled, zero;
-    if (topk_load_vectors(npy_path, m, &scaled, &zero, err, err_len)) return -1;
-    if (ids_path && topk_read_ids(ids_path, npy_path, m->rows, ids, err, err_len)) {
-        topk_matrix_free(m);
-        return -1;
-    }
+    const int rc = cli_load_vectors(npy_path, ids_path, m, ids, &scaled, &zero, err, err_len);
+    if (rc) return rc;
     if (!quiet && scaled)
         fprintf(stderr, "related: %s: %zu of %zu rows were not unit length; scaled them to unit length\n", npy_path, scaled,
                 m->rows);
@@ -226,30 +175,31 @@ static int load_side(const char *npy_path, const char *ids_path, int quiet, topk
     return 0;
 }
 
-/* OUT.related.json: the options, counts and time of the run, for `userec report`. */
-static int write_facts(const related_options *opt, userec_device device, size_t n_queries, size_t n_items,
-                       size_t n_groups, double search_s, char *err, size_t err_len) {
-    run_facts rf;
-    if (run_facts_open_beside(&rf, opt->out, ".related.json", "related", err, err_len)) return -1;
-    run_facts_string(&rf, "emb", opt->emb);
-    run_facts_string(&rf, "ids", opt->ids);
-    run_facts_string(&rf, "queries", opt->queries);
-    run_facts_string(&rf, "output", opt->out);
-    run_facts_count(&rf, "k", opt->k);
-    run_facts_bool(&rf, "include_self", !opt->queries && !opt->exclude_self);
-    if (opt->use_min_score) run_facts_number(&rf, "min_score", opt->min_score);
-    if (opt->use_max_score) run_facts_number(&rf, "dedupe_above", opt->max_score);
+/* OUT.related.json: the options, counts and time of the run, for `userec report`; the run's manifest, which the
+ * caller publishes with the lists. */
+static int open_facts(const related_options *opt, userec_device device, size_t n_queries, size_t n_items,
+                      size_t n_groups, double search_s, run_facts *rf, char *err, size_t err_len) {
+    const int rc = run_facts_open_beside(rf, opt->out, ".related.json", "related", err, err_len);
+    if (rc) return rc;
+    run_facts_string(rf, "emb", opt->emb);
+    run_facts_string(rf, "ids", opt->ids);
+    run_facts_string(rf, "queries", opt->queries);
+    run_facts_string(rf, "output", opt->out);
+    run_facts_count(rf, "k", opt->k);
+    run_facts_bool(rf, "include_self", !opt->queries && !opt->exclude_self);
+    if (opt->use_min_score) run_facts_number(rf, "min_score", opt->min_score);
+    if (opt->use_max_score) run_facts_number(rf, "dedupe_above", opt->max_score);
     if (opt->group_col) {
-        run_facts_string(&rf, opt->group_rule == USEREC_GROUPS_SAME ? "only_same" : "only_other", opt->group_col);
-        run_facts_string(&rf, "catalog", opt->catalog);
-        run_facts_count(&rf, "groups", n_groups);
+        run_facts_string(rf, opt->group_rule == USEREC_GROUPS_SAME ? "only_same" : "only_other", opt->group_col);
+        run_facts_string(rf, "catalog", opt->catalog);
+        run_facts_count(rf, "groups", n_groups);
     }
-    run_facts_string(&rf, "device", userec_device_name(device));
-    run_facts_string(&rf, "precision", userec_precision_name(opt->precision));
-    run_facts_count(&rf, "query_rows", n_queries);
-    run_facts_count(&rf, "items", n_items);
-    run_facts_number(&rf, "seconds", search_s);
-    return run_facts_commit(&rf, err, err_len);
+    run_facts_string(rf, "device", userec_device_name(device));
+    run_facts_string(rf, "precision", userec_precision_name(opt->precision));
+    run_facts_count(rf, "query_rows", n_queries);
+    run_facts_count(rf, "items", n_items);
+    run_facts_number(rf, "seconds", search_s);
+    return 0;
 }
 
 int cmd_related(int argc, char **argv) {
@@ -258,14 +208,14 @@ int cmd_related(int argc, char **argv) {
     if (rc) return rc;
     const cli_file inputs[] = {{"--emb", opt.emb}, {"--ids", opt.ids}, {"--queries", opt.queries},
                                {"--query-ids", opt.query_ids}, {"--catalog", opt.catalog}};
-    char *facts = output_sibling(opt.out, ".related.json");
-    if (!facts) return cli_failed("related", "out of memory");
-    const cli_file outputs[] = {{"-o", opt.out}, {"-o", facts}};
+    char *facts_path = output_sibling(opt.out, ".related.json");
+    if (!facts_path) return cli_failed("related", USEREC_ERR_NOMEM, "out of memory");
+    const cli_file outputs[] = {{"-o", opt.out}, {"-o", facts_path}};
     rc = cli_outputs_spare_inputs("related", inputs, 5, outputs, 2);
-    free(facts);
+    free(facts_path);
     if (rc) return rc;
     userec_device device;
-    if (cli_search_device("related", opt.device, &device)) return EXIT_FAILED;
+    if ((rc = cli_search_device("related", opt.device, &device))) return rc;
     if (opt.device == USEREC_DEVICE_AUTO && device == USEREC_DEVICE_CPU) opt.precision = USEREC_FP32; /* as its note said */
     if (opt.threads) omp_set_num_threads(opt.threads);
     char err[1024] = "";
@@ -273,7 +223,8 @@ int cmd_related(int argc, char **argv) {
     topk_ids item_ids = {0}, query_ids = {0};
     int32_t *index = NULL, *groups = NULL;
     float *score = NULL;
-    atomic_file out = {0};
+    atomic_file out = {.slot = -1};
+    run_facts facts = {.file.slot = -1};
     double search_s = 0;
     size_t n_groups = 0;
     rc = load_side(opt.emb, opt.ids, opt.quiet, &items, &item_ids, err, sizeof err);
@@ -282,20 +233,22 @@ int cmd_related(int argc, char **argv) {
                                 err, sizeof err);
     if (!rc && opt.queries) rc = load_side(opt.queries, opt.query_ids, opt.quiet, &queries, &query_ids, err, sizeof err);
     if (!rc && opt.queries && queries.cols != items.cols)
-        rc = ERR(err, sizeof err, "%s has %zu-d vectors but %s has %zu-d ones", opt.queries, queries.cols, opt.emb, items.cols);
+        rc = FAIL_AS(USEREC_ERR_FORMAT, ERR(err, sizeof err, "%s has %zu-d vectors but %s has %zu-d ones", opt.queries,
+                                            queries.cols, opt.emb, items.cols));
     const topk_matrix *q = opt.queries ? &queries : &items;
     const topk_ids *q_ids = opt.queries ? &query_ids : &item_ids;
     /* No list can hold more than every item: memory follows the catalogue, not the -k asked for. */
     const size_t k = opt.k < items.rows ? opt.k : items.rows ? items.rows : 1;
     size_t repaired = 0;
     if (!rc && q->rows && k > SIZE_MAX / sizeof *score / q->rows)
-        rc = ERR(err, sizeof err, "%zu queries x %zu neighbours do not fit in memory", q->rows, k);
+        rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, sizeof err, "%zu queries x %zu neighbours do not fit in memory", q->rows, k));
     if (!rc) {
         size_t n_results = q->rows * k;
         if (!n_results) n_results = 1; /* malloc(0) may return NULL */
         index = malloc(n_results * sizeof *index);
         score = malloc(n_results * sizeof *score);
-        if (!index || !score) rc = ERR(err, sizeof err, "out of memory for %zu x %zu results", q->rows, k);
+        if (!index || !score)
+            rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, sizeof err, "out of memory for %zu x %zu results", q->rows, k));
     }
     if (!rc) rc = atomic_open(&out, opt.out, err, sizeof err); /* before the search: a bad path fails at once */
     if (!rc) {
@@ -309,17 +262,18 @@ int cmd_related(int argc, char **argv) {
         const double t0 = now_seconds();
         userec_error uerr;
         if (userec_topk_search(q->data, q->rows, items.data, items.rows, items.cols, &topt, index, score, &uerr))
-            rc = ERR(err, sizeof err, "%s", uerr.message);
+            rc = FAIL_AS(uerr.status, ERR(err, sizeof err, "%s", uerr.message));
         search_s = now_seconds() - t0;
         if (!rc) {
             progress_report(&bar, 1, "searched; writing", 1);
-            repaired = write_results(out.fp, opt.format, q->rows, k, index, score, q_ids, &item_ids);
-            if (ferror(out.fp)) rc = SYS_ERR(err, sizeof err, out.tmp_path, "write");
+            repaired = lists_write(out.fp, opt.format, q->rows, k, k, index, score, q_ids, &item_ids);
+            rc = open_facts(&opt, device, q->rows, items.rows, n_groups, search_s, &facts, err, sizeof err);
         }
-        if (rc) atomic_abort(&out);
-        else rc = atomic_commit(&out, err, sizeof err);
+        publish_set set = {0};
+        publish_add(&set, &out);
+        if (rc) publish_abort(&set, &facts);
+        else rc = publish_commit(&set, &facts, err, sizeof err);
     }
-    const int facts_rc = rc ? 0 : write_facts(&opt, device, q->rows, items.rows, n_groups, search_s, err, sizeof err);
     const size_t n_queries = q->rows, n_items = items.rows, dim = items.cols;
     free(groups);
     free(index);
@@ -328,8 +282,7 @@ int cmd_related(int argc, char **argv) {
     topk_matrix_free(&queries);
     topk_ids_free(&item_ids);
     topk_ids_free(&query_ids);
-    if (rc) return cli_failed("related", "%s (nothing was written)", err);
-    if (facts_rc) return cli_failed("related", "the lists were written, but their facts file was not: %s", err);
+    if (rc) return cli_failed("related", rc, "%s (nothing was written)", err);
     if (repaired)
         fprintf(stderr, "related: warning: %zu ids held invalid UTF-8; JSON must be Unicode, so %s has those bytes as "
                         "U+FFFD (the CSV output keeps ids byte for byte)\n", repaired, opt.out);

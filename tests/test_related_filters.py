@@ -188,10 +188,10 @@ def test_filter_options_are_checked():
             proc = _run_related(tmp, x, ids, 3, extra)
             assert proc.returncode == common.EXIT_USAGE and says in proc.stderr, (extra, proc.stderr)
         proc = _run_related(tmp, x, ids, 3, ["--catalog", cat, "--id-col", "id", "--only-other", "brand"])
-        assert proc.returncode == common.EXIT_FAILED and "'i19'" in proc.stderr, proc.stderr
+        assert proc.returncode == common.EXIT_DATAERR and "'i19'" in proc.stderr, proc.stderr
         assert not os.path.exists(os.path.join(tmp, "out.jsonl"))
         proc = _run_related(tmp, x, ids, 3, ["--catalog", cat, "--id-col", "nope", "--only-other", "brand"])
-        assert proc.returncode == common.EXIT_FAILED and "no column 'nope'" in proc.stderr, proc.stderr
+        assert proc.returncode == common.EXIT_DATAERR and "no column 'nope'" in proc.stderr, proc.stderr
         before = open(cat, "rb").read()  # neither the lists nor their facts file may replace an input
         proc = _run_related(tmp, x, ids, 3, ["--catalog", cat, "--id-col", "id", "--only-other", "brand"], out="cat.csv")
         assert proc.returncode == common.EXIT_USAGE and "must not replace an input" in proc.stderr, proc.stderr
