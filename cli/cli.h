@@ -32,6 +32,7 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_update(int argc, char **argv);
 
 /* Prints "userec <cmd>: <message>" to stderr and returns EXIT_USAGE. */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -18,6 +18,7 @@ static const struct {
     {"bench", cmd_bench, "time the encoder against this machine's sgemm rate"},
     {"devices", cmd_devices, "list the CPU and the CUDA GPUs this build can encode on"},
     {"related", cmd_related, "the k most similar items of every item (or query vector), to CSV or JSONL"},
+    {"update", cmd_update, "the nightly job: a catalogue to a store of vectors and related lists, incrementally"},
     {"query", cmd_query, "embed a text and print the catalogue items closest to it"},
     {"tokenize", cmd_tokenize, "print the token ids (spm or tfjs) of texts, one line each"},
     {"report", cmd_report, "an HTML page of a catalogue's related items: map, scores, sample lists, duplicates"},
