@@ -96,6 +96,18 @@ def ensure_npm_packages(folder, purpose):
         raise Skip(f"`npm ci` in {folder} failed (npm registry unreachable?):\n{proc.stderr[-1500:]}")
 
 
+def linked_copy(src, dst, skip=()):
+    """dst holding hard links to src's files (cheap copies of a 28 MB model; copies across file systems), except
+    those in skip. Not symbolic links: the converter refuses weight files that resolve outside the model folder."""
+    os.makedirs(dst)
+    for name in os.listdir(src):
+        if name not in skip:
+            try:
+                os.link(os.path.join(src, name), os.path.join(dst, name))
+            except OSError:
+                shutil.copyfile(os.path.join(src, name), os.path.join(dst, name))
+
+
 def tfjs_test_model(seed=1):
     """The tfjs folder of tools/make_test_model.py's weights for seed (SPEC 2.3), built once per build dir."""
     need_shared("fixtures/use-lite")

@@ -389,18 +389,6 @@ def test_convert_tf1_bundle_equals_tfjs():
     assert json.loads(hub_tensors["meta.provenance"].data)["source_kind"] == "tf1-hub"
 
 
-def linked_copy(src, dst, skip=()):
-    """dst holding hard links to src's files (cheap copies of a 28 MB model; copies across file systems), except
-    those in skip. Not symbolic links: the converter refuses weight files that resolve outside the model folder."""
-    os.makedirs(dst)
-    for name in os.listdir(src):
-        if name not in skip:
-            try:
-                os.link(os.path.join(src, name), os.path.join(dst, name))
-            except OSError:
-                shutil.copyfile(os.path.join(src, name), os.path.join(dst, name))
-
-
 def test_convert_refuses_weight_files_outside_the_model_folder():
     """A crafted model.json naming "../../../etc/passwd", an absolute path or a symbolic link that leads out of the
     folder must not make the converter read that file (issue 13)."""
@@ -417,7 +405,7 @@ def test_convert_refuses_weight_files_outside_the_model_folder():
                  "symlink": ("escape", "outside the model folder")}
         for name, (path, expected) in cases.items():
             folder = os.path.join(tmp, name)
-            linked_copy(tfjs_dir, folder, skip={"model.json"})
+            common.linked_copy(tfjs_dir, folder, skip={"model.json"})
             os.symlink(secret, os.path.join(folder, "escape"))
             bad = json.loads(json.dumps(doc))
             bad["weightsManifest"][0]["paths"][-1] = path
@@ -426,7 +414,7 @@ def test_convert_refuses_weight_files_outside_the_model_folder():
             assert not os.path.exists(out)
         # a symbolic link that stays inside the folder is fine
         inside = os.path.join(tmp, "inside")
-        linked_copy(tfjs_dir, inside, skip={"model.json"})
+        common.linked_copy(tfjs_dir, inside, skip={"model.json"})
         os.symlink(SHARD7, os.path.join(inside, "alias"))
         good = json.loads(json.dumps(doc))
         good["weightsManifest"][0]["paths"][-1] = "alias"
@@ -439,17 +427,17 @@ def test_convert_tfjs_errors_name_file_and_size():
     tfjs_dir = common.tfjs_test_model()
     with tempfile.TemporaryDirectory() as tmp:
         missing = os.path.join(tmp, "missing")
-        linked_copy(tfjs_dir, missing, skip={"group1-shard3of7"})
+        common.linked_copy(tfjs_dir, missing, skip={"group1-shard3of7"})
         expect_one_line_error(convert_cli(missing, "-o", os.path.join(tmp, "x.usew")),
                               os.path.join(missing, "group1-shard3of7"), "missing", "expected 4194304 bytes")
         short = os.path.join(tmp, "short")
-        linked_copy(tfjs_dir, short, skip={SHARD7})
+        common.linked_copy(tfjs_dir, short, skip={SHARD7})
         with open(os.path.join(tfjs_dir, SHARD7), "rb") as f, open(os.path.join(short, SHARD7), "wb") as g:
             g.write(f.read()[:-100])
         expect_one_line_error(convert_cli(short, "-o", os.path.join(tmp, "x.usew")),
                               os.path.join(short, SHARD7), "2737732 bytes, expected 2737832")
         renamed = os.path.join(tmp, "renamed")
-        linked_copy(tfjs_dir, renamed, skip={"model.json"})
+        common.linked_copy(tfjs_dir, renamed, skip={"model.json"})
         doc = json.load(open(os.path.join(tfjs_dir, "model.json")))
         gone = ("module/Encoder_en/hidden_layers/tanh_layer_0/bias",
                 "module_apply_default/Encoder_en/KonaTransformer/Encode/Layer_1/TransformerLayer/FFN/conv2/bias/"
@@ -492,7 +480,7 @@ def test_failed_convert_keeps_existing_output():
         out = os.path.join(tmp, "model.usew")
         open(out, "wb").write(b"previous")
         broken = os.path.join(tmp, "broken")
-        linked_copy(tfjs_dir, broken, skip={"vocab.json"})
+        common.linked_copy(tfjs_dir, broken, skip={"vocab.json"})
         expect_one_line_error(convert_cli(broken, "-o", out), os.path.join(broken, "vocab.json"))
         assert open(out, "rb").read() == b"previous", "the old output was overwritten"
         assert sorted(os.listdir(tmp)) == ["broken", "model.usew"], f"temporary files left: {os.listdir(tmp)}"

@@ -45,10 +45,7 @@ def test_weights_without_the_mark_are_not_called_test_weights():
     folder = common.tfjs_test_model()
     with tempfile.TemporaryDirectory(prefix="userec-test-") as tmp:
         src = os.path.join(tmp, "unmarked")
-        os.mkdir(src)
-        for name in os.listdir(folder):
-            if name != "TEST_WEIGHTS.json":
-                os.symlink(os.path.join(folder, name), os.path.join(src, name))
+        common.linked_copy(folder, src, skip=("TEST_WEIGHTS.json",))
         out = os.path.join(tmp, "m.usew")
         run([sys.executable, os.path.join(ROOT, "tools", "convert.py"), src, "-o", out, "--spm-model", common.SPM_MODEL])
         assert "test_weights" not in _provenance(out)
