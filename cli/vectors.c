@@ -9,26 +9,16 @@
 #include "output/publish.h"
 #include "output/run_facts.h"
 
-static const char *base_name(const char *path) {
-    const char *slash = strrchr(path, '/');
-    return slash ? slash + 1 : path;
-}
-
-static int same_directory(const char *a, const char *b) {
-    const size_t da = (size_t)(base_name(a) - a), db = (size_t)(base_name(b) - b);
-    return da == db && !memcmp(a, b, da);
-}
-
 /* The manifest that lists the vectors: ITEMS.embed.json (embed), else manifest.json beside them (a store
  * generation). Returns 0 with *m read, 1 when neither lists them, or the failure's class. */
 static int find_manifest(const char *npy_path, publish_manifest *m, char **manifest_path, char *err, size_t err_len) {
-    const size_t dir_len = (size_t)(base_name(npy_path) - npy_path);
+    const size_t dir_len = (size_t)(path_base_name(npy_path) - npy_path);
     char *candidates[2] = {output_sibling(npy_path, ".embed.json"), NULL};
     if (asprintf(&candidates[1], "%.*smanifest.json", (int)dir_len, npy_path) < 0) candidates[1] = NULL;
     int rc = candidates[0] && candidates[1] ? 1 : FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
     for (int c = 0; c < 2 && rc == 1; c++) {
         if ((rc = publish_manifest_read(candidates[c], m, err, err_len))) continue; /* absent (1) or unreadable */
-        if (m->files_at != SIZE_MAX && publish_manifest_lists(m, base_name(npy_path))) {
+        if (m->files_at != SIZE_MAX && publish_manifest_lists(m, path_base_name(npy_path))) {
             *manifest_path = candidates[c];
             candidates[c] = NULL;
         } else {
@@ -53,11 +43,11 @@ static int load_once(const char *npy_path, const char *ids_path, topk_matrix *m,
     int rc = topk_load_vectors(npy_path, m, n_scaled, n_zero, check ? &npy_digest : NULL, err, err_len);
     if (!rc && ids_path) rc = topk_read_ids(ids_path, npy_path, m->rows, ids, check ? &ids_digest : NULL, err, err_len);
     if (!rc && check) {
-        rc = publish_manifest_check(&manifest, manifest_path, base_name(npy_path), npy_digest.bytes, npy_digest.sha256,
+        rc = publish_manifest_check(&manifest, manifest_path, path_base_name(npy_path), npy_digest.bytes, npy_digest.sha256,
                                     err, err_len);
         if (rc == 1) rc = 0;
-        if (!rc && ids_path && same_directory(ids_path, manifest_path)) {
-            rc = publish_manifest_check(&manifest, manifest_path, base_name(ids_path), ids_digest.bytes,
+        if (!rc && ids_path && path_same_directory(ids_path, manifest_path)) {
+            rc = publish_manifest_check(&manifest, manifest_path, path_base_name(ids_path), ids_digest.bytes,
                                         ids_digest.sha256, err, err_len);
             if (rc == 1) rc = 0; /* another ids file than the run's: the user's choice */
         }

@@ -24,16 +24,6 @@ void publish_abort(publish_set *p, run_facts *manifest) {
     if (manifest) atomic_abort(&manifest->file);
 }
 
-static const char *base_name(const char *path) {
-    const char *slash = strrchr(path, '/');
-    return slash ? slash + 1 : path;
-}
-
-static int same_directory(const char *a, const char *b) {
-    const size_t da = (size_t)(base_name(a) - a), db = (size_t)(base_name(b) - b);
-    return da == db && !memcmp(a, b, da);
-}
-
 /* "2026-11-28T03:15:00Z-9f86d081": when the run published, and 32 random bits that tell two runs of one second
  * apart. */
 static void new_run_id(char out[64]) {
@@ -64,7 +54,7 @@ static int describe_files(const publish_set *p, byte_buf *json, char *err, size_
         }
         sha256_hex(digest, SHA256_BYTES, hex);
         fputs(i ? ", " : "", f);
-        json_string_write(f, base_name(p->file[i]->path));
+        json_string_write(f, path_base_name(p->file[i]->path));
         fprintf(f, ": {\"bytes\": %llu, \"sha256\": \"%s\"}", (unsigned long long)bytes, hex);
     }
     fputc('}', f);
@@ -107,7 +97,7 @@ int publish_commit(publish_set *p, run_facts *manifest, char *err, size_t err_le
     }
     for (size_t i = 0; i < n; i++) {
         if (!rc && !paths[i]) rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
-        if (!rc && (i + 1 == n || !same_directory(paths[i], paths[n - 1])) && fsync_dir_of(paths[i], err, err_len))
+        if (!rc && (i + 1 == n || !path_same_directory(paths[i], paths[n - 1])) && fsync_dir_of(paths[i], err, err_len))
             rc = FAIL_OUTPUT;
         free(paths[i]);
     }
