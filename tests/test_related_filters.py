@@ -158,7 +158,7 @@ def test_python_module_filters_agree_with_the_cli():
                                              "--only-same", "g", "--min-score", "0.1"])
         assert proc.returncode == 0, proc.stderr
         cli_index, cli_score = _read_jsonl(os.path.join(tmp, "out.jsonl"), ids)
-        with open(os.path.join(tmp, "out.related.json")) as f:
+        with open(os.path.join(tmp, "out.jsonl.related.json")) as f:
             facts = json.load(f)
     index, score = userec.related(x, k=5, min_score=0.1, groups=groups, group_rule="same")
     for q in range(300):
