@@ -115,10 +115,11 @@ static int random_workload(workload *w, int len, int batch, uint32_t vocab_rows)
     return 0;
 }
 
-/* Every line of path as one sentence of space-separated token ids (`embed --format ids` input). */
+/* Every line of path as one sentence of space-separated token ids (`embed --format ids` input). Returns 0 or the
+ * exit code, after saying what failed. */
 static int file_workload(workload *w, const char *path, uint32_t vocab_rows) {
     FILE *f = fopen(path, "r");
-    if (!f) return cli_fail("bench", "--ids %s: cannot open: %s", path, strerror(errno)), -1;
+    if (!f) return cli_failed("bench", USEREC_ERR_IO, "--ids %s: cannot open: %s", path, strerror(errno));
     const char *base = strrchr(path, '/');
     snprintf(w->label, sizeof w->label, "%s", base ? base + 1 : path);
     size_t cap_ids = 0, cap_rows = 0, n_ids = 0;
@@ -134,7 +135,9 @@ static int file_workload(workload *w, const char *path, uint32_t vocab_rows) {
         for (char *p = line, *end; !rc; p = end) {
             long v = strtol(p, &end, 10);
             if (end == p) break;
-            if (v < 0 || v >= (long)vocab_rows) rc = cli_fail("bench", "--ids %s: line %zu: id %ld is outside 0..%u", path, w->n + 1, v, vocab_rows - 1);
+            if (v < 0 || v >= (long)vocab_rows)
+                rc = cli_failed("bench", USEREC_ERR_FORMAT, "--ids %s: line %zu: id %ld is outside 0..%u", path, w->n + 1, v,
+                                vocab_rows - 1);
             if (n_ids == cap_ids) {
                 int32_t *ids = realloc(w->ids, (cap_ids = 2 * cap_ids + 65536) * sizeof *ids);
                 if (!ids) rc = -1;
@@ -146,17 +149,19 @@ static int file_workload(workload *w, const char *path, uint32_t vocab_rows) {
     }
     free(line);
     fclose(f);
-    if (!rc && !w->n) rc = cli_fail("bench", "--ids %s: no sentences", path);
-    return rc ? -1 : 0;
+    if (rc < 0) return cli_failed("bench", USEREC_ERR_NOMEM, "--ids %s: out of memory", path);
+    if (!rc && !w->n) rc = cli_failed("bench", USEREC_ERR_FORMAT, "--ids %s: no sentences", path);
+    return rc;
 }
 
-/* Every line of path as one text, tokenised with the model's default tokenizer; *secs gets the time taken. */
+/* Every line of path as one text, tokenised with the model's default tokenizer; *secs gets the time taken. Returns
+ * 0 or the exit code, after saying what failed. */
 static int text_workload(workload *w, const char *path, const userec_model *m, double *secs, size_t *bytes) {
     userec_error err;
     const tokenizer *tok = model_tokenizer(m, USEW_TOK_NONE, &err);
-    if (!tok) return cli_fail("bench", "--texts: %s", err.message), -1;
+    if (!tok) return cli_failed("bench", err.status, "--texts: %s", err.message);
     FILE *f = fopen(path, "r");
-    if (!f) return cli_fail("bench", "--texts %s: cannot open: %s", path, strerror(errno)), -1;
+    if (!f) return cli_failed("bench", USEREC_ERR_IO, "--texts %s: cannot open: %s", path, strerror(errno));
     const char *base = strrchr(path, '/');
     snprintf(w->label, sizeof w->label, "%s", base ? base + 1 : path);
     tok_scratch *scratch = tok_scratch_new();
@@ -170,7 +175,8 @@ static int text_workload(workload *w, const char *path, const userec_model *m, d
         if (len && line[len - 1] == '\n') line[--len] = 0;
         double t = now_seconds();
         tok_result r;
-        if (tokenizer_encode(tok, line, (size_t)len, 0, scratch, &r, msg, sizeof msg)) rc = cli_fail("bench", "%s", msg);
+        if (tokenizer_encode(tok, line, (size_t)len, 0, scratch, &r, msg, sizeof msg))
+            rc = cli_failed("bench", USEREC_ERR_NOMEM, "%s", msg); /* the tokenizer fails only for memory */
         *secs += now_seconds() - t;
         *bytes += (size_t)len;
         if (!rc && w->n + 2 > cap_rows) {
@@ -193,8 +199,9 @@ static int text_workload(workload *w, const char *path, const userec_model *m, d
     free(line);
     fclose(f);
     tok_scratch_free(scratch);
-    if (!rc && !w->n) rc = cli_fail("bench", "--texts %s: no texts", path);
-    return rc ? -1 : 0;
+    if (rc < 0) return cli_failed("bench", USEREC_ERR_NOMEM, "--texts %s: out of memory", path);
+    if (!rc && !w->n) rc = cli_failed("bench", USEREC_ERR_FORMAT, "--texts %s: no texts", path);
+    return rc;
 }
 
 /* One measured (device, precision, workload). */
@@ -256,12 +263,12 @@ static int time_workload(bench_run *b, userec_encoder *enc, userec_precision p, 
                          double *encode_s) {
     const int gpu = userec_encoder_device(enc) == USEREC_DEVICE_CUDA;
     float *out = malloc(w->n * b->info.dim * sizeof *out);
-    if (!out) return cli_fail("bench", "out of memory for %zu output rows", w->n);
+    if (!out) return cli_failed("bench", USEREC_ERR_NOMEM, "out of memory for %zu output rows", w->n);
     userec_error err;
     userec_counts counts = {0};
     progress(b, "%s, %s: %zu sentences, a warm-up then %d timed runs", userec_encoder_name(enc),
              isdigit((unsigned char)w->label[0]) ? "random ids" : w->label, w->n, b->repeats);
-    int rc = userec_encoder_encode(enc, w->ids, w->offsets, w->n, out, &counts, &err) ? cli_fail("bench", "%s", err.message) : 0;
+    int rc = userec_encoder_encode(enc, w->ids, w->offsets, w->n, out, &counts, &err) ? cli_failed("bench", err.status, "%s", err.message) : 0;
     userec_encoder_stats_reset(enc); /* the split covers the timed runs only */
     double secs[64];
     for (int r = 0; r < b->repeats && !rc; r++) {
@@ -273,7 +280,8 @@ static int time_workload(bench_run *b, userec_encoder *enc, userec_precision p, 
             if (probe > *cpu_peak_of(b, p)) *cpu_peak_of(b, p) = probe;
         }
         double t = now_seconds();
-        if (userec_encoder_encode(enc, w->ids, w->offsets, w->n, out, NULL, &err)) rc = cli_fail("bench", "%s", err.message);
+        if (userec_encoder_encode(enc, w->ids, w->offsets, w->n, out, NULL, &err))
+            rc = cli_failed("bench", err.status, "%s", err.message);
         secs[r] = now_seconds() - t;
     }
     if (rc || !vectors) free(out);
@@ -373,9 +381,9 @@ static int time_text_job(bench_run *b, userec_encoder *enc, userec_precision p, 
     userec_error err;
     progress(b, "%s: all-pairs top-%zu of the %zu texts' vectors", userec_encoder_name(enc), k, n);
     double t = now_seconds();
-    if (!index || !score) rc = cli_failed("bench", "out of memory for the top-k of %zu texts", n);
+    if (!index || !score) rc = cli_failed("bench", USEREC_ERR_NOMEM, "out of memory for the top-k of %zu texts", n);
     else if (userec_topk_search(vectors, n, vectors, n, b->info.dim, &opt, index, score, &err))
-        rc = cli_failed("bench", "%s", err.message);
+        rc = cli_failed("bench", err.status, "%s", err.message);
     const double topk_s = now_seconds() - t, total = b->tokenize_s + encode_s + topk_s;
     if (!rc && b->json)
         printf(", {\"device\": \"%s\", \"precision\": \"%s\", \"workload\": \"%s job\", \"texts\": %zu, \"bytes\": %zu, "
@@ -406,9 +414,10 @@ static int bench_device(bench_run *b, const userec_devices *d, userec_precision 
                         const char *ids_file) {
     userec_error err;
     userec_devices chosen;
-    if (cli_choose_devices("bench", d, &chosen)) return EXIT_FAILED;
+    const int rc_devices = cli_choose_devices("bench", d, &chosen);
+    if (rc_devices) return rc_devices;
     userec_encoder *enc = userec_encoder_open_on(b->model, &chosen, p, stderr, &err);
-    if (!enc) return cli_failed("bench", "%s", err.message);
+    if (!enc) return cli_failed("bench", err.status, "%s", err.message);
     b->gpus = distinct_gpus(&chosen);
     const size_t parts = userec_encoder_work(enc, NULL, 0);
     const int on_gpu = userec_encoder_device(enc) == USEREC_DEVICE_CUDA;
@@ -439,14 +448,14 @@ static int bench_device(bench_run *b, const userec_devices *d, userec_precision 
         int len;
         if ((rc = cli_int_option("bench", "--seq-len", tok, 1, (int)b->info.max_len, &len))) break;
         workload w = {0};
-        rc = random_workload(&w, len, batch, b->info.vocab_rows) ? cli_fail("bench", "out of memory")
+        rc = random_workload(&w, len, batch, b->info.vocab_rows) ? cli_failed("bench", USEREC_ERR_NOMEM, "out of memory")
              : parts > 1 ? time_scaling(b, enc, p, &w) : time_workload(b, enc, p, &w, NULL, NULL);
         workload_free(&w);
     }
     if (!rc && ids_file) {
         workload w = {0};
-        rc = file_workload(&w, ids_file, b->info.vocab_rows) ? 2
-             : parts > 1 ? time_scaling(b, enc, p, &w) : time_workload(b, enc, p, &w, NULL, NULL);
+        if (!(rc = file_workload(&w, ids_file, b->info.vocab_rows)))
+            rc = parts > 1 ? time_scaling(b, enc, p, &w) : time_workload(b, enc, p, &w, NULL, NULL);
         workload_free(&w);
     }
     if (!rc && b->texts_file) rc = time_text_job(b, enc, p, on_gpu);
@@ -538,19 +547,20 @@ int cmd_bench(int argc, char **argv) {
     double t0 = now_seconds();
     userec_error err;
     userec_model *m = userec_load(b.model_path, &err);
-    if (!m) return cli_failed("bench", "%s", err.message);
+    if (!m) return cli_failed("bench", err.status, "%s", err.message);
     const double load_s = now_seconds() - t0;
     b.model = m;
     b.info = userec_info(m);
     if (b.texts_file) progress(&b, "tokenising %s (timed, one thread)", b.texts_file);
-    if (b.texts_file && text_workload(&b.texts, b.texts_file, m, &b.tokenize_s, &b.text_bytes)) {
+    int failed = b.texts_file ? text_workload(&b.texts, b.texts_file, m, &b.tokenize_s, &b.text_bytes) : 0;
+    if (failed) {
         workload_free(&b.texts);
         userec_free(m);
-        return EXIT_USAGE;
+        return failed;
     }
     if (b.json && !(b.scaling_json = open_memstream(&b.scaling, &b.scaling_size))) {
         userec_free(m);
-        return cli_failed("bench", "out of memory");
+        return cli_failed("bench", USEREC_ERR_NOMEM, "out of memory");
     }
     if (b.json)
         printf("{\"model\": \"%s\", \"threads\": %d, \"load_s\": %.4f, \"cpu_model\": \"%s\", \"cpu_isa\": \"%s\", "

@@ -4,6 +4,7 @@
 
 #include "catalog.h"
 #include "cli.h"
+#include "common/error.h"
 #include "common/util.h"
 
 int cli_catalog_format(const char *cmd, const char *path, const char *name, input_format *format) {
@@ -19,11 +20,12 @@ int cli_catalog_format(const char *cmd, const char *path, const char *name, inpu
 int cli_catalog_read(const char *path, const input_options *in, const char *const *groups, size_t n_groups,
                      const topk_ids *ids, size_t n_items, cli_catalog *c, char *err, size_t err_len) {
     *c = (cli_catalog){0};
-    if (table_read(path, in, groups, n_groups, &c->t, err, err_len)) return -1;
+    const int failure = table_read(path, in, groups, n_groups, &c->t, err, err_len);
+    if (failure) return failure;
     const char **names = malloc((n_items ? n_items : 1) * sizeof *names);
     char *numbers = ids->line ? NULL : malloc((n_items ? n_items : 1) * 24);
     c->row = malloc((n_items ? n_items : 1) * sizeof *c->row);
-    int rc = !names || !c->row || (!ids->line && !numbers) ? ERR(err, err_len, "out of memory for %zu items", n_items) : 0;
+    int rc = !names || !c->row || (!ids->line && !numbers) ? FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory for %zu items", n_items)) : 0;
     for (size_t i = 0; !rc && i < n_items; i++) {
         if (ids->line) {
             names[i] = ids->line[i];
@@ -50,15 +52,16 @@ int cli_catalog_groups(const char *path, const input_options *in, const char *co
                        size_t n_items, int32_t **groups, size_t *n_groups, char *err, size_t err_len) {
     cli_catalog c;
     *groups = NULL;
-    if (cli_catalog_read(path, in, &col, 1, ids, n_items, &c, err, err_len)) return -1;
-    int rc = 0;
+    int rc = cli_catalog_read(path, in, &col, 1, ids, n_items, &c, err, err_len);
+    if (rc) return rc;
     for (size_t i = 0; i < n_items && !rc; i++)
         if (c.row[i] == TABLE_NONE)
-            rc = ERR(err, err_len, "%s: no row has the id '%s' of vector row %zu (%zu of %zu vector rows are missing): "
-                     "the catalogue must be the one the vectors were embedded from, with the same --id-col", path,
-                     ids->line ? ids->line[i] : "(its row number)", i, c.missing, n_items);
+            rc = FAIL_AS(USEREC_ERR_FORMAT,
+                         ERR(err, err_len, "%s: no row has the id '%s' of vector row %zu (%zu of %zu vector rows are "
+                             "missing): the catalogue must be the one the vectors were embedded from, with the same "
+                             "--id-col", path, ids->line ? ids->line[i] : "(its row number)", i, c.missing, n_items));
     if (!rc && !(*groups = malloc((n_items ? n_items : 1) * sizeof **groups)))
-        rc = ERR(err, err_len, "out of memory for %zu items", n_items);
+        rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory for %zu items", n_items));
     if (!rc) rc = table_number_values(&c.t, 0, c.row, n_items, *groups, n_groups, err, err_len);
     if (rc) free(*groups), *groups = NULL;
     cli_catalog_free(&c);

@@ -18,14 +18,15 @@ typedef struct {
 
 /* Reads the column groups of the catalogue at path (table_read) and matches each of the n_items vector rows to the
  * row whose id is its id: its line of the ids file, or its 0-based row number when ids->line is NULL (which matches
- * a catalogue read without an id column when embed rejected none of its rows). Returns 0, or -1 with err set. */
+ * a catalogue read without an id column when embed rejected none of its rows). Returns 0, or the failure's class
+ * (common/error.h) with err set. */
 int cli_catalog_read(const char *path, const input_options *in, const char *const *groups, size_t n_groups,
                      const topk_ids *ids, size_t n_items, cli_catalog *c, char *err, size_t err_len);
 void cli_catalog_free(cli_catalog *c);
 
 /* The group number of each of the n_items vector rows: equal values of the catalogue column col, equal numbers
  * (an empty value is a value like any other). Every vector row must have a catalogue row. *groups is malloc'd.
- * Returns 0, or -1 with err set. */
+ * Returns 0, or the failure's class with err set. */
 int cli_catalog_groups(const char *path, const input_options *in, const char *col, const topk_ids *ids,
                        size_t n_items, int32_t **groups, size_t *n_groups, char *err, size_t err_len);
 

@@ -12,14 +12,15 @@
 
 #include "cli.h"
 #include "common/clock.h"
+#include "common/error.h"
 #include "common/grow.h"
 #include "common/util.h"
 #include "eval/datasets.h"
 #include "eval/metrics.h"
 #include "model/model.h"
 #include "model/provenance.h"
-#include "output/atomic_file.h"
 #include "output/npy.h"
+#include "output/publish.h"
 #include "output/run_facts.h"
 
 #define LIKE_THRESHOLD 4.0 /* MovieLens stars (0.5 to 5) from which a rating counts as liking the movie */
@@ -145,7 +146,7 @@ typedef struct {
 
 static int add_figure(eval_run *run, const char *dataset, const char *metric, double value, size_t n, char *err,
                       size_t err_len) {
-    if (GROW(run->figures, run->figures_cap, run->n_figures + 1)) return ERR(err, err_len, "out of memory");
+    if (GROW(run->figures, run->figures_cap, run->n_figures + 1)) return FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
     figure *f = &run->figures[run->n_figures++];
     snprintf(f->dataset, sizeof f->dataset, "%s", dataset);
     snprintf(f->metric, sizeof f->metric, "%s", metric);
@@ -158,20 +159,20 @@ static int encode(eval_run *run, const char *const *texts, size_t n, float **out
     *out = malloc((n ? n : 1) * run->dim * sizeof **out);
     char **copies = malloc(ENCODE_CHUNK * sizeof *copies);
     size_t *lens = malloc(ENCODE_CHUNK * sizeof *lens);
-    int rc = !*out || !copies || !lens ? ERR(err, err_len, "out of memory for %zu vectors", n) : 0;
+    int rc = !*out || !copies || !lens ? FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory for %zu vectors", n)) : 0;
     for (size_t i0 = 0; !rc && i0 < n; i0 += ENCODE_CHUNK) {
         const size_t m = n - i0 < ENCODE_CHUNK ? n - i0 : ENCODE_CHUNK;
         size_t made = 0;
         for (; !rc && made < m; made++) {
-            rc = eval_utf8_text(texts[i0 + made], &run->text, err, err_len);
-            if (!rc && !(copies[made] = strdup((const char *)run->text.data))) rc = ERR(err, err_len, "out of memory");
+            if (eval_utf8_text(texts[i0 + made], &run->text, err, err_len)) rc = USEREC_ERR_NOMEM;
+            if (!rc && !(copies[made] = strdup((const char *)run->text.data))) rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
             if (!rc) lens[made] = run->text.len - 1;
             if (rc) break;
         }
         userec_error uerr;
         if (!rc && userec_encoder_encode_texts(run->enc, run->tokenizer, (const char *const *)copies, lens, m,
                                                *out + i0 * run->dim, NULL, &uerr))
-            rc = ERR(err, err_len, "%s", uerr.message);
+            rc = FAIL_AS(uerr.status, ERR(err, err_len, "%s", uerr.message));
         for (size_t i = 0; i < made; i++) free(copies[i]);
     }
     free(copies);
@@ -180,22 +181,35 @@ static int encode(eval_run *run, const char *const *texts, size_t n, float **out
     return rc;
 }
 
-/* --vectors-dir: DIR/NAME.npy and DIR/NAME.ids (one id per row). */
+/* --vectors-dir: DIR/NAME.npy and DIR/NAME.ids (one id per row), published together with DIR/NAME.embed.json. */
 static int dump(const eval_run *run, const char *name, const float *v, size_t n, const char *const *ids, char *err,
                 size_t err_len) {
     if (!run->opt->vectors_dir) return 0;
-    char *npy_path = NULL, *ids_path = NULL;
-    int rc = asprintf(&npy_path, "%s/%s.npy", run->opt->vectors_dir, name) < 0 ||
-                     asprintf(&ids_path, "%s/%s.ids", run->opt->vectors_dir, name) < 0
-                 ? ERR(err, err_len, "out of memory")
-                 : 0;
-    npy_writer *w = rc ? NULL : npy_writer_open(npy_path, NPY_F32, run->dim, err, err_len);
-    atomic_file idf = {0};
-    if (!rc && !w) rc = -1;
-    if (!rc && (rc = npy_writer_append(w, v, n, err, err_len))) npy_writer_abort(w);
-    if (!rc && (rc = npy_writer_commit(w, err, err_len)) == 0 && !(rc = atomic_open(&idf, ids_path, err, err_len))) {
+    char *npy_path = NULL;
+    if (asprintf(&npy_path, "%s/%s.npy", run->opt->vectors_dir, name) < 0)
+        return FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
+    char *ids_path = output_sibling(npy_path, ".ids");
+    npy_writer w;
+    atomic_file idf = {.slot = -1};
+    run_facts facts = {.file.slot = -1};
+    int rc = ids_path ? npy_writer_open(&w, npy_path, NPY_F32, run->dim, err, err_len)
+                      : FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
+    if (!rc && !(rc = npy_writer_append(&w, v, n, err, err_len)) && !(rc = npy_writer_seal(&w, err, err_len)) &&
+        !(rc = atomic_open(&idf, ids_path, err, err_len))) {
         for (size_t i = 0; i < n; i++) fprintf(idf.fp, "%s\n", ids[i]);
-        rc = atomic_commit(&idf, err, err_len);
+        rc = run_facts_open_beside(&facts, npy_path, ".embed.json", "eval", err, err_len);
+    }
+    if (!rc) {
+        run_facts_string(&facts, "model", run->opt->model);
+        run_facts_string(&facts, "dataset", name);
+        run_facts_string(&facts, "encoder", userec_encoder_name(run->enc));
+        publish_set set = {0};
+        publish_add(&set, &w.file);
+        publish_add(&set, &idf);
+        rc = publish_commit(&set, &facts, err, err_len);
+    } else {
+        npy_writer_abort(&w);
+        atomic_abort(&idf);
     }
     free(npy_path);
     free(ids_path);
@@ -215,16 +229,16 @@ static int run_matching(eval_run *run, const char *name, const char *dir, const 
     char *lp = NULL, *rp = NULL, *mp = NULL;
     if (asprintf(&lp, "%s/%s", dir, left) < 0 || asprintf(&rp, "%s/%s", dir, right) < 0 ||
         asprintf(&mp, "%s/%s", dir, mapping) < 0)
-        return free(lp), free(rp), ERR(err, err_len, "out of memory");
+        return free(lp), free(rp), FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
     eval_matching m;
     float *lv = NULL, *rv = NULL, *score = NULL, *qv = NULL;
     int32_t *index = NULL;
     int rc = eval_load_matching(lp, left_text, rp, right_text, mp, map_left, map_right, &m, err, err_len);
     free(lp), free(rp), free(mp);
-    if (rc) return -1;
+    if (rc) return rc;
     const char **ltexts = malloc((m.left.rows + m.right.rows + 1) * sizeof *ltexts), **rtexts = ltexts + m.left.rows;
     const char **lids = malloc((m.left.rows + m.right.rows + 1) * sizeof *lids), **rids = lids + m.left.rows;
-    rc = !ltexts || !lids ? ERR(err, err_len, "out of memory") : 0;
+    rc = !ltexts || !lids ? FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory")) : 0;
     for (size_t i = 0; !rc && i < m.left.rows; i++) {
         ltexts[i] = table_value(&m.left, i, 0) ? table_value(&m.left, i, 0) : "";
         lids[i] = table_id(&m.left, i);
@@ -246,14 +260,14 @@ static int run_matching(eval_run *run, const char *name, const char *dir, const 
         qv = malloc((nq ? nq : 1) * run->dim * sizeof *qv);
         index = malloc((nq ? nq : 1) * (k ? k : 1) * sizeof *index);
         score = malloc((nq ? nq : 1) * (k ? k : 1) * sizeof *score);
-        if (!qv || !index || !score) rc = ERR(err, err_len, "out of memory for %zu x %zu ranks", nq, k);
+        if (!qv || !index || !score) rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory for %zu x %zu ranks", nq, k));
     }
     if (!rc && nq && k) {
         for (size_t q = 0; q < nq; q++) memcpy(qv + q * run->dim, lv + m.query_row[q] * run->dim, run->dim * sizeof *qv);
         const userec_topk_options topt = {.k = k, .device = USEREC_DEVICE_CPU};
         userec_error uerr;
         if (userec_topk_search(qv, nq, rv, m.right.rows, run->dim, &topt, index, score, &uerr))
-            rc = ERR(err, err_len, "%s", uerr.message);
+            rc = FAIL_AS(uerr.status, ERR(err, err_len, "%s", uerr.message));
     }
     size_t at1 = 0, at10 = 0;
     double rr = 0;
@@ -262,11 +276,13 @@ static int run_matching(eval_run *run, const char *name, const char *dir, const 
         at1 += rank == 1, at10 += rank && rank <= 10;
         rr += rank ? 1.0 / (double)rank : 0;
     }
-    if (!rc && !nq) rc = ERR(err, err_len, "%s: no pair of the mapping names a row of both files", name);
+    if (!rc && !nq) rc = FAIL_AS(USEREC_ERR_FORMAT, ERR(err, err_len, "%s: no pair of the mapping names a row of both files", name));
     if (!rc) rc = add_figure(run, name, "recall@1", (double)at1 / (double)nq, nq, err, err_len) ||
                   add_figure(run, name, "recall@10", (double)at10 / (double)nq, nq, err, err_len) ||
                   add_figure(run, name, "mrr", rr / (double)nq, nq, err, err_len) ||
-                  add_figure(run, name, "seconds", now_seconds() - t0, nq, err, err_len);
+                  add_figure(run, name, "seconds", now_seconds() - t0, nq, err, err_len)
+                      ? USEREC_ERR_NOMEM /* add_figure fails for memory only */
+                      : 0;
     if (!rc && !run->opt->quiet)
         fprintf(stderr, "eval: %s: %zu queries (left offers with a match) against %zu right offers; %zu of %zu mapping "
                         "rows name an id in neither file\n",
@@ -279,13 +295,14 @@ static int run_matching(eval_run *run, const char *name, const char *dir, const 
 /* Spearman (and Pearson) correlation of the two sentences' cosine with the gold score. */
 static int run_sts(eval_run *run, const char *name, const char *path, eval_sts_format format, char *err, size_t err_len) {
     eval_sts s;
-    if (eval_load_sts(path, format, &s, err, err_len)) return -1;
+    const int failure = eval_load_sts(path, format, &s, err, err_len);
+    if (failure) return failure;
     const char **a = malloc((2 * s.n + 1) * sizeof *a), **b = a + s.n;
     char *numbers = malloc((s.n ? s.n : 1) * 24);
     const char **ids = malloc((s.n ? s.n : 1) * sizeof *ids);
     double *cosine = malloc((s.n ? s.n : 1) * sizeof *cosine);
     float *va = NULL, *vb = NULL;
-    int rc = !a || !numbers || !ids || !cosine ? ERR(err, err_len, "out of memory") : 0;
+    int rc = !a || !numbers || !ids || !cosine ? FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory")) : 0;
     for (size_t i = 0; !rc && i < s.n; i++) {
         a[i] = table_value(&s.t, s.row[i], 0), b[i] = table_value(&s.t, s.row[i], 1);
         snprintf(numbers + 24 * i, 24, "%zu", s.row[i]);
@@ -300,10 +317,12 @@ static int run_sts(eval_run *run, const char *name, const char *path, eval_sts_f
     snprintf(side, sizeof side, "%s.b", name);
     if (!rc) rc = dump(run, side, vb, s.n, ids, err, err_len);
     for (size_t i = 0; !rc && i < s.n; i++) cosine[i] = dot(va + i * run->dim, vb + i * run->dim, run->dim);
-    if (!rc && s.n < 2) rc = ERR(err, err_len, "%s: fewer than two sentence pairs with a score", path);
+    if (!rc && s.n < 2) rc = FAIL_AS(USEREC_ERR_FORMAT, ERR(err, err_len, "%s: fewer than two sentence pairs with a score", path));
     if (!rc) rc = add_figure(run, name, "spearman", eval_spearman(cosine, s.gold, s.n), s.n, err, err_len) ||
                   add_figure(run, name, "pearson", eval_pearson(cosine, s.gold, s.n), s.n, err, err_len) ||
-                  add_figure(run, name, "seconds", now_seconds() - t0, s.n, err, err_len);
+                  add_figure(run, name, "seconds", now_seconds() - t0, s.n, err, err_len)
+                      ? USEREC_ERR_NOMEM /* add_figure fails for memory only */
+                      : 0;
     if (!rc && !run->opt->quiet)
         fprintf(stderr, "eval: %s: %zu sentence pairs from %s (%zu rows without two sentences and a score left out)\n",
                 name, s.n, path, s.skipped);
@@ -317,37 +336,40 @@ static int run_sts(eval_run *run, const char *name, const char *path, eval_sts_f
 static int run_movies(eval_run *run, const char *dir, const char *tmdb, char *err, size_t err_len) {
     char *ratings = NULL, *links = NULL;
     if (asprintf(&ratings, "%s/ratings.csv", dir) < 0 || asprintf(&links, "%s/links.csv", dir) < 0)
-        return free(ratings), ERR(err, err_len, "out of memory");
+        return free(ratings), FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
     eval_movies mv;
     int rc = eval_load_movies(ratings, links, tmdb, LIKE_THRESHOLD, &mv, err, err_len);
     free(ratings), free(links);
-    if (rc) return -1;
+    if (rc) return rc;
     const size_t n = mv.n_items, k = n > HIT_K ? HIT_K : n ? n - 1 : 0;
     const char **texts = malloc((n ? n : 1) * sizeof *texts), **ids = malloc((n ? n : 1) * sizeof *ids);
     int32_t *lists = malloc((n ? n : 1) * (k ? k : 1) * sizeof *lists);
     float *score = malloc((n ? n : 1) * (k ? k : 1) * sizeof *score), *v = NULL;
     size_t *popularity = calloc(n ? n : 1, sizeof *popularity);
-    rc = !texts || !ids || !lists || !score || !popularity ? ERR(err, err_len, "out of memory") : 0;
+    rc = !texts || !ids || !lists || !score || !popularity ? FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory")) : 0;
     for (size_t i = 0; !rc && i < n; i++) texts[i] = table_value(&mv.tmdb, mv.item_row[i], 0), ids[i] = table_id(&mv.tmdb, mv.item_row[i]);
     const double t0 = now_seconds();
     if (!rc) rc = encode(run, texts, n, &v, err, err_len);
     if (!rc) rc = dump(run, "movielens", v, n, ids, err, err_len);
-    if (!rc && k < 1) rc = ERR(err, err_len, "%s: fewer than two movies with an overview are rated", tmdb);
+    if (!rc && k < 1) rc = FAIL_AS(USEREC_ERR_FORMAT, ERR(err, err_len, "%s: fewer than two movies with an overview are rated", tmdb));
     if (!rc) {
         const userec_topk_options topt = {.k = k, .exclude_self = 1, .device = USEREC_DEVICE_CPU};
         userec_error uerr;
-        if (userec_topk_search(v, n, v, n, run->dim, &topt, lists, score, &uerr)) rc = ERR(err, err_len, "%s", uerr.message);
+        if (userec_topk_search(v, n, v, n, run->dim, &topt, lists, score, &uerr))
+            rc = FAIL_AS(uerr.status, ERR(err, err_len, "%s", uerr.message));
     }
     size_t pairs = 0, pop_pairs = 0;
     const double content = rc ? 0 : eval_hit_rate(lists, k, mv.like_start, mv.liked, mv.n_users, &pairs);
     for (size_t i = 0; !rc && i < mv.like_start[mv.n_users]; i++) popularity[mv.liked[i]]++;
-    if (!rc && eval_popularity_lists(popularity, n, k, lists)) rc = ERR(err, err_len, "out of memory");
+    if (!rc && eval_popularity_lists(popularity, n, k, lists)) rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
     const double popular = rc ? 0 : eval_hit_rate(lists, k, mv.like_start, mv.liked, mv.n_users, &pop_pairs);
     if (!rc) rc = add_figure(run, "movielens", "hit_rate@10", content, pairs, err, err_len) ||
                   add_figure(run, "movielens", "popularity_hit_rate@10", popular, pop_pairs, err, err_len) ||
                   add_figure(run, "movielens", "random_hit_rate@10",
                              eval_random_hit_rate(mv.like_start, mv.n_users, n, k), pairs, err, err_len) ||
-                  add_figure(run, "movielens", "seconds", now_seconds() - t0, n, err, err_len);
+                  add_figure(run, "movielens", "seconds", now_seconds() - t0, n, err, err_len)
+                      ? USEREC_ERR_NOMEM /* add_figure fails for memory only */
+                      : 0;
     if (!rc && !run->opt->quiet)
         fprintf(stderr, "eval: movielens: %zu movies with an overview, %zu users with a like (rating >= %.1f), %zu of "
                         "%zu ratings are of those movies\n",
@@ -389,7 +411,7 @@ static int run_all(eval_run *run, char *err, size_t err_len) {
     if (!rc && sick) rc = run_sts(run, "sick", sick, EVAL_SICK, err, err_len);
     if (!rc && ml && tmdb) rc = run_movies(run, ml, tmdb, err, err_len);
     free(abt), free(amazon), free(stsb), free(sick), free(ml), free(tmdb);
-    if (!rc && !run->n_figures) rc = ERR(err, err_len, "%s holds none of the datasets", opt->data);
+    if (!rc && !run->n_figures) rc = FAIL_AS(USEREC_ERR_IO, ERR(err, err_len, "%s holds none of the datasets", opt->data));
     return rc;
 }
 
@@ -423,7 +445,8 @@ static void print_table(const eval_run *run, int test_weights, char **baseline) 
 
 static int write_json(const eval_run *run, int test_weights, char *err, size_t err_len) {
     run_facts rf;
-    if (run_facts_open(&rf, run->opt->json, "eval", err, err_len)) return -1;
+    const int failure = run_facts_open(&rf, run->opt->json, "eval", err, err_len);
+    if (failure) return failure;
     run_facts_string(&rf, "model", run->opt->model);
     run_facts_bool(&rf, "test_weights", test_weights);
     run_facts_string(&rf, "tokenizer", run->tokenizer_name);
@@ -444,7 +467,7 @@ static int read_baseline(const eval_run *run, char ***values, char *err, size_t 
     char (*keys)[80] = malloc((run->n_figures ? run->n_figures : 1) * sizeof *keys);
     const char **key_list = malloc((run->n_figures ? run->n_figures : 1) * sizeof *key_list);
     *values = calloc(run->n_figures ? run->n_figures : 1, sizeof **values);
-    int rc = !keys || !key_list || !*values ? ERR(err, err_len, "out of memory") : 0;
+    int rc = !keys || !key_list || !*values ? FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory")) : 0;
     for (size_t i = 0; !rc && i < run->n_figures; i++) key_list[i] = key_of(&run->figures[i], keys[i], sizeof keys[i]);
     if (!rc) rc = run_facts_read(run->opt->baseline, key_list, run->n_figures, *values, err, err_len);
     free(keys);
@@ -465,7 +488,7 @@ int cmd_eval(int argc, char **argv) {
     if (cli_outputs_spare_inputs("eval", inputs, 5, &(cli_file){"--json", opt.json}, 1)) return EXIT_USAGE;
     userec_error uerr;
     userec_model *m = userec_load(opt.model, &uerr);
-    if (!m) return cli_failed("eval", "%s", uerr.message);
+    if (!m) return cli_failed("eval", uerr.status, "%s", uerr.message);
     const int test_weights = usew_is_test_weights(m->file);
     if (test_weights) fprintf(stderr, "eval: warning: %s: %s\n", opt.model, USEW_TEST_WEIGHTS_WARNING);
     run.tokenizer = !opt.tokenizer ? USEREC_TOKENIZER_DEFAULT : !strcmp(opt.tokenizer, "spm") ? USEREC_TOKENIZER_SPM
@@ -475,12 +498,12 @@ int cmd_eval(int argc, char **argv) {
                                               : run.tokenizer == USEREC_TOKENIZER_TFJS ? USEW_TOK_TFJS
                                                                                        : USEW_TOK_NONE,
                                            &uerr);
-    if (!tok) rc = ERR(err, sizeof err, "%s", uerr.message);
+    if (!tok) rc = FAIL_AS(uerr.status, ERR(err, sizeof err, "%s", uerr.message));
     else run.tokenizer_name = tokenizer_kind_name(tokenizer_kind(tok));
     if (!rc && opt.vectors_dir && mkdir(opt.vectors_dir, 0777) && errno != EEXIST)
-        rc = SYS_ERR(err, sizeof err, opt.vectors_dir, "mkdir");
+        rc = FAIL_AS(FAIL_OUTPUT, SYS_ERR(err, sizeof err, opt.vectors_dir, "mkdir"));
     if (!rc && !(run.enc = userec_encoder_open(m, opt.device, opt.precision, stderr, &uerr)))
-        rc = ERR(err, sizeof err, "%s", uerr.message);
+        rc = FAIL_AS(uerr.status, ERR(err, sizeof err, "%s", uerr.message));
     if (!rc) rc = run_all(&run, err, sizeof err);
     if (!rc && opt.baseline) rc = read_baseline(&run, &baseline, err, sizeof err);
     if (!rc && opt.json) rc = write_json(&run, test_weights, err, sizeof err);
@@ -493,5 +516,5 @@ int cmd_eval(int argc, char **argv) {
     free(run.text.data);
     userec_encoder_close(run.enc);
     userec_free(m);
-    return rc ? cli_failed("eval", "%s", err) : 0;
+    return rc ? cli_failed("eval", rc, "%s", err) : 0;
 }

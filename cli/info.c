@@ -28,14 +28,12 @@ static void print_tensor(const usew_tensor *t) {
 int cmd_info(int argc, char **argv) {
     if (argc != 2 || argv[1][0] == '-') {
         fprintf(argc == 2 && !strcmp(argv[1], "--help") ? stdout : stderr, "usage: userec info MODEL.usew\n");
-        return argc == 2 && !strcmp(argv[1], "--help") ? 0 : 2;
+        return argc == 2 && !strcmp(argv[1], "--help") ? 0 : EXIT_USAGE;
     }
     char err[512];
-    usew_file *f = usew_open(argv[1], NULL, err, sizeof err);
-    if (!f) {
-        fprintf(stderr, "userec info: %s\n", err);
-        return 1;
-    }
+    int io_failed = 0;
+    usew_file *f = usew_open(argv[1], &io_failed, err, sizeof err);
+    if (!f) return cli_failed("info", io_failed ? USEREC_ERR_IO : USEREC_ERR_FORMAT, "%s", err);
     const usew_hparams *hp = &f->hp;
     static const char *tokenizers[] = {"none", "spm", "tfjs"};
     printf("file           %s (%zu bytes, format version %u)\n", argv[1], f->size, hp->version);
@@ -65,5 +63,5 @@ int cmd_info(int argc, char **argv) {
     int runnable = m != NULL;
     printf("engine         %s%s\n", runnable ? "runs this model" : "cannot run this model: ", runnable ? "" : uerr.message);
     userec_free(m);
-    return runnable ? 0 : 1;
+    return runnable ? 0 : EXIT_DATAERR;
 }

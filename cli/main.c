@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "output/temp_files.h"
 
 static const struct {
     const char *name;
@@ -18,6 +19,7 @@ static const struct {
     {"devices", cmd_devices, "list the CPU and the CUDA GPUs this build can encode on"},
     {"related", cmd_related, "the k most similar items of every item (or query vector), to CSV or JSONL"},
     {"merge", cmd_merge, "join the parts of a sharded embed or related job (--shard) into one run's files"},
+    {"update", cmd_update, "the nightly job: a catalogue to a store of vectors and related lists, incrementally"},
     {"query", cmd_query, "embed a text and print the catalogue items closest to it"},
     {"tokenize", cmd_tokenize, "print the token ids (spm or tfjs) of texts, one line each"},
     {"report", cmd_report, "an HTML page of a catalogue's related items: map, scores, sample lists, duplicates"},
@@ -32,9 +34,12 @@ static void usage(FILE *to) {
                 "       userec --version\n\ncommands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++) fprintf(to, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(to, "  %-10s %s\n", "help", "this list, or one command's options");
-    fprintf(to, "\nexit codes: 0 done, %d the job failed (the message says why), %d bad options or arguments\n"
-                "documentation: README.md and docs/ (docs/cli.md lists every command)\n",
-            EXIT_FAILED, EXIT_USAGE);
+    fprintf(to, "\nexit codes: 0 done; %d bad options or arguments; %d malformed input or too many rejected rows;\n"
+                "%d an input is missing or unreadable; %d no usable GPU; %d out of memory; %d an output could not be\n"
+                "written; %d the store is locked by another update; %d an unclassified failure (a bug)\n"
+                "documentation: README.md and docs/ (docs/cli.md lists every command and exit code)\n",
+            EXIT_USAGE, EXIT_DATAERR, EXIT_NOINPUT, EXIT_UNAVAILABLE, EXIT_OSERR, EXIT_IOERR, EXIT_TEMPFAIL,
+            EXIT_SOFTWARE);
 }
 
 static int find_command(const char *name) {
@@ -72,6 +77,7 @@ static void prefer_passive_openmp(char **argv) {
 
 int main(int argc, char **argv) {
     prefer_passive_openmp(argv);
+    temp_cleanup_on_signals(); /* SIGINT, SIGTERM, SIGHUP remove the temp files of outputs being written */
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : 0;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "common/error.h"
 
 static void vsay(const char *cmd, const char *fmt, va_list ap) {
     fprintf(stderr, "userec %s: ", cmd);
@@ -23,12 +24,26 @@ int cli_fail(const char *cmd, const char *fmt, ...) {
     return EXIT_USAGE;
 }
 
-int cli_failed(const char *cmd, const char *fmt, ...) {
+int cli_exit_code(int failure) {
+    switch (failure) {
+    case USEREC_ERR_IO: return EXIT_NOINPUT;
+    case USEREC_ERR_FORMAT:
+    case USEREC_ERR_UNSUPPORTED:
+    case USEREC_ERR_INPUT: return EXIT_DATAERR;
+    case USEREC_ERR_NOMEM: return EXIT_OSERR;
+    case USEREC_ERR_DEVICE: return EXIT_UNAVAILABLE;
+    case FAIL_OUTPUT: return EXIT_IOERR;
+    case FAIL_LOCKED: return EXIT_TEMPFAIL;
+    default: return EXIT_SOFTWARE;
+    }
+}
+
+int cli_failed(const char *cmd, int failure, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsay(cmd, fmt, ap);
     va_end(ap);
-    return EXIT_FAILED;
+    return cli_exit_code(failure);
 }
 
 int cli_uint_option(const char *cmd, const char *option, const char *arg, uint64_t min, uint64_t max, uint64_t *out) {
@@ -84,7 +99,7 @@ int cli_devices_option(const char *cmd, const char *arg, userec_devices *devices
 int cli_device_groups(const char *cmd, const char *arg, userec_devices *groups, int max, int *n) {
     *n = 0;
     char *copy = strdup(arg), *save = NULL, group[256] = "";
-    if (!copy) return cli_failed(cmd, "out of memory");
+    if (!copy) return cli_failed(cmd, USEREC_ERR_NOMEM, "out of memory");
     int rc = 0;
     /* a number continues the list before it (cuda:0,1); a name starts the next one */
     for (char *tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
@@ -113,21 +128,8 @@ int cli_precision_option(const char *cmd, const char *arg, userec_precision *pre
 
 int cli_choose_devices(const char *cmd, const userec_devices *wanted, userec_devices *chosen) {
     userec_error err;
-    if (userec_devices_choose(wanted, stderr, chosen, &err)) return cli_failed(cmd, "%s", err.message);
+    if (userec_devices_choose(wanted, stderr, chosen, &err)) return cli_failed(cmd, err.status, "%s", err.message);
     return 0;
-}
-
-void cli_csv_field(FILE *f, const char *s) {
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
 }
 
 int cli_outputs_spare_inputs(const char *cmd, const cli_file *inputs, size_t n_inputs, const cli_file *outputs,

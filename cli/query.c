@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalog.h"
 #include "cli.h"
 #include "common/grow.h"
+#include "common/error.h"
 #include "common/json_string.h"
 #include "output/atomic_file.h"
 #include "input/input.h"
@@ -18,6 +20,7 @@ typedef enum { OUT_TABLE, OUT_JSON } out_format;
 
 typedef struct {
     const char *model, *emb, *ids, *catalog, *text_col, *id_col, *catalog_format, *out;
+    input_format catalog_in_format; /* --catalog-format, or what the catalogue's name says */
     size_t k;
     userec_devices devices;
     out_format format;
@@ -95,6 +98,8 @@ static int parse_options(int argc, char **argv, query_options *opt) {
     }
     if (!opt->catalog && (opt->text_col || opt->id_col || opt->catalog_format))
         return cli_fail("query", "--text-col, --id-col and --catalog-format describe --catalog, which is missing");
+    if (opt->catalog && cli_catalog_format("query", opt->catalog, opt->catalog_format, &opt->catalog_in_format))
+        return EXIT_USAGE;
     return 0;
 }
 
@@ -104,7 +109,7 @@ typedef struct {
 } text_list;
 
 static int add_text(text_list *l, char *text, char *err, size_t err_len) {
-    if (GROW(l->text, l->cap, l->n + 1)) return ERR(err, err_len, "out of memory for %zu texts", l->n + 1);
+    if (GROW(l->text, l->cap, l->n + 1)) return FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory for %zu texts", l->n + 1));
     l->text[l->n++] = text;
     return 0;
 }
@@ -116,7 +121,7 @@ static int gather_texts(char **args, size_t n_args, text_list *l, char *err, siz
         if (strcmp(args[a], "-")) {
             if (!*args[a]) return cli_fail("query", "text %zu is empty: there is nothing to search for", a + 1);
             char *copy = strdup(args[a]);
-            if (!copy || add_text(l, copy, err, err_len)) return free(copy), ERR(err, err_len, "out of memory");
+            if (!copy || add_text(l, copy, err, err_len)) return free(copy), FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
             continue;
         }
         char *line = NULL;
@@ -147,13 +152,13 @@ static int embed_texts(const char *model_path, const userec_devices *devices, ch
     userec_model *m = userec_load(model_path, &uerr);
     userec_encoder *enc = m ? userec_encoder_open_on(m, devices, USEREC_FP32, stderr, &uerr) : NULL;
     size_t *lens = malloc(n * sizeof *lens);
-    int rc = !enc ? ERR(err, err_len, "%s", uerr.message) : 0;
+    int rc = !enc ? FAIL_AS(uerr.status, ERR(err, err_len, "%s", uerr.message)) : 0;
     if (!rc) *dim = userec_info(m).dim;
-    if (!rc && !(lens && (*out = malloc(n * *dim * sizeof **out)))) rc = ERR(err, err_len, "out of memory");
+    if (!rc && !(lens && (*out = malloc(n * *dim * sizeof **out)))) rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
     for (size_t i = 0; !rc && i < n; i++) lens[i] = strlen(texts[i]);
     if (!rc && userec_encoder_encode_texts(enc, USEREC_TOKENIZER_DEFAULT, (const char *const *)texts, lens, n, *out,
                                            counts, &uerr))
-        rc = ERR(err, err_len, "%s", uerr.message);
+        rc = FAIL_AS(uerr.status, ERR(err, err_len, "%s", uerr.message));
     free(lens);
     userec_encoder_close(enc);
     userec_free(m);
@@ -164,28 +169,23 @@ static int compare_strings(const void *a, const void *b) { return strcmp(*(char 
 
 /* The catalogue texts of the ids in `wanted` (sorted, unique): text[i] for wanted[i], NULL if never seen. */
 static int catalogue_texts(const query_options *opt, char **wanted, size_t n_wanted, char **text, char *err, size_t err_len) {
-    input_options in = {.text_cols = opt->text_col, .id_col = opt->id_col};
-    if (opt->catalog_format) {
-        if (input_format_parse(opt->catalog_format, &in.format) || in.format == INPUT_IDS)
-            return ERR(err, err_len, "--catalog-format is lines, csv, tsv or jsonl, not '%s'", opt->catalog_format);
-    } else if (input_guess_format(opt->catalog, &in.format) || in.format == INPUT_IDS) {
-        return ERR(err, err_len, "%s: cannot tell the catalogue's format from its name; pass --catalog-format",
-                   opt->catalog);
-    }
-    input_reader *r = input_open(opt->catalog, &in, err, err_len);
-    if (!r) return -1;
+    const input_options in = {.format = opt->catalog_in_format, .text_cols = opt->text_col, .id_col = opt->id_col};
+    int failure = 0;
+    input_reader *r = input_open(opt->catalog, &in, &failure, err, err_len);
+    if (!r) return failure;
     input_record rec;
     int got;
     while ((got = input_next(r, &rec, err, err_len)) == 1) {
         const char *key = rec.id;
         char **hit = bsearch(&key, wanted, n_wanted, sizeof *wanted, compare_strings);
         if (hit && !text[hit - wanted] && !(text[hit - wanted] = strdup(rec.reject ? "" : rec.text))) {
-            got = ERR(err, err_len, "out of memory");
+            failure = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
             break;
         }
     }
+    if (got < 0) failure = input_failure(r);
     input_close(r);
-    return got < 0 ? -1 : 0;
+    return failure;
 }
 
 /* Item j's name: its line of the ids file, or its row number (written into buf). */
@@ -288,23 +288,19 @@ static size_t write_json(FILE *f, const results *r) {
 
 /* Writes the results to -o FILE atomically, or to stdout. */
 static int write_results(const results *r, char *err, size_t err_len) {
-    atomic_file out = {0};
+    atomic_file out = {.slot = -1};
     FILE *f = stdout;
     if (r->opt->out) {
-        if (atomic_open(&out, r->opt->out, err, err_len)) return -1;
+        const int failure = atomic_open(&out, r->opt->out, err, err_len);
+        if (failure) return failure;
         f = out.fp;
     }
     const size_t repaired = r->opt->format == OUT_JSON ? write_json(f, r) : (write_table(f, r), 0);
     if (repaired)
         fprintf(stderr, "query: warning: %zu strings held invalid UTF-8; JSON must be Unicode, so those bytes are "
                         "written as U+FFFD\n", repaired);
-    if (!r->opt->out) return fflush(stdout) ? SYS_ERR(err, err_len, "<stdout>", "write") : 0;
-    if (ferror(f)) {
-        SYS_ERR(err, err_len, out.tmp_path, "write");
-        atomic_abort(&out);
-        return -1;
-    }
-    return atomic_commit(&out, err, err_len);
+    if (!r->opt->out) return fflush(stdout) ? FAIL_AS(FAIL_OUTPUT, SYS_ERR(err, err_len, "<stdout>", "write")) : 0;
+    return atomic_commit(&out, err, err_len); /* a write error shows at its flush */
 }
 
 int cmd_query(int argc, char **argv) {
@@ -323,39 +319,36 @@ int cmd_query(int argc, char **argv) {
     size_t dim = 0, scaled = 0, zero, n_items = 0;
     userec_text_counts counts = {0};
     userec_devices devices; /* for both the encoder and the search: auto that fell back has said so once */
-    if ((rc = gather_texts(argv + optind, (size_t)(argc - optind), &texts, err, sizeof err)) > 0) goto done;
-    if (!rc && cli_choose_devices("query", &opt.devices, &devices)) {
-        rc = EXIT_FAILED;
-        goto done;
-    }
-    if (!rc) rc = topk_load_vectors(opt.emb, &items, &scaled, &zero, err, sizeof err);
+    if ((rc = gather_texts(argv + optind, (size_t)(argc - optind), &texts, err, sizeof err))) goto done;
+    if ((rc = cli_choose_devices("query", &opt.devices, &devices))) goto done;
+    rc = cli_load_vectors(opt.emb, opt.ids, &items, &item_ids, &scaled, &zero, err, sizeof err);
     n_items = items.rows;
     /* No list can hold more than every item: memory follows the catalogue, not the -k asked for. */
     const size_t k = res.k = opt.k < n_items ? opt.k : n_items ? n_items : 1;
-    if (!rc && opt.ids) rc = topk_read_ids(opt.ids, opt.emb, items.rows, &item_ids, err, sizeof err);
     if (!rc) rc = embed_texts(opt.model, &devices, texts.text, texts.n, &vectors, &dim, &counts, err, sizeof err);
     if (!rc && dim != items.cols)
-        rc = ERR(err, sizeof err, "%s holds %zu-d vectors but %s makes %zu-d ones", opt.emb, items.cols, opt.model, dim);
+        rc = FAIL_AS(USEREC_ERR_FORMAT, ERR(err, sizeof err, "%s holds %zu-d vectors but %s makes %zu-d ones", opt.emb,
+                                            items.cols, opt.model, dim));
     if (!rc && k > SIZE_MAX / sizeof *score / texts.n)
-        rc = ERR(err, sizeof err, "%zu texts x %zu neighbours do not fit in memory", texts.n, k);
+        rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, sizeof err, "%zu texts x %zu neighbours do not fit in memory", texts.n, k));
     if (!rc && !((index = malloc(texts.n * k * sizeof *index)) && (score = malloc(texts.n * k * sizeof *score))))
-        rc = ERR(err, sizeof err, "out of memory for %zu x %zu results", texts.n, k);
+        rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, sizeof err, "out of memory for %zu x %zu results", texts.n, k));
     if (!rc) {
         const userec_topk_options topt = {.k = k, .device = devices.kind, .devices = &devices};
         userec_error uerr;
         if (userec_topk_search(vectors, texts.n, items.data, items.rows, dim, &topt, index, score, &uerr))
-            rc = ERR(err, sizeof err, "%s", uerr.message);
+            rc = FAIL_AS(uerr.status, ERR(err, sizeof err, "%s", uerr.message));
     }
     res.index = index, res.score = score;
     if (!rc && opt.catalog) {
         if (names_to_look_up(index, texts.n * k, &item_ids, &res.names, &res.n_names) ||
             !(res.name_text = calloc(res.n_names + 1, sizeof *res.name_text)))
-            rc = ERR(err, sizeof err, "out of memory");
+            rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, sizeof err, "out of memory"));
         else
             rc = catalogue_texts(&opt, res.names, res.n_names, res.name_text, err, sizeof err);
     }
     if (!rc) rc = write_results(&res, err, sizeof err);
-    if (rc) rc = cli_failed("query", "%s", err);
+    if (rc) rc = cli_failed("query", rc, "%s", err);
     else if (scaled)
         fprintf(stderr, "query: %s: %zu of %zu rows were not unit length; scaled them to unit length\n", opt.emb, scaled,
                 n_items);

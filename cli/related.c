@@ -7,17 +7,16 @@
 #include <string.h>
 
 #include "common/clock.h"
-#include "common/json_string.h"
+#include "common/error.h"
 #include "common/progress.h"
-#include "output/atomic_file.h"
+#include "output/lists.h"
+#include "output/publish.h"
 #include "catalog.h"
 #include "cli.h"
 #include "output/run_facts.h"
 #include "shards.h"
 #include "topk/topk.h"
 #include "common/util.h"
-
-typedef enum { OUT_CSV, OUT_JSONL } out_format;
 
 typedef struct {
     const char *emb, *ids, *queries, *query_ids, *out;
@@ -27,7 +26,7 @@ typedef struct {
     userec_devices devices;
     userec_precision precision;
     shard_spec shard; /* --shard: this block of the queries, written to OUT.part-I-of-N.* */
-    out_format format;
+    lists_format format;
     int use_min_score, use_max_score;
     double min_score, max_score;            /* --min-score, --dedupe-above */
     const char *catalog, *catalog_format, *group_col; /* --only-same / --only-other COL of --catalog */
@@ -161,73 +160,23 @@ static int parse_options(int argc, char **argv, related_options *opt) {
         return cli_fail("related", "--exclude-self applies to all-pairs; with --queries the queries are not items");
     if (opt->exclude_self < 0) opt->exclude_self = !opt->queries;
     const char *dot = strrchr(opt->out, '.');
-    if (dot && !strcmp(dot, ".csv")) opt->format = OUT_CSV;
-    else if (dot && !strcmp(dot, ".jsonl")) opt->format = OUT_JSONL;
+    if (dot && !strcmp(dot, ".csv")) opt->format = LISTS_CSV;
+    else if (dot && !strcmp(dot, ".jsonl")) opt->format = LISTS_JSONL;
     else return cli_fail("related", "-o must end in .csv or .jsonl, not '%s'", opt->out);
     if (opt->shard.count && !(opt->out = shard_part_path(opt->out, &opt->shard)))
-        return cli_failed("related", "out of memory");
+        return cli_failed("related", USEREC_ERR_NOMEM, "out of memory");
     return 0;
-}
-
-/* Row r's id: its line of the ids file, or its row number. */
-typedef struct {
-    const topk_ids *ids;
-    char buf[24];
-} id_namer;
-
-static const char *id_of(id_namer *n, size_t row) {
-    if (n->ids->line) return n->ids->line[row];
-    snprintf(n->buf, sizeof n->buf, "%zu", row);
-    return n->buf;
-}
-
-/* Writes the lists; returns how many ids the JSONL had to write with U+FFFD (invalid UTF-8). */
-static size_t write_results(FILE *f, out_format format, size_t first, size_t n_queries, size_t k, const int32_t *index,
-                            const float *score, const topk_ids *query_ids, const topk_ids *item_ids) {
-    size_t repaired = 0;
-    id_namer qn = {.ids = query_ids}, in = {.ids = item_ids};
-    if (format == OUT_CSV) fputs("id,rank,neighbor_id,score\n", f);
-    for (size_t q = 0; q < n_queries; q++) {
-        const int32_t *qi = index + q * k;
-        const float *qs = score + q * k;
-        size_t found = 0;
-        while (found < k && qi[found] != USEREC_TOPK_EMPTY) found++;
-        const char *id = id_of(&qn, first + q);
-        if (format == OUT_CSV) {
-            for (size_t r = 0; r < found; r++) {
-                cli_csv_field(f, id);
-                fprintf(f, ",%zu,", r + 1);
-                cli_csv_field(f, id_of(&in, (size_t)qi[r]));
-                fprintf(f, ",%.9g\n", qs[r]);
-            }
-        } else {
-            fputs("{\"id\":", f);
-            repaired += (size_t)json_string_write(f, id);
-            fputs(",\"neighbors\":[", f);
-            for (size_t r = 0; r < found; r++) {
-                if (r) fputc(',', f);
-                repaired += (size_t)json_string_write(f, id_of(&in, (size_t)qi[r]));
-            }
-            fputs("],\"scores\":[", f);
-            for (size_t r = 0; r < found; r++) fprintf(f, r ? ",%.9g" : "%.9g", qs[r]);
-            fputs("]}\n", f);
-        }
-    }
-    return repaired;
 }
 
 /* userec_topk_options.progress: the share of the search done, on the progress line. */
 static void report_search(void *arg, double fraction) { progress_report(arg, fraction, "searching", 0); }
 
-/* Loads vectors and their ids; says on stderr how many rows had to be scaled to unit length. */
+/* Loads vectors and their ids (cli_load_vectors); says on stderr how many rows had to be scaled to unit length. */
 static int load_side(const char *npy_path, const char *ids_path, int quiet, topk_matrix *m, topk_ids *ids, char *err,
                      size_t err_len) {
     size_t scaled, zero;
-    if (topk_load_vectors(npy_path, m, &scaled, &zero, err, err_len)) return -1;
-    if (ids_path && topk_read_ids(ids_path, npy_path, m->rows, ids, err, err_len)) {
-        topk_matrix_free(m);
-        return -1;
-    }
+    const int rc = cli_load_vectors(npy_path, ids_path, m, ids, &scaled, &zero, err, err_len);
+    if (rc) return rc;
     if (!quiet && scaled)
         fprintf(stderr, "related: %s: %zu of %zu rows were not unit length; scaled them to unit length\n", npy_path, scaled,
                 m->rows);
@@ -237,31 +186,32 @@ static int load_side(const char *npy_path, const char *ids_path, int quiet, topk
     return 0;
 }
 
-/* OUT.related.json: the options, counts and time of the run, for `userec report`. */
-static int write_facts(const related_options *opt, const userec_devices *devices, size_t n_queries, size_t n_items,
-                       size_t n_groups, double search_s, char *err, size_t err_len) {
-    run_facts rf;
+/* OUT.related.json: the options, counts and time of the run, for `userec report`; the run's manifest, which the
+ * caller publishes with the lists. */
+static int open_facts(const related_options *opt, const userec_devices *devices, size_t n_queries, size_t n_items,
+                      size_t n_groups, double search_s, run_facts *rf, char *err, size_t err_len) {
     char device[256];
-    if (run_facts_open_beside(&rf, opt->out, ".related.json", "related", err, err_len)) return -1;
-    run_facts_string(&rf, "emb", opt->emb);
-    run_facts_string(&rf, "ids", opt->ids);
-    run_facts_string(&rf, "queries", opt->queries);
-    run_facts_string(&rf, "output", opt->out);
-    run_facts_count(&rf, "k", opt->k);
-    run_facts_bool(&rf, "include_self", !opt->queries && !opt->exclude_self);
-    if (opt->use_min_score) run_facts_number(&rf, "min_score", opt->min_score);
-    if (opt->use_max_score) run_facts_number(&rf, "dedupe_above", opt->max_score);
+    const int rc = run_facts_open_beside(rf, opt->out, ".related.json", "related", err, err_len);
+    if (rc) return rc;
+    run_facts_string(rf, "emb", opt->emb);
+    run_facts_string(rf, "ids", opt->ids);
+    run_facts_string(rf, "queries", opt->queries);
+    run_facts_string(rf, "output", opt->out);
+    run_facts_count(rf, "k", opt->k);
+    run_facts_bool(rf, "include_self", !opt->queries && !opt->exclude_self);
+    if (opt->use_min_score) run_facts_number(rf, "min_score", opt->min_score);
+    if (opt->use_max_score) run_facts_number(rf, "dedupe_above", opt->max_score);
     if (opt->group_col) {
-        run_facts_string(&rf, opt->group_rule == USEREC_GROUPS_SAME ? "only_same" : "only_other", opt->group_col);
-        run_facts_string(&rf, "catalog", opt->catalog);
-        run_facts_count(&rf, "groups", n_groups);
+        run_facts_string(rf, opt->group_rule == USEREC_GROUPS_SAME ? "only_same" : "only_other", opt->group_col);
+        run_facts_string(rf, "catalog", opt->catalog);
+        run_facts_count(rf, "groups", n_groups);
     }
-    run_facts_string(&rf, "device", userec_devices_name(devices, device, sizeof device));
-    run_facts_string(&rf, "precision", userec_precision_name(opt->precision));
-    run_facts_count(&rf, "query_rows", n_queries);
-    run_facts_count(&rf, "items", n_items);
-    run_facts_number(&rf, "seconds", search_s);
-    return run_facts_commit(&rf, err, err_len);
+    run_facts_string(rf, "device", userec_devices_name(devices, device, sizeof device));
+    run_facts_string(rf, "precision", userec_precision_name(opt->precision));
+    run_facts_count(rf, "query_rows", n_queries);
+    run_facts_count(rf, "items", n_items);
+    run_facts_number(rf, "seconds", search_s);
+    return 0;
 }
 
 /* --shard: the options that shape the lists, as the manifest records them (merge compares them part by part). */
@@ -281,15 +231,15 @@ int cmd_related(int argc, char **argv) {
     if (rc) return rc;
     const cli_file inputs[] = {{"--emb", opt.emb}, {"--ids", opt.ids}, {"--queries", opt.queries},
                                {"--query-ids", opt.query_ids}, {"--catalog", opt.catalog}};
-    char *facts = output_sibling(opt.out, ".related.json"), *manifest = shard_manifest_path(opt.out, "related");
-    if (!facts || !manifest) return cli_failed("related", "out of memory");
-    const cli_file outputs[] = {{"-o", opt.out}, {"-o", facts}, {"-o", manifest}};
+    char *facts_path = output_sibling(opt.out, ".related.json"), *manifest = shard_manifest_path(opt.out, "related");
+    if (!facts_path || !manifest) return cli_failed("related", USEREC_ERR_NOMEM, "out of memory");
+    const cli_file outputs[] = {{"-o", opt.out}, {"-o", facts_path}, {"-o", manifest}};
     rc = cli_outputs_spare_inputs("related", inputs, 5, outputs, opt.shard.count ? 3 : 2);
-    free(facts);
+    free(facts_path);
     free(manifest);
     if (rc) return rc;
     userec_devices devices;
-    if (cli_choose_devices("related", &opt.devices, &devices)) return EXIT_FAILED;
+    if ((rc = cli_choose_devices("related", &opt.devices, &devices))) return rc;
     if (opt.devices.kind == USEREC_DEVICE_AUTO && devices.kind == USEREC_DEVICE_CPU) opt.precision = USEREC_FP32; /* as its note said */
     if (opt.threads) omp_set_num_threads(opt.threads);
     char err[1024] = "";
@@ -297,17 +247,19 @@ int cmd_related(int argc, char **argv) {
     topk_ids item_ids = {0}, query_ids = {0};
     int32_t *index = NULL, *groups = NULL;
     float *score = NULL;
-    atomic_file out = {0};
+    atomic_file out = {.slot = -1};
+    run_facts facts = {.file.slot = -1};
     double search_s = 0;
     size_t n_groups = 0;
-    rc = opt.shard.count ? shard_manifest_remove(opt.out, "related", err, sizeof err) : 0;
+    rc = opt.shard.count && shard_manifest_remove(opt.out, "related", err, sizeof err) ? FAIL_OUTPUT : 0;
     if (!rc) rc = load_side(opt.emb, opt.ids, opt.quiet, &items, &item_ids, err, sizeof err);
     if (!rc && opt.group_col)
         rc = cli_catalog_groups(opt.catalog, &opt.catalog_in, opt.group_col, &item_ids, items.rows, &groups, &n_groups,
                                 err, sizeof err);
     if (!rc && opt.queries) rc = load_side(opt.queries, opt.query_ids, opt.quiet, &queries, &query_ids, err, sizeof err);
     if (!rc && opt.queries && queries.cols != items.cols)
-        rc = ERR(err, sizeof err, "%s has %zu-d vectors but %s has %zu-d ones", opt.queries, queries.cols, opt.emb, items.cols);
+        rc = FAIL_AS(USEREC_ERR_FORMAT, ERR(err, sizeof err, "%s has %zu-d vectors but %s has %zu-d ones", opt.queries,
+                                            queries.cols, opt.emb, items.cols));
     const topk_matrix *q = opt.queries ? &queries : &items;
     const topk_ids *q_ids = opt.queries ? &query_ids : &item_ids;
     /* No list can hold more than every item: memory follows the catalogue, not the -k asked for. */
@@ -318,13 +270,14 @@ int cmd_related(int argc, char **argv) {
     const size_t n_block = hi - lo;
     size_t repaired = 0;
     if (!rc && n_block && k > SIZE_MAX / sizeof *score / n_block)
-        rc = ERR(err, sizeof err, "%zu queries x %zu neighbours do not fit in memory", n_block, k);
+        rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, sizeof err, "%zu queries x %zu neighbours do not fit in memory", n_block, k));
     if (!rc) {
         size_t n_results = n_block * k;
         if (!n_results) n_results = 1; /* malloc(0) may return NULL */
         index = malloc(n_results * sizeof *index);
         score = malloc(n_results * sizeof *score);
-        if (!index || !score) rc = ERR(err, sizeof err, "out of memory for %zu x %zu results", n_block, k);
+        if (!index || !score)
+            rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, sizeof err, "out of memory for %zu x %zu results", n_block, k));
     }
     if (!rc) rc = atomic_open(&out, opt.out, err, sizeof err); /* before the search: a bad path fails at once */
     if (!rc) {
@@ -341,25 +294,31 @@ int cmd_related(int argc, char **argv) {
         userec_error uerr;
         if (userec_topk_search(q->data + lo * q->cols, n_block, items.data, items.rows, items.cols, &topt, index, score,
                                &uerr))
-            rc = ERR(err, sizeof err, "%s", uerr.message);
+            rc = FAIL_AS(uerr.status, ERR(err, sizeof err, "%s", uerr.message));
         search_s = now_seconds() - t0;
         if (!rc) {
             progress_report(&bar, 1, "searched; writing", 1);
-            repaired = write_results(out.fp, opt.format, lo, n_block, k, index, score, q_ids, &item_ids);
-            if (ferror(out.fp)) rc = SYS_ERR(err, sizeof err, out.tmp_path, "write");
+            repaired = lists_write(out.fp, opt.format, lo, n_block, k, k, index, score, q_ids, &item_ids);
+            rc = open_facts(&opt, &devices, n_block, items.rows, n_groups, search_s, &facts, err, sizeof err);
         }
-        if (rc) atomic_abort(&out);
-        else rc = atomic_commit(&out, err, sizeof err);
+        publish_set set = {0};
+        publish_add(&set, &out);
+        if (rc) publish_abort(&set, &facts);
+        else rc = publish_commit(&set, &facts, err, sizeof err);
     }
-    const int facts_rc = rc ? 0 : write_facts(&opt, &devices, n_block, items.rows, n_groups, search_s, err, sizeof err);
-    char options[512];
-    shard_options(&opt, k, options, sizeof options);
-    const related_shard_facts shard = {.out = opt.out, .inputs = {opt.emb, opt.ids, opt.queries, opt.query_ids,
-                                                                   opt.catalog},
-                                       .options = options, .format = opt.format == OUT_CSV ? "csv" : "jsonl",
-                                       .rows_start = lo, .rows_end = hi, .rows_total = q->rows};
-    const int manifest_rc = rc || facts_rc || !opt.shard.count ? 0 : cli_related_manifest(&opt.shard, &shard, err,
-                                                                                              sizeof err);
+    const char *outcome = "nothing was written";
+    if (!rc && opt.shard.count) { /* a part's manifest comes last: merge takes a part with one as complete */
+        char options[512];
+        shard_options(&opt, k, options, sizeof options);
+        const related_shard_facts shard = {.out = opt.out, .inputs = {opt.emb, opt.ids, opt.queries, opt.query_ids,
+                                                                       opt.catalog},
+                                           .options = options, .format = opt.format == LISTS_CSV ? "csv" : "jsonl",
+                                           .rows_start = lo, .rows_end = hi, .rows_total = q->rows};
+        if (cli_related_manifest(&opt.shard, &shard, err, sizeof err)) {
+            rc = FAIL_OUTPUT;
+            outcome = "the part's lists were written, its manifest not";
+        }
+    }
     const size_t n_items = items.rows, dim = items.cols;
     free(groups);
     free(index);
@@ -368,9 +327,7 @@ int cmd_related(int argc, char **argv) {
     topk_matrix_free(&queries);
     topk_ids_free(&item_ids);
     topk_ids_free(&query_ids);
-    if (rc) return cli_failed("related", "%s (nothing was written)", err);
-    if (facts_rc) return cli_failed("related", "the lists were written, but their facts file was not: %s", err);
-    if (manifest_rc) return cli_failed("related", "the lists were written, but the shard's manifest was not: %s", err);
+    if (rc) return cli_failed("related", rc, "%s (%s)", err, outcome);
     if (repaired)
         fprintf(stderr, "related: warning: %zu ids held invalid UTF-8; JSON must be Unicode, so %s has those bytes as "
                         "U+FFFD (the CSV output keeps ids byte for byte)\n", repaired, opt.out);

@@ -13,10 +13,12 @@
 
 #include "catalog.h"
 #include "cli.h"
+#include "common/error.h"
 #include "common/grow.h"
 #include "common/util.h"
 #include "model/provenance.h"
-#include "output/atomic_file.h"
+#include "output/lists.h"
+#include "output/publish.h"
 #include "output/run_facts.h"
 #include "report/near_dups.h"
 #include "report/pca.h"
@@ -171,6 +173,7 @@ typedef struct {
     int embed_facts_found, related_facts_found, model_marked;
     char **strings; /* formatted values to free at the end */
     size_t n_strings, strings_cap;
+    atomic_file map_csv; /* --map-csv, written by the map section, published with the page */
 } report_input;
 
 /* A formatted string that lives until the report is written. */
@@ -210,30 +213,31 @@ static int read_facts(const char *path, const char *const *keys, size_t n, char 
     return *found ? run_facts_read(path, keys, n, values, err, err_len) : 0;
 }
 
+/* Returns 0, or the failure's class (common/error.h) with err set. */
 static int load(const report_options *opt, report_input *r, char *err, size_t err_len) {
     size_t scaled, zero;
-    if (topk_load_vectors(opt->emb, &r->vectors, &scaled, &zero, err, err_len)) return -1;
-    if (!r->vectors.rows) return ERR(err, err_len, "%s holds no vectors", opt->emb);
     char *beside = opt->ids ? NULL : output_sibling(opt->emb, ".ids");
     r->ids_path = opt->ids ? opt->ids : beside && access(beside, F_OK) == 0 ? fmt(r, "%s", beside) : NULL;
     free(beside);
-    if (r->ids_path && topk_read_ids(r->ids_path, opt->emb, r->vectors.rows, &r->ids, err, err_len)) return -1;
+    int failure = cli_load_vectors(opt->emb, r->ids_path, &r->vectors, &r->ids, &scaled, &zero, err, err_len);
+    if (failure) return failure;
+    if (!r->vectors.rows) return FAIL_AS(USEREC_ERR_FORMAT, ERR(err, err_len, "%s holds no vectors", opt->emb));
     const char *groups[2] = {opt->in.text_cols ? opt->in.text_cols : "", opt->category_col};
     input_options in = opt->in;
     if (in.format == INPUT_LINES) groups[0] = NULL; /* a lines catalogue: the line is the text */
-    if (cli_catalog_read(opt->catalog, &in, groups, opt->category_col ? 2 : 1, &r->ids, r->vectors.rows, &r->cat, err,
-                         err_len))
-        return -1;
+    if ((failure = cli_catalog_read(opt->catalog, &in, groups, opt->category_col ? 2 : 1, &r->ids, r->vectors.rows,
+                                    &r->cat, err, err_len)))
+        return failure;
     const input_options csv = {.format = INPUT_CSV};
     const char *rel_groups[] = {"id", "rank", "neighbor_id", "score"};
-    if (table_read(opt->related, &csv, rel_groups, 4, &r->rel, err, err_len)) return -1;
+    if ((failure = table_read(opt->related, &csv, rel_groups, 4, &r->rel, err, err_len))) return failure;
     const size_t n = r->rel.rows;
     const char **qnames = malloc((n ? n : 1) * sizeof *qnames), **nnames = malloc((n ? n : 1) * sizeof *nnames);
     r->rel_query_row = malloc((n ? n : 1) * sizeof *r->rel_query_row);
     r->rel_neighbor_row = malloc((n ? n : 1) * sizeof *r->rel_neighbor_row);
     r->lists = malloc((n ? n : 1) * sizeof *r->lists);
     int rc = !qnames || !nnames || !r->rel_query_row || !r->rel_neighbor_row || !r->lists
-                 ? ERR(err, err_len, "out of memory for %zu related rows", n)
+                 ? FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory for %zu related rows", n))
                  : 0;
     for (size_t i = 0; !rc && i < n; i++) {
         const char *q = table_value(&r->rel, i, 0), *nb = table_value(&r->rel, i, 2);
@@ -241,8 +245,8 @@ static int load(const report_options *opt, report_input *r, char *err, size_t er
         char *end = NULL;
         if (score) strtod(score, &end);
         if (!q || !nb || !rank || !score || end == score || *end)
-            rc = ERR(err, err_len, "%s: data row %zu is not an id,rank,neighbor_id,score row of `userec related`",
-                     opt->related, i + 1);
+            rc = FAIL_AS(USEREC_ERR_FORMAT, ERR(err, err_len, "%s: data row %zu is not an id,rank,neighbor_id,score row "
+                                                              "of `userec related`", opt->related, i + 1));
         qnames[i] = q, nnames[i] = nb;
         const size_t rk = rc ? 0 : strtoul(rank, NULL, 10);
         if (rk > r->k) r->k = rk;
@@ -254,16 +258,18 @@ static int load(const report_options *opt, report_input *r, char *err, size_t er
     if (!rc) rc = table_rows_of(&r->cat.t, opt->catalog, nnames, n, r->rel_neighbor_row, err, err_len);
     free(qnames);
     free(nnames);
-    if (rc) return -1;
+    if (rc) return rc;
     r->embed_facts_path = output_sibling(opt->emb, ".embed.json");
     r->related_facts_path = output_sibling(opt->related, ".related.json");
-    if (read_facts(r->embed_facts_path, embed_keys, N_EMBED_KEYS, r->embed_facts, &r->embed_facts_found, err, err_len) ||
-        read_facts(r->related_facts_path, related_keys, N_RELATED_KEYS, r->related_facts, &r->related_facts_found, err,
-                   err_len))
-        return -1;
+    if ((rc = read_facts(r->embed_facts_path, embed_keys, N_EMBED_KEYS, r->embed_facts, &r->embed_facts_found, err,
+                         err_len)) ||
+        (rc = read_facts(r->related_facts_path, related_keys, N_RELATED_KEYS, r->related_facts,
+                         &r->related_facts_found, err, err_len)))
+        return rc;
     if (opt->model) {
-        usew_file *f = usew_open(opt->model, NULL, err, err_len);
-        if (!f) return -1;
+        int io_failed = 0;
+        usew_file *f = usew_open(opt->model, &io_failed, err, err_len);
+        if (!f) return io_failed ? USEREC_ERR_IO : USEREC_ERR_FORMAT;
         r->model_marked = usew_is_test_weights(f);
         usew_close(f);
     }
@@ -404,24 +410,20 @@ static const char *map_category(const report_input *r, size_t cat_row) {
     return !r->opt->category_col ? "items" : cat_row == TABLE_NONE ? "(not in the catalogue)" : *c ? c : "(empty)";
 }
 
-/* --map-csv: id,x,y,category of every point on the map. */
+/* --map-csv: id,x,y,category of every point on the map, into r->map_csv (published with the page). */
 static int write_map_csv(report_input *r, const size_t *rows, const double *xy, size_t m, char *err, size_t err_len) {
-    atomic_file out;
-    if (atomic_open(&out, r->opt->map_csv, err, err_len)) return -1;
-    fputs("id,x,y,category\n", out.fp);
+    const int failure = atomic_open(&r->map_csv, r->opt->map_csv, err, err_len);
+    if (failure) return failure;
+    FILE *out = r->map_csv.fp;
+    fputs("id,x,y,category\n", out);
     for (size_t i = 0; i < m; i++) {
         const char *c = category_of(r, r->cat.row[rows[i]]);
-        cli_csv_field(out.fp, name_of_row(r, rows[i]));
-        fprintf(out.fp, ",%.9g,%.9g,", xy[2 * i], xy[2 * i + 1]);
-        cli_csv_field(out.fp, c ? c : "");
-        fputc('\n', out.fp);
+        csv_field_write(out, name_of_row(r, rows[i]));
+        fprintf(out, ",%.9g,%.9g,", xy[2 * i], xy[2 * i + 1]);
+        csv_field_write(out, c ? c : "");
+        fputc('\n', out);
     }
-    if (ferror(out.fp)) {
-        SYS_ERR(err, err_len, out.tmp_path, "write");
-        atomic_abort(&out);
-        return -1;
-    }
-    return atomic_commit(&out, err, err_len);
+    return 0;
 }
 
 /* The map: an even sample of the rows, PCA-projected; the most frequent categories get their own colours. */
@@ -436,7 +438,7 @@ static int map_section(FILE *f, report_input *r, char *err, size_t err_len) {
     size_t legend_counts[REPORT_COLOURS + 1] = {0};
     pca p = {0};
     int rc = !sample || !rows || !colour_of || !xy || !points || !cats
-                 ? ERR(err, err_len, "out of memory for a map of %zu points", m)
+                 ? FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory for a map of %zu points", m))
                  : 0;
     for (size_t i = 0; !rc && i < m; i++) {
         rows[i] = (size_t)((double)i * (double)n / (double)m); /* even, deterministic */
@@ -513,7 +515,7 @@ static int scores_section(FILE *f, report_input *r, char *err, size_t err_len) {
     float *kth = malloc((r->n_lists ? r->n_lists : 1) * sizeof *kth);
     if (!first || !kth) {
         free(first), free(kth);
-        return ERR(err, err_len, "out of memory for %zu lists", r->n_lists);
+        return FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory for %zu lists", r->n_lists));
     }
     size_t n_first = 0, n_kth = 0, shorter = 0;
     for (size_t l = 0; l < r->n_lists; l++) {
@@ -578,7 +580,7 @@ static int duplicates_section(FILE *f, report_input *r, char *err, size_t err_le
     userec_error uerr;
     if (near_dups_find(r->vectors.data, r->vectors.rows, r->vectors.cols, (float)r->opt->dup_above, r->opt->dup_k, &d,
                        &uerr))
-        return ERR(err, err_len, "%s", uerr.message);
+        return FAIL_AS(uerr.status, ERR(err, err_len, "%s", uerr.message));
     report_heading(f, "duplicates", "Near-duplicate groups");
     report_paragraph(f, fmt(r, "Items whose vectors score at least %.4g with another item of the group (each item "
                                "linked to its %zu nearest): %zu groups holding %zu of the %zu items. A related list "
@@ -626,9 +628,11 @@ static int write_page(FILE *f, report_input *r, char *err, size_t err_len) {
         report_warning(f, fmt(r, "%zu of the %zu vectors have no row in %s (by id): check --id-col.", r->cat.missing,
                               r->vectors.rows, opt->catalog));
     facts_section(f, r);
-    if (map_section(f, r, err, err_len) || scores_section(f, r, err, err_len)) return -1;
+    int failure = map_section(f, r, err, err_len);
+    if (!failure) failure = scores_section(f, r, err, err_len);
+    if (failure) return failure;
     sample_section(f, r);
-    if (duplicates_section(f, r, err, err_len)) return -1;
+    if ((failure = duplicates_section(f, r, err, err_len))) return failure;
     report_heading(f, "reading", "How to read this page");
     report_paragraph(f, "Judge the lists first: would a shopper who looks at the item want to see these? Then the "
                         "numbers: neighbours sharing the item's category (against what random pairs give), the gap "
@@ -648,8 +652,8 @@ int cmd_report(int argc, char **argv) {
     }
     if (opt.threads) omp_set_num_threads(opt.threads);
     char err[1024] = "";
-    report_input r = {.opt = &opt};
-    atomic_file out = {0};
+    report_input r = {.opt = &opt, .map_csv.slot = -1};
+    atomic_file out = {.slot = -1};
     const cli_file inputs[] = {{"--catalog", opt.catalog}, {"--emb", opt.emb}, {"--ids", opt.ids},
                                {"--related", opt.related}, {"--model", opt.model}};
     const cli_file outputs[] = {{"-o", opt.out}, {"--map-csv", opt.map_csv}};
@@ -661,14 +665,16 @@ int cmd_report(int argc, char **argv) {
     if (!rc) rc = atomic_open(&out, opt.out, err, sizeof err);
     if (!rc) {
         rc = write_page(out.fp, &r, err, sizeof err);
-        if (!rc && ferror(out.fp)) rc = SYS_ERR(err, sizeof err, out.tmp_path, "write");
-        if (rc) atomic_abort(&out);
-        else rc = atomic_commit(&out, err, sizeof err);
+        publish_set set = {0}; /* the map's points and the page appear together, or neither */
+        if (r.map_csv.fp) publish_add(&set, &r.map_csv);
+        publish_add(&set, &out);
+        if (rc) publish_abort(&set, NULL);
+        else rc = publish_commit(&set, NULL, err, sizeof err);
     }
     const int marked = test_weights(&r);
     free_input(&r);
     free(opt.items);
-    if (rc) return cli_failed("report", "%s (nothing was written)", err);
+    if (rc) return cli_failed("report", rc, "%s (nothing was written)", err);
     if (marked) fprintf(stderr, "report: warning: %s\n", USEW_TEST_WEIGHTS_WARNING);
     if (!opt.quiet) fprintf(stderr, "report: %s\n", opt.out);
     return 0;

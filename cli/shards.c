@@ -5,18 +5,19 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "common/error.h"
 #include "common/util.h"
 #include "model/model.h"
 #include "model/usew.h"
 
 int cli_embed_shard_begin(const shard_spec *s, embed_job *job, shard_file *input, size_t *lo, size_t *hi, char *err,
                           size_t err_len) {
-    if (shard_file_measure(job->input, input, err, err_len)) return -1;
+    if (shard_file_measure(job->input, input, err, err_len)) return USEREC_ERR_IO;
     shard_block(s, (size_t)input->data_bytes, lo, hi);
     job->in.ranged = 1;
     job->in.range_start = *lo;
     job->in.range_end = s->index == s->count ? SIZE_MAX : *hi;
-    return shard_manifest_remove(job->out, "embed", err, err_len);
+    return shard_manifest_remove(job->out, "embed", err, err_len) ? FAIL_OUTPUT : 0;
 }
 
 int cli_embed_manifest(const shard_spec *s, const embed_job *job, const embed_shard_facts *f, const embed_summary *sum,
@@ -42,10 +43,11 @@ int cli_embed_manifest(const shard_spec *s, const embed_job *job, const embed_sh
     run_facts_count(&rf, "model_bytes", f->model->file->size);
     run_facts_string(&rf, "model_checksum", checksum);
     snprintf(options, sizeof options, "format=%s text_col=%s id_col=%s delimiter=%c no_header=%d tokenizer=%s "
-             "strict=%d output=%s precision=%s device=%s", input_format_name(job->in.format),
+             "strict=%d on_duplicate_id=%s output=%s precision=%s device=%s", input_format_name(job->in.format),
              job->in.text_cols ? job->in.text_cols : "-", job->in.id_col ? job->in.id_col : "-",
              job->in.delimiter ? job->in.delimiter : ',', job->in.no_header,
              job->tok ? tokenizer_kind_name(tokenizer_kind(job->tok)) : "ids", job->strict,
+             dup_policy_name(job->on_duplicate),
              job->jsonl ? "jsonl" : job->dtype == NPY_F16 ? "npy float16" : "npy float32",
              userec_precision_name(f->precision), userec_device_name(f->device));
     run_facts_string(&rf, "options", options);

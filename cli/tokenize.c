@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "common/error.h"
 #include "common/json_string.h"
 #include "tokenizer/tokenizer.h"
 #include "common/util.h"
@@ -72,7 +73,7 @@ static int parse_options(int argc, char **argv, tokenize_options *opt) {
             else return cli_fail("tokenize", "--tokenizer wants spm or tfjs, not '%s'", optarg);
             break;
         case 'h': usage(stdout); exit(0);
-        default: usage(stderr); return 2;
+        default: usage(stderr); return EXIT_USAGE;
         }
     }
     if (!opt->model) {
@@ -97,11 +98,12 @@ static void print_piece(const char *p, size_t n) {
     }
 }
 
+/* Returns 0, or the failure's class (common/error.h) with err set. */
 static int tokenize_text(session *s, const char *text, size_t len, char *err, size_t err_len) {
     tok_result r;
     if (s->max_ids ? tokenizer_encode_first(s->tok, text, len, s->max_ids, s->scratch, &r, err, err_len)
                    : tokenizer_encode(s->tok, text, len, s->pieces, s->scratch, &r, err, err_len))
-        return -1;
+        return USEREC_ERR_NOMEM; /* what the tokenizer fails for */
     if (r.capped_at)
         fprintf(stderr, "userec tokenize: text %zu: no whitespace cut within %zu bytes gave %zu ids; tokenized as its "
                         "first %zu bytes\n", s->texts + 1, (size_t)TOK_FIRST_CAP, s->max_ids, r.capped_at);
@@ -128,21 +130,23 @@ static int tokenize_jsonl_line(session *s, const char *line, size_t len, size_t 
     while (pos < len && (p[pos] == ' ' || p[pos] == '\t')) pos++;
     if (pos == len) return 0;
     if (p[pos] == '{' || p[pos] == '[')
-        return ERR(err, err_len, "%s:%zu: --format jsonl here means one JSON string (\"...\") per line, not an "
-                   "object or array", name, line_no);
+        return FAIL_AS(USEREC_ERR_FORMAT, ERR(err, err_len, "%s:%zu: --format jsonl here means one JSON string (\"...\") "
+                                                            "per line, not an object or array", name, line_no));
     char why[256];
     text->len = 0;
     if (json_string_decode(p, len, &pos, text, why, sizeof why))
-        return ERR(err, err_len, "%s:%zu: %s", name, line_no, why);
+        return FAIL_AS(USEREC_ERR_FORMAT, ERR(err, err_len, "%s:%zu: %s", name, line_no, why));
     while (pos < len && (p[pos] == ' ' || p[pos] == '\t')) pos++;
-    if (pos != len) return ERR(err, err_len, "%s:%zu: text after the JSON string (byte %zu)", name, line_no, pos);
+    if (pos != len)
+        return FAIL_AS(USEREC_ERR_FORMAT, ERR(err, err_len, "%s:%zu: text after the JSON string (byte %zu)", name,
+                                              line_no, pos));
     return tokenize_text(s, (const char *)text->data, text->len, err, err_len);
 }
 
 static int tokenize_file(session *s, const char *path, int jsonl, char *err, size_t err_len) {
     FILE *in = strcmp(path, "-") ? fopen(path, "rb") : stdin;
     const char *name = strcmp(path, "-") ? path : "<stdin>";
-    if (!in) return SYS_ERR(err, err_len, path, "open");
+    if (!in) return FAIL_AS(USEREC_ERR_IO, SYS_ERR(err, err_len, path, "open"));
     char *line = NULL;
     byte_buf decoded = {0};
     size_t line_cap = 0, line_no = 0;
@@ -159,7 +163,7 @@ static int tokenize_file(session *s, const char *path, int jsonl, char *err, siz
         rc = jsonl ? tokenize_jsonl_line(s, text, len, line_no, &decoded, name, err, err_len)
                    : tokenize_text(s, text, len, err, err_len);
     }
-    if (!rc && ferror(in)) rc = SYS_ERR(err, err_len, name, "read");
+    if (!rc && ferror(in)) rc = FAIL_AS(USEREC_ERR_IO, SYS_ERR(err, err_len, name, "read"));
     free(line);
     free(decoded.data);
     if (in != stdin) fclose(in);
@@ -171,22 +175,23 @@ int cmd_tokenize(int argc, char **argv) {
     int rc = parse_options(argc, argv, &opt);
     if (rc) return rc;
     char err[512];
-    usew_file *f = usew_open(opt.model, NULL, err, sizeof err);
-    if (!f) return cli_fail("tokenize", "%s", err);
+    int io_failed = 0;
+    usew_file *f = usew_open(opt.model, &io_failed, err, sizeof err);
+    if (!f) return cli_failed("tokenize", io_failed ? USEREC_ERR_IO : USEREC_ERR_FORMAT, "%s", err);
     tokenizer *tok = tokenizer_from_usew(f, opt.kind, err, sizeof err);
     usew_close(f); /* the tokenizer keeps its own copies */
-    if (!tok) return cli_fail("tokenize", "%s", err);
+    if (!tok) return cli_failed("tokenize", USEREC_ERR_UNSUPPORTED, "%s", err); /* the model has no such tokenizer */
     session s = {.tok = tok, .scratch = tok_scratch_new(), .pieces = opt.pieces, .max_ids = opt.max_ids};
     if (!s.scratch) {
         tokenizer_free(tok);
-        return cli_fail("tokenize", "out of memory");
+        return cli_failed("tokenize", USEREC_ERR_NOMEM, "out of memory");
     }
     if (opt.input) rc = tokenize_file(&s, opt.input, !strcmp(opt.format, "jsonl"), err, sizeof err);
     for (int i = optind; !rc && i < argc; i++) rc = tokenize_text(&s, argv[i], strlen(argv[i]), err, sizeof err);
-    if (!rc && fflush(stdout)) rc = SYS_ERR(err, sizeof err, "<stdout>", "write");
+    if (!rc && fflush(stdout)) rc = FAIL_AS(FAIL_OUTPUT, SYS_ERR(err, sizeof err, "<stdout>", "write"));
     tok_scratch_free(s.scratch);
     tokenizer_free(tok);
-    if (rc) return cli_fail("tokenize", "%s", err);
+    if (rc) return cli_failed("tokenize", rc, "%s", err);
     if (s.invalid_texts)
         fprintf(stderr, "userec tokenize: %zu of %zu texts held invalid UTF-8, read as U+FFFD\n", s.invalid_texts,
                 s.texts);

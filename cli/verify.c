@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "common/error.h"
 #include "common/grow.h"
 #include "input/json_scan.h"
 #include "model/model.h"
@@ -65,7 +66,7 @@ static int numbers(const byte_buf *text, double **out, size_t *n, const char *ke
         if (!*p) return 0;
         const double v = strtod(p, &end);
         if (end == p || (*end && *end != ' ')) return ERR(err, err_len, "'%s' holds '%.20s', not a number", key, p);
-        if (GROW(*out, cap, *n + 1)) return ERR(err, err_len, "out of memory");
+        if (GROW(*out, cap, *n + 1)) return FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
         (*out)[(*n)++] = v;
         p = end;
     }
@@ -143,7 +144,7 @@ static int parse_reference(const char *json_text, size_t len, const char *label,
             numbers(&tmp, &c->leading, &c->n_leading, names[3 * k + 2], err, err_len))
             rc = err[0] ? -1 : ERR(err, err_len, "case %zu needs '%s' and '%s'", k + 1, names[3 * k + 1], names[3 * k + 2]);
         if (!rc && !c->n_leading) rc = ERR(err, err_len, "'%s' is empty", names[3 * k + 2]);
-        if (!rc && !(c->ids = malloc((c->n_ids ? c->n_ids : 1) * sizeof *c->ids))) rc = ERR(err, err_len, "out of memory");
+        if (!rc && !(c->ids = malloc((c->n_ids ? c->n_ids : 1) * sizeof *c->ids))) rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
         for (size_t i = 0; !rc && i < c->n_ids; i++) {
             if (ids[i] < 0 || ids[i] > INT32_MAX || ids[i] != floor(ids[i]))
                 rc = ERR(err, err_len, "'%s' holds %g, not a token id", names[3 * k + 1], ids[i]);
@@ -160,14 +161,16 @@ static int parse_reference(const char *json_text, size_t len, const char *label,
     return rc;
 }
 
+/* Returns 0, or the failure's class with err set. */
 static int read_whole(const char *path, byte_buf *out, char *err, size_t err_len) {
     FILE *f = fopen(path, "rb");
-    if (!f) return SYS_ERR(err, err_len, path, "open");
+    if (!f) return FAIL_AS(USEREC_ERR_IO, SYS_ERR(err, err_len, path, "open"));
     char chunk[65536];
     size_t got;
     int rc = 0;
-    while (!rc && (got = fread(chunk, 1, sizeof chunk, f)) > 0) rc = byte_buf_append(out, chunk, got, err, err_len);
-    if (!rc && ferror(f)) rc = SYS_ERR(err, err_len, path, "read");
+    while (!rc && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if (byte_buf_append(out, chunk, got, err, err_len)) rc = USEREC_ERR_NOMEM;
+    if (!rc && ferror(f)) rc = FAIL_AS(USEREC_ERR_IO, SYS_ERR(err, err_len, path, "read"));
     fclose(f);
     return rc;
 }
@@ -186,9 +189,10 @@ static void print_values(const double *v, size_t n) {
 }
 
 /* One case: the tokenizer's ids for the text (when the case has one), the encoder's vector for the ids. Returns 1
- * when it matches, 0 when not, -1 when it could not be run. */
-static int check_case(const userec_model *m, const tokenizer *tok, const ref_case *c, size_t k, double tol, char *err,
-                      size_t err_len) {
+ * when it matches, 0 when not, -1 when it could not be run (*failure: why, common/error.h). */
+static int check_case(const userec_model *m, const tokenizer *tok, const ref_case *c, size_t k, double tol,
+                      int *failure, char *err, size_t err_len) {
+    *failure = USEREC_ERR_NOMEM; /* what the tokenizer and the allocations fail for */
     const userec_model_info info = userec_info(m);
     int ok = 1;
     printf("  case %zu", k + 1);
@@ -199,7 +203,7 @@ static int check_case(const userec_model *m, const tokenizer *tok, const ref_cas
         tok_result r;
         if (!s || tokenizer_encode(tok, (const char *)c->text.data, c->text.len, 0, s, &r, err, err_len)) {
             tok_scratch_free(s);
-            return s ? -1 : ERR(err, err_len, "out of memory");
+            return s ? -1 : FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
         }
         const int same = r.n_ids == c->n_ids && !memcmp(r.ids, c->ids, c->n_ids * sizeof *c->ids);
         printf("    tokenizer (%s): %s\n", tokenizer_kind_name(tokenizer_kind(tok)),
@@ -207,14 +211,16 @@ static int check_case(const userec_model *m, const tokenizer *tok, const ref_cas
         ok &= same;
         tok_scratch_free(s);
     }
+    *failure = USEREC_ERR_FORMAT; /* the reference does not fit the model */
     if (c->n_leading > info.dim) return ERR(err, err_len, "case %zu gives %zu components, the model makes %u", k + 1,
                                             c->n_leading, info.dim);
     float *vec = malloc(info.dim * sizeof *vec);
     const size_t offsets[2] = {0, c->n_ids};
     userec_error uerr;
     if (!vec || userec_encode_ids(m, c->ids, offsets, 1, vec, NULL, &uerr)) {
+        *failure = vec ? (int)uerr.status : USEREC_ERR_NOMEM;
         free(vec);
-        return vec ? ERR(err, err_len, "case %zu: %s", k + 1, uerr.message) : ERR(err, err_len, "out of memory");
+        return vec ? ERR(err, err_len, "case %zu: %s", k + 1, uerr.message) : FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
     }
     enum { SHOWN = 8 }; /* components printed */
     double worst = 0, got[SHOWN];
@@ -243,9 +249,10 @@ typedef struct {
     size_t skipped;
 } sts_pairs;
 
+/* Returns 0, or the failure's class with err set. */
 static int read_sts(const char *path, sts_pairs *p, char *err, size_t err_len) {
     FILE *f = fopen(path, "rb");
-    if (!f) return SYS_ERR(err, err_len, path, "open");
+    if (!f) return FAIL_AS(USEREC_ERR_IO, SYS_ERR(err, err_len, path, "open"));
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
@@ -269,19 +276,22 @@ static int read_sts(const char *path, sts_pairs *p, char *err, size_t err_len) {
         }
         if (GROW(p->gold, p->cap_gold, p->n_pairs + 1) || GROW(p->text, p->cap_text, 2 * p->n_pairs + 2) ||
             GROW(p->len, p->cap_len, 2 * p->n_pairs + 2)) {
-            rc = ERR(err, err_len, "out of memory");
+            rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
             break;
         }
         for (int s = 0; s < 2; s++) {
             p->len[2 * p->n_pairs + s] = strlen(field[5 + s]);
-            if (!(p->text[2 * p->n_pairs + s] = strdup(field[5 + s]))) rc = ERR(err, err_len, "out of memory");
+            if (!(p->text[2 * p->n_pairs + s] = strdup(field[5 + s])))
+                rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
         }
         p->gold[p->n_pairs++] = gold;
     }
-    if (!rc && ferror(f)) rc = SYS_ERR(err, err_len, path, "read");
+    if (!rc && ferror(f)) rc = FAIL_AS(USEREC_ERR_IO, SYS_ERR(err, err_len, path, "read"));
     free(line);
     fclose(f);
-    if (!rc && p->n_pairs < 2) rc = ERR(err, err_len, "%s: no STS Benchmark pairs (lines of 7 tab-separated fields)", path);
+    if (!rc && p->n_pairs < 2)
+        rc = FAIL_AS(USEREC_ERR_FORMAT, ERR(err, err_len, "%s: no STS Benchmark pairs (lines of 7 tab-separated fields)",
+                                            path));
     return rc;
 }
 
@@ -294,19 +304,21 @@ static double pearson(const double *x, const double *y, size_t n) {
     return sxy / sqrt(sxx * syy);
 }
 
-/* The notebook's figure: Pearson correlation of the gold scores with -arccos(cosine) of the pairs' vectors. */
-static int check_sts(const userec_model *m, userec_tokenizer_kind kind, const char *path, const reference *ref, char *err,
-                     size_t err_len) {
+/* The notebook's figure: Pearson correlation of the gold scores with -arccos(cosine) of the pairs' vectors. Returns
+ * 1 when it matches, 0 when not, -1 when it could not be run (*failure: why). */
+static int check_sts(const userec_model *m, userec_tokenizer_kind kind, const char *path, const reference *ref,
+                     int *failure, char *err, size_t err_len) {
     sts_pairs p = {0};
     float *vec = NULL;
     double *sim = NULL;
     const size_t dim = userec_info(m).dim;
-    int rc = read_sts(path, &p, err, err_len);
+    int rc = *failure = read_sts(path, &p, err, err_len);
     if (!rc && !((vec = malloc(2 * p.n_pairs * dim * sizeof *vec)) && (sim = malloc(p.n_pairs * sizeof *sim))))
-        rc = ERR(err, err_len, "out of memory");
+        rc = *failure = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
     userec_error uerr;
     if (!rc && userec_encode_texts(m, kind, (const char *const *)p.text, p.len, 2 * p.n_pairs, vec, NULL, &uerr))
-        rc = ERR(err, err_len, "%s: %s", path, uerr.message);
+        rc = *failure = FAIL_AS(uerr.status, ERR(err, err_len, "%s: %s", path, uerr.message));
+    if (rc) rc = -1;
     if (!rc) {
         for (size_t i = 0; i < p.n_pairs; i++) {
             double dot = 0;
@@ -360,13 +372,14 @@ int cmd_verify(int argc, char **argv) {
     free(file.data);
     if (rc) {
         reference_free(&ref);
-        return cli_fail("verify", "%s", err);
+        /* read_whole classes its failures; parse_reference's (-1) are a malformed reference */
+        return cli_failed("verify", rc < 0 ? USEREC_ERR_FORMAT : rc, "%s", err);
     }
     userec_error uerr;
     userec_model *m = userec_load(model_path, &uerr);
     if (!m) {
         reference_free(&ref);
-        return cli_failed("verify", "%s", uerr.message);
+        return cli_failed("verify", uerr.status, "%s", uerr.message);
     }
     userec_tokenizer_kind kind;
     const tokenizer *tok = pick_tokenizer(m, &kind);
@@ -376,13 +389,15 @@ int cmd_verify(int argc, char **argv) {
         printf("  (the model carries no SentencePiece tokenizer: texts are tokenized with its TF.js tokenizer)\n");
     size_t matched = 0, checks = 0;
     for (size_t k = 0; k < ref.n_cases && !rc; k++, checks++) {
-        const int r = check_case(m, tok, &ref.cases[k], k, ref.leading_tol, err, sizeof err);
-        if (r < 0) rc = -1;
+        int failure;
+        const int r = check_case(m, tok, &ref.cases[k], k, ref.leading_tol, &failure, err, sizeof err);
+        if (r < 0) rc = failure;
         else matched += (size_t)r;
     }
     if (!rc && sts && !isnan(ref.sts_pearson) && tok) {
-        const int r = check_sts(m, kind, sts, &ref, err, sizeof err);
-        if (r < 0) rc = -1;
+        int failure;
+        const int r = check_sts(m, kind, sts, &ref, &failure, err, sizeof err);
+        if (r < 0) rc = failure;
         else matched += (size_t)r, checks++;
     } else if (!rc) {
         printf("  STS Benchmark dev: not checked (%s)\n", isnan(ref.sts_pearson) ? "the reference has no figure"
@@ -392,7 +407,7 @@ int cmd_verify(int argc, char **argv) {
     userec_free(m);
     if (rc) {
         reference_free(&ref);
-        return cli_failed("verify", "%s (nothing could be concluded)", err);
+        return cli_failed("verify", rc, "%s (nothing could be concluded)", err);
     }
     if (matched == checks)
         printf("verify: %s IS %s: all %zu checks match\n", model_path, (const char *)ref.model.data, checks);
@@ -400,5 +415,5 @@ int cmd_verify(int argc, char **argv) {
         printf("verify: %s is not %s: %zu of %zu checks differ\n", model_path, (const char *)ref.model.data,
                checks - matched, checks);
     reference_free(&ref);
-    return matched == checks ? 0 : EXIT_FAILED;
+    return matched == checks ? 0 : EXIT_DATAERR; /* the model is not what its file claims */
 }

@@ -17,8 +17,15 @@ DATA = os.path.join(SHARED, "data")
 
 
 # The CLI's exit codes (cli/cli.h, docs/cli.md): tests name them rather than repeat the numbers.
-EXIT_FAILED = 1  # the job ran and failed
-EXIT_USAGE = 2   # bad options or arguments
+# sysexits.h style, the same for every command.
+EXIT_USAGE = 64        # bad options or arguments: nothing was read or written
+EXIT_DATAERR = 65      # an input is malformed, too many rows were rejected, a model computes the wrong thing
+EXIT_NOINPUT = 66      # an input does not exist or cannot be read
+EXIT_UNAVAILABLE = 69  # the device cannot run it: no usable GPU, no CPU bf16, USEREC_CPU_ISA beyond the CPU
+EXIT_SOFTWARE = 70     # an unclassified failure (a bug)
+EXIT_OSERR = 71        # out of memory
+EXIT_IOERR = 74        # an output could not be written
+EXIT_TEMPFAIL = 75     # another `update` holds the store's lock
 
 
 class Skip(Exception):

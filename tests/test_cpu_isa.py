@@ -126,7 +126,7 @@ def embed_under(isa, tmp):
 def test_unknown_isa_is_refused():
     with tempfile.TemporaryDirectory(prefix="userec-isa-") as tmp:
         proc, wrote = embed_under("avx1024", tmp)
-    assert proc.returncode == common.EXIT_FAILED and not wrote, proc
+    assert proc.returncode == common.EXIT_UNAVAILABLE and not wrote, proc
     assert "USEREC_CPU_ISA='avx1024' is not generic, avx2 or avx512" in proc.stderr, proc.stderr
 
 
@@ -136,7 +136,7 @@ def test_missing_isa_is_refused():
         raise common.Skip("this CPU runs every ISA: the refusal of a missing one cannot be shown here")
     with tempfile.TemporaryDirectory(prefix="userec-isa-") as tmp:
         proc, wrote = embed_under("avx512", tmp)
-    assert proc.returncode == common.EXIT_FAILED and not wrote, proc
+    assert proc.returncode == common.EXIT_UNAVAILABLE and not wrote, proc
     assert f"USEREC_CPU_ISA=avx512: this CPU runs at most {have[-1]}" in proc.stderr, proc.stderr
 
 
@@ -151,13 +151,13 @@ def test_cpu_bf16_is_refused_without_avx512_bf16():
                "--device", "cpu", "--precision", "bf16"]
         # A lower ISA leaves no bf16 products, on any CPU.
         proc = run(cmd, check=False, env=with_isa("avx2" if "avx2" in have else "generic"))
-        assert proc.returncode == common.EXIT_FAILED, proc
+        assert proc.returncode == common.EXIT_UNAVAILABLE, proc
         assert "--precision bf16 on the CPU needs AVX-512 with avx512_bf16" in proc.stderr, proc.stderr
         proc = run(cmd, check=False)
         if bf16:
             assert proc.returncode == 0, proc.stderr
         else:
-            assert proc.returncode == common.EXIT_FAILED and "this CPU has none" in proc.stderr, proc.stderr
+            assert proc.returncode == common.EXIT_UNAVAILABLE and "this CPU has none" in proc.stderr, proc.stderr
 
 
 def catalogue_vectors(texts, tmp, precision):

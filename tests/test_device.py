@@ -25,7 +25,7 @@ def _no_gpu_reason():
 
 
 def _check_cuda_refused(proc, cmd, reason):
-    assert proc.returncode == common.EXIT_FAILED, f"--device cuda without a GPU exited {proc.returncode}\n{proc.stderr}"
+    assert proc.returncode == common.EXIT_UNAVAILABLE, f"--device cuda without a GPU exited {proc.returncode}\n{proc.stderr}"
     assert f"userec {cmd}: --device cuda: no usable GPU: {reason}" in proc.stderr, proc.stderr
     assert proc.stdout == "", f"--device cuda printed results without a GPU:\n{proc.stdout}"
 
@@ -96,7 +96,7 @@ def test_related_device_cpu_cuda_auto():
         auto_bf16, auto_bf16_csv = related("auto-bf16.csv", "--device", "auto", "--precision", "bf16")
         cpu_bf16, cpu_bf16_csv = related("cpu-bf16.csv", "--device", "cpu", "--precision", "bf16")
     assert cpu.returncode == 0 and cpu_csv.count("\n") == 1 + 300 * 5, cpu.stderr
-    assert cpu_bf16.returncode == common.EXIT_FAILED and cpu_bf16_csv is None, cpu_bf16.stderr
+    assert cpu_bf16.returncode == common.EXIT_DATAERR and cpu_bf16_csv is None, cpu_bf16.stderr
     assert "the CPU path computes in fp32 only" in cpu_bf16.stderr, cpu_bf16.stderr
     if reason:
         _check_cuda_refused(cuda, "related", reason)

@@ -95,7 +95,7 @@ def test_latin1_exports_are_repaired_or_rejected_with_strict():
         summary, _, rejects = check_accounting(model, path, args + ["--strict"], tmp)
         assert sum(b"invalid UTF-8 (--strict)" in r for r in rejects) == invalid, summary
         proc, _ = embed(model, path, args + ["--strict"], check=False, tmp=tmp)
-        assert proc.returncode == common.EXIT_FAILED and "more than --max-reject-rate" in proc.stderr, proc.stderr
+        assert proc.returncode == common.EXIT_DATAERR and "more than --max-reject-rate" in proc.stderr, proc.stderr
 
 
 BROKEN_CSV = (b"id,name,description\r\n"
@@ -115,8 +115,11 @@ def test_broken_csv_rows_are_each_reported():
         path = os.path.join(tmp, "broken.csv")
         with open(path, "wb") as f:
             f.write(BROKEN_CSV)
-        proc, files = embed(model, path, ["--text-col", "name,description", "--id-col", "id"], check=False, tmp=tmp)
-        assert proc.returncode == common.EXIT_FAILED, proc.stderr  # 4 of 7 rows rejected
+        args = ["--text-col", "name,description", "--id-col", "id"]
+        proc, files = embed(model, path, args, check=False, tmp=tmp)
+        assert proc.returncode == common.EXIT_DATAERR, proc.stderr  # 4 of 7 rows rejected: nothing is published
+        assert "3\t2\tmissing column 'description'" in proc.stderr and sorted(os.listdir(tmp)) == ["broken.csv"], proc.stderr
+        proc, files = embed(model, path, args + ["--max-reject-rate", "1"], tmp=tmp)
         ids = open(files["ids"]).read().split()
         rejects = [r.split("\t") for r in open(files["rejects"]).read().splitlines()]
         assert ids == ["1", "4", "5"], ids
@@ -196,7 +199,7 @@ def test_output_formats_float16_and_jsonl():
         rows = [json.loads(line) for line in open(os.path.join(jsonl_dir, "out.jsonl"), encoding="utf-8")]
         assert [r["id"] for r in rows] == ["0", "1"], rows
         assert_close("jsonl output", np.array([r["embedding"] for r in rows], dtype=np.float32), f32, 0)
-        assert sorted(os.listdir(jsonl_dir)) == ["out.embed.json", "out.jsonl", "out.rejects.tsv"], os.listdir(jsonl_dir)
+        assert sorted(os.listdir(jsonl_dir)) == ["out.jsonl", "out.jsonl.embed.json", "out.jsonl.rejects.tsv"], os.listdir(jsonl_dir)
 
 
 @common.quick
@@ -223,8 +226,9 @@ def test_an_output_that_is_the_input_is_refused():
     job must refuse before reading, not replace its own input."""
     model = common.tiny_usew()
     with tempfile.TemporaryDirectory(prefix="userec-embed-") as tmp:
-        for name, out in [("items.ids", "items.npy"), ("items.rejects.tsv", "items.jsonl"), ("items.npy", "items.npy"),
-                          ("items.embed.json", "items.npy")]:
+        for name, out in [("items.ids", "items.npy"), ("items.rejects.tsv", "items.npy"),
+                          ("items.jsonl.rejects.tsv", "items.jsonl"), ("items.npy", "items.npy"),
+                          ("items.embed.json", "items.npy"), ("items.jsonl.embed.json", "items.jsonl")]:
             path = os.path.join(tmp, name)
             with open(path, "w") as f:
                 f.write("5 6 7\n8 9\n")
@@ -354,5 +358,5 @@ def test_gzip_inputs_are_read_directly():
             open(path, "wb").write(broken)
             proc = run([BIN, "embed", "--model", model, "--input", path, *args, "-o", os.path.join(tmp, name + ".npy")],
                        check=False)
-            assert proc.returncode == common.EXIT_FAILED and path in proc.stderr and why in proc.stderr, proc.stderr
+            assert proc.returncode == common.EXIT_DATAERR and path in proc.stderr and why in proc.stderr, proc.stderr
             assert not os.path.exists(os.path.join(tmp, name + ".npy"))

@@ -98,7 +98,10 @@ def test_embed_rejects_are_accounted_for():
             f.write(b"5 6 7\n12 x 3\n\n8002\n-1\n9 9\x00 9\n1 2\r\n" + b"4 " * 300 + b"\n")
         out = os.path.join(tmp, "out.npy")
         proc = run([BIN, "embed", "--model", model, "--input", ids, "--format", "ids", "-o", out], check=False)
-        assert proc.returncode == common.EXIT_FAILED and "max-reject-rate" in proc.stderr, proc.stderr
+        assert proc.returncode == common.EXIT_DATAERR and "max-reject-rate" in proc.stderr, proc.stderr
+        assert "4 of 8 rows (50.00%) were rejected" in proc.stderr and "2\t1\t'x' is not a token id" in proc.stderr
+        assert sorted(os.listdir(tmp)) == ["ids.txt"], os.listdir(tmp)  # a failed run publishes nothing
+        proc = run([BIN, "embed", "--model", model, "--input", ids, "--format", "ids", "-o", out, "--max-reject-rate", "1"])
         assert "8 rows read, 4 embedded, 4 rejected, 1 clipped" in proc.stderr, proc.stderr
         vectors = np.load(out)
         kept = open(os.path.join(tmp, "out.ids")).read().split()
@@ -125,7 +128,7 @@ def test_embed_failure_leaves_previous_output_untouched():
             f.write(b"previous")
         proc = run([BIN, "embed", "--model", os.path.join(tmp, "missing.usew"), "--input", "-", "--format", "ids",
                     "-o", out], check=False, input="1 2 3\n")
-        assert proc.returncode == common.EXIT_FAILED and "missing.usew" in proc.stderr, proc.stderr
+        assert proc.returncode == common.EXIT_NOINPUT and "missing.usew" in proc.stderr, proc.stderr
         assert open(out, "rb").read() == b"previous"
         assert sorted(os.listdir(tmp)) == ["out.npy"], os.listdir(tmp)
         run([BIN, "embed", "--model", model, "--input", "-", "--format", "ids", "-o", out], input="1 2 3\n")
@@ -149,11 +152,11 @@ def test_bad_model_files_are_refused_with_a_hint():
             with open(path, "wb") as f:
                 f.write(data)
             proc = run([BIN, "info", path], check=False)
-            assert proc.returncode == common.EXIT_FAILED, (name, proc.returncode, proc.stderr)
+            assert proc.returncode == common.EXIT_DATAERR, (name, proc.returncode, proc.stderr)
             assert expected in proc.stderr and path in proc.stderr, (name, proc.stderr)
             assert "convert.py" in proc.stderr, (name, proc.stderr)
         proc = run([BIN, "info", tmp], check=False)
-        assert proc.returncode == common.EXIT_FAILED and "is a directory" in proc.stderr, proc.stderr
+        assert proc.returncode == common.EXIT_DATAERR and "is a directory" in proc.stderr, proc.stderr
 
 
 @common.quick

@@ -236,7 +236,7 @@ def test_options_are_checked_and_baseline_compares():
             proc = run([BIN, "eval", "--model", model] + args, check=False)
             assert proc.returncode == common.EXIT_USAGE and says in proc.stderr, (args, proc.stderr)
         proc = run([BIN, "eval", "--model", model, "--stsb", os.path.join(tmp, "missing.csv")], check=False)
-        assert proc.returncode == common.EXIT_FAILED and "missing.csv" in proc.stderr, proc.stderr
+        assert proc.returncode == common.EXIT_NOINPUT and "missing.csv" in proc.stderr, proc.stderr
         sts = os.path.join(tmp, "sts.csv")
         with open(sts, "w") as f:
             f.write("g\tf\t2012\t1\t5.000\tA man plays a guitar.\tA man is playing a guitar.\n"

@@ -49,7 +49,7 @@ def test_model_with_too_many_layers_is_refused_without_touching_memory():
         for layers in (9, 0xFFFFFFFF, 0):
             model = patched_model(src, os.path.join(tmp, f"layers{layers}.usew"), {"n_layers": layers})
             proc, left = embed_ids(model, tmp)
-            assert proc.returncode == common.EXIT_FAILED, (layers, proc.returncode, proc.stderr)
+            assert proc.returncode == common.EXIT_DATAERR, (layers, proc.returncode, proc.stderr)
             assert "implausible hyper-parameters" in proc.stderr and f"layers {layers}," in proc.stderr, proc.stderr
             assert left == [], left
 
@@ -65,12 +65,12 @@ def test_non_finite_model_values_are_refused_naming_the_tensor():
         for name, index, value, expected in cases:
             model = patched_model(src, os.path.join(tmp, "bad.usew"), tensor=(name, index, value))
             proc, left = embed_ids(model, tmp)
-            assert proc.returncode == common.EXIT_FAILED and expected in proc.stderr, (name, proc.stderr)
+            assert proc.returncode == common.EXIT_DATAERR and expected in proc.stderr, (name, proc.stderr)
             assert left == [], left
         for field, value in (("ln_eps", float("nan")), ("ln_eps", 0.0), ("ln_eps", -1e-6), ("l2_floor", float("inf"))):
             model = patched_model(src, os.path.join(tmp, "bad.usew"), {field: value})
             proc, left = embed_ids(model, tmp)
-            assert proc.returncode == common.EXIT_FAILED and "must be positive and finite" in proc.stderr, (field, proc.stderr)
+            assert proc.returncode == common.EXIT_DATAERR and "must be positive and finite" in proc.stderr, (field, proc.stderr)
             assert left == [], left
         proc, left = embed_ids(src, tmp)  # the same path with the untouched model works
         assert proc.returncode == 0 and np.isfinite(np.load(os.path.join(tmp, "out", "vectors.npy"))).all(), proc.stderr
@@ -98,7 +98,7 @@ def test_npy_header_is_parsed_not_searched():
         cube = os.path.join(tmp, "cube.npy")
         np.save(cube, np.ones((20, 16, 32), "<f4"))
         proc = related(cube, tmp)
-        assert proc.returncode == common.EXIT_FAILED, (proc.returncode, proc.stderr)
+        assert proc.returncode == common.EXIT_DATAERR, (proc.returncode, proc.stderr)
         assert "found a 3-D '<f4' array of shape (20, 16, 32)" in proc.stderr, proc.stderr
         data = rng.standard_normal((4, 8)).astype("<f4")
         refused = {
@@ -116,7 +116,7 @@ def test_npy_header_is_parsed_not_searched():
         }
         for name, (header, expected) in refused.items():
             proc = related(_npy_with_header(os.path.join(tmp, name + ".npy"), header, data.tobytes()), tmp)
-            assert proc.returncode == common.EXIT_FAILED and expected in proc.stderr, (name, proc.stderr)
+            assert proc.returncode == common.EXIT_DATAERR and expected in proc.stderr, (name, proc.stderr)
         # what numpy writes is read, in every header version, with double quotes, an L suffix, no trailing comma
         want = run([BIN, "related", "--emb", _npy_with_header(os.path.join(tmp, "v1.npy"),
                     "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 8), }", data.tobytes()),
@@ -155,7 +155,7 @@ def test_special_files_are_refused_without_blocking():
         ]
         for cmd, expected in cases:
             proc = run(cmd, check=False, input="1 2\n", timeout=30)
-            assert proc.returncode in (common.EXIT_FAILED, common.EXIT_USAGE) and expected in proc.stderr, (cmd, proc.stderr)
+            assert proc.returncode in (common.EXIT_NOINPUT, common.EXIT_USAGE) and expected in proc.stderr, (cmd, proc.stderr)
             assert "not a regular file" in proc.stderr, proc.stderr
         assert sorted(os.listdir(tmp)) == ["fifo", "items.npy"], os.listdir(tmp)
 
@@ -250,7 +250,7 @@ def test_issue_13_repros_end_cleanly():
               "99999999999"], common.EXIT_USAGE, "--threads wants an integer from 1 to 1024"),
             ([BIN, "tokenize", "--model", model, "--max-ids", "0", "x"], common.EXIT_USAGE,
              "--max-ids wants an integer from 1 to 2147483647"),
-            ([BIN, "verify", model], common.EXIT_FAILED, ""),
+            ([BIN, "verify", model], common.EXIT_DATAERR, ""),
         ]
         for cmd, rc, expected in cases:
             proc = run(cmd, check=False, input="red shoes\n", timeout=120)

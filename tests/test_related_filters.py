@@ -158,7 +158,7 @@ def test_python_module_filters_agree_with_the_cli():
                                              "--only-same", "g", "--min-score", "0.1"])
         assert proc.returncode == 0, proc.stderr
         cli_index, cli_score = _read_jsonl(os.path.join(tmp, "out.jsonl"), ids)
-        with open(os.path.join(tmp, "out.related.json")) as f:
+        with open(os.path.join(tmp, "out.jsonl.related.json")) as f:
             facts = json.load(f)
     index, score = userec.related(x, k=5, min_score=0.1, groups=groups, group_rule="same")
     for q in range(300):
@@ -188,10 +188,10 @@ def test_filter_options_are_checked():
             proc = _run_related(tmp, x, ids, 3, extra)
             assert proc.returncode == common.EXIT_USAGE and says in proc.stderr, (extra, proc.stderr)
         proc = _run_related(tmp, x, ids, 3, ["--catalog", cat, "--id-col", "id", "--only-other", "brand"])
-        assert proc.returncode == common.EXIT_FAILED and "'i19'" in proc.stderr, proc.stderr
+        assert proc.returncode == common.EXIT_DATAERR and "'i19'" in proc.stderr, proc.stderr
         assert not os.path.exists(os.path.join(tmp, "out.jsonl"))
         proc = _run_related(tmp, x, ids, 3, ["--catalog", cat, "--id-col", "nope", "--only-other", "brand"])
-        assert proc.returncode == common.EXIT_FAILED and "no column 'nope'" in proc.stderr, proc.stderr
+        assert proc.returncode == common.EXIT_DATAERR and "no column 'nope'" in proc.stderr, proc.stderr
         before = open(cat, "rb").read()  # neither the lists nor their facts file may replace an input
         proc = _run_related(tmp, x, ids, 3, ["--catalog", cat, "--id-col", "id", "--only-other", "brand"], out="cat.csv")
         assert proc.returncode == common.EXIT_USAGE and "must not replace an input" in proc.stderr, proc.stderr

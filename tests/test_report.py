@@ -202,9 +202,9 @@ def test_bad_inputs_fail_and_write_nothing():
         with open(bad, "w") as f:
             f.write("id,rank,neighbor_id,score\nP0001,1,P0002,high\n")
         _, proc = _report(tmp, emb, bad, check=False)
-        assert proc.returncode == common.EXIT_FAILED and "bad.csv: data row 1" in proc.stderr, proc.stderr
+        assert proc.returncode == common.EXIT_DATAERR and "bad.csv: data row 1" in proc.stderr, proc.stderr
         _, proc = _report(tmp, emb, rel, ["--category-col", "colour"], check=False)
-        assert proc.returncode == common.EXIT_FAILED and "no column 'colour'" in proc.stderr, proc.stderr
+        assert proc.returncode == common.EXIT_DATAERR and "no column 'colour'" in proc.stderr, proc.stderr
         assert not os.path.exists(out)
         copy = os.path.join(tmp, "catalogue.csv")
         with open(EXAMPLE, "rb") as f, open(copy, "wb") as g:

@@ -28,13 +28,18 @@ TRICKY_CSV = (b"id,name,description\r\n"
               b"31,swallowed,by the open quote\r\n")
 
 
+def sibling(path, suffix):
+    """A file written beside an output, as userec names it: .npy and .csv lose their extension, others keep it."""
+    stem, ext = path.rsplit(".", 1)
+    return (stem if ext in ("npy", "csv") else path) + suffix
+
+
 def outputs(out):
     """The files one embed (.npy: vectors, ids, rejects; .jsonl: rows, rejects) or related run writes, facts aside."""
-    stem = out.rsplit(".", 1)[0]
     if out.endswith(".npy"):
-        return [out, stem + ".ids", stem + ".rejects.tsv"]
-    if out.endswith(".jsonl") and os.path.exists(stem + ".rejects.tsv"):
-        return [out, stem + ".rejects.tsv"]
+        return [out, sibling(out, ".ids"), sibling(out, ".rejects.tsv")]
+    if out.endswith(".jsonl") and os.path.exists(sibling(out, ".rejects.tsv")):
+        return [out, sibling(out, ".rejects.tsv")]
     return [out]
 
 
@@ -59,14 +64,14 @@ def part_names(out, n):
 
 
 def manifest_of(part, command):
-    return f"{part.rsplit('.', 1)[0]}.{command}.shard.json"
+    return sibling(part, f".{command}.shard.json")
 
 
 def sharded(cmd, out, n, merge=True, env=None):
     """Runs cmd (a list ending before -o) as n shards writing -o out, then merges them; returns the parts' manifests."""
     for i in range(1, n + 1):
         proc = run(cmd + ["-o", out, "--shard", f"{i}/{n}"], check=False, env=env)
-        assert proc.returncode in (0, common.EXIT_FAILED), proc.stderr
+        assert proc.returncode in (0, common.EXIT_DATAERR), proc.stderr
     manifests = []
     for part in part_names(out, n):
         with open(manifest_of(part, cmd[1])) as f:
@@ -180,7 +185,8 @@ def test_merge_refuses_missing_foreign_and_changed_parts():
 
         def refused(says, *extra):
             proc = run([BIN, "merge", "-o", out, *extra], check=False)
-            assert proc.returncode == common.EXIT_FAILED, f"merge exited {proc.returncode}\n{proc.stderr}"
+            # 66: a part missing or unfinished; 65: one from another job, changed or cut short
+            assert proc.returncode in (common.EXIT_NOINPUT, common.EXIT_DATAERR), f"merge exited {proc.returncode}\n{proc.stderr}"
             assert says in proc.stderr, f"expected '{says}' in:\n{proc.stderr}"
             assert not any(os.path.exists(p) for p in outputs(out)), "a refused merge wrote an output"
             return proc
@@ -211,20 +217,21 @@ def test_merge_refuses_missing_foreign_and_changed_parts():
         assert_same_files(out, single)
         # the outputs of one command are not merged as the other's
         proc = run([BIN, "merge", "-o", os.path.join(tmp, "vec.csv")], check=False)
-        assert proc.returncode == common.EXIT_FAILED and "vec.part-I-of-N.related.shard.json" in proc.stderr, proc.stderr
+        assert proc.returncode == common.EXIT_NOINPUT and "vec.part-I-of-N.related.shard.json" in proc.stderr, proc.stderr
         proc = run([BIN, "merge", "-o", os.path.join(tmp, "vec.txt")], check=False)
-        assert proc.returncode == common.EXIT_FAILED and "merge writes what embed" in proc.stderr, proc.stderr
+        assert proc.returncode == common.EXIT_DATAERR and "merge writes what embed" in proc.stderr, proc.stderr
         rel = os.path.join(tmp, "rel.jsonl")
         sharded(related_cmd(single, os.path.join(tmp, "single.ids"), "-k", "2"), rel, 2, merge=False)
-        shutil.copy(rel.replace("rel.jsonl", "rel.part-1-of-2.related.shard.json"),
+        shutil.copy(rel.replace("rel.jsonl", "rel.part-1-of-2.jsonl.related.shard.json"),
                     os.path.join(tmp, "vec2.part-1-of-1.embed.shard.json"))
         shutil.copy(rel.replace("rel.jsonl", "rel.part-1-of-2.jsonl"), os.path.join(tmp, "vec2.part-1-of-1.npy"))
         proc = run([BIN, "merge", "-o", os.path.join(tmp, "vec2.npy")], check=False)
-        assert proc.returncode == common.EXIT_FAILED and "written by 'related'" in proc.stderr, proc.stderr
+        assert proc.returncode == common.EXIT_DATAERR and "written by 'related'" in proc.stderr, proc.stderr
 
 
 def test_reject_rate_of_the_whole_job():
-    """Each shard fails on its own share of rejects (outputs written); merge judges all rows together."""
+    """A shard over its own reject rate publishes no part, so the job cannot be merged; shards run with
+    --max-reject-rate 1 leave the judgement to merge, which counts all rows together and writes nothing when over."""
     model = common.tiny_usew()
     with tempfile.TemporaryDirectory(prefix="userec-scale-") as tmp:
         data = os.path.join(tmp, "data.csv")
@@ -233,12 +240,17 @@ def test_reject_rate_of_the_whole_job():
         cmd = [BIN, "embed", "--model", model, "--input", data, "--quiet", "--text-col", "name,description",
                "--id-col", "id"]
         codes = [run(cmd + ["-o", out, "--shard", f"{i}/2"], check=False).returncode for i in (1, 2)]
-        assert common.EXIT_FAILED in codes, f"no shard failed on its rejects: {codes}"
-        assert all(os.path.exists(p) for p in part_names(out, 2)), "a shard over its reject rate wrote no part"
+        assert common.EXIT_DATAERR in codes, f"no shard failed on its rejects: {codes}"
+        assert not all(os.path.exists(p) for p in part_names(out, 2)), "a shard over its reject rate published its part"
         proc = run([BIN, "merge", "-o", out], check=False)
-        assert proc.returncode == common.EXIT_FAILED and "more than --max-reject-rate" in proc.stderr, proc.stderr
-        assert all(os.path.exists(p) for p in outputs(out)), "merge over the reject rate must still write the files"
+        assert proc.returncode == common.EXIT_NOINPUT, proc.stderr  # a part (or every part) is missing
+        for i in (1, 2):
+            run(cmd + ["-o", out, "--shard", f"{i}/2", "--max-reject-rate", "1"])
+        proc = run([BIN, "merge", "-o", out], check=False)
+        assert proc.returncode == common.EXIT_DATAERR and "more than --max-reject-rate" in proc.stderr, proc.stderr
+        assert not any(os.path.exists(p) for p in outputs(out)), "merge over the reject rate wrote an output"
         run([BIN, "merge", "-o", out, "--max-reject-rate", "0.5", "--quiet"])
+        assert all(os.path.exists(p) for p in outputs(out))
 
 
 def test_shard_slurm_and_bad_shards():
@@ -342,7 +354,7 @@ def test_gpu_lists_without_a_gpu_fail_saying_why():
                              ("cuda:all", "--device cuda:all: no usable GPU: ")):
             proc = run([BIN, "embed", "--model", model, "--input", text, "-o", os.path.join(tmp, "v.npy"), "--device",
                         device], check=False)
-            assert proc.returncode == common.EXIT_FAILED and says in proc.stderr, proc.stderr
+            assert proc.returncode == common.EXIT_UNAVAILABLE and says in proc.stderr, proc.stderr
             assert not os.path.exists(os.path.join(tmp, "v.npy"))
         proc = run([BIN, "bench", "--model", model, "--device", "cpu,cuda:x"], check=False)
         assert proc.returncode == common.EXIT_USAGE and "'cuda:x'" in proc.stderr, proc.stderr

@@ -223,13 +223,15 @@ def test_cli_refuses_bad_use():
     cases = [
         ([BIN, "tokenize", "--model", model], "give either --input FILE or texts"),
         ([BIN, "tokenize", "--model", model, "--tokenizer", "bpe", "x"], "--tokenizer wants spm or tfjs"),
-        ([BIN, "tokenize", "--model", os.path.join(BUILD, "no-such.usew"), "x"], "no-such.usew"),
-        ([BIN, "tokenize", "--model", model, "--input", "-", "--format", "jsonl"], "stdin>:1: byte 0: expected a JSON string"),
+        ([BIN, "tokenize", "--model", os.path.join(BUILD, "no-such.usew"), "x"], "no-such.usew", common.EXIT_NOINPUT),
+        ([BIN, "tokenize", "--model", model, "--input", "-", "--format", "jsonl"], "stdin>:1: byte 0: expected a JSON string",
+         common.EXIT_DATAERR),
     ]
-    for cmd, message in cases:
+    for cmd, message, *code in cases:
+        want = code[0] if code else common.EXIT_USAGE
         proc = run(cmd, check=False, input="not json\n")
-        if proc.returncode != common.EXIT_USAGE or message not in proc.stderr:
-            raise AssertionError(f"{cmd[1:]}: exit {proc.returncode}, stderr {proc.stderr!r}; expected 2 and {message!r}")
+        if proc.returncode != want or message not in proc.stderr:
+            raise AssertionError(f"{cmd[1:]}: exit {proc.returncode}, stderr {proc.stderr!r}; expected {want} and {message!r}")
     proc = run([BIN, "tokenize", "--model", model, "--tokenizer", "tfjs", "a\udcffb"], check=False)
     if proc.returncode != 0 or "1 of 1 texts held invalid UTF-8" not in proc.stderr:
         raise AssertionError(f"invalid UTF-8 argument: exit {proc.returncode}, stderr {proc.stderr!r}")

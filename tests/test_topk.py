@@ -241,7 +241,7 @@ def test_ids_mismatch_fails_and_writes_nothing():
             f.write("previous output\n")
         before = _listing(tmp)
         _, _, proc = _related(tmp, items, 3, extra=["--ids", ids_path], check=False, out_name="out.csv")
-        assert proc.returncode == common.EXIT_FAILED, f"exit {proc.returncode}: {proc.stderr}"
+        assert proc.returncode == common.EXIT_DATAERR, f"exit {proc.returncode}: {proc.stderr}"
         msg = proc.stderr
         assert "items.ids has 4 lines" in msg and "items.npy has 5 rows" in msg, f"unclear error: {msg}"
         assert _listing(tmp) == sorted(before + ["items.npy"]), _listing(tmp)
@@ -257,20 +257,20 @@ def test_failed_search_leaves_no_partial_output():
         with open(out, "w") as f:
             f.write("previous output\n")
         _, _, proc = _related(tmp, _unit(rng, 20, 512), 3, queries=_unit(rng, 2, 256), check=False)
-        assert proc.returncode == common.EXIT_FAILED and "256-d" in proc.stderr, f"exit {proc.returncode}: {proc.stderr}"
+        assert proc.returncode == common.EXIT_DATAERR and "256-d" in proc.stderr, f"exit {proc.returncode}: {proc.stderr}"
         assert _listing(tmp) == ["items.npy", "out.jsonl", "queries.npy"], _listing(tmp)
         with open(out) as f:
             assert f.read() == "previous output\n", "the old output was touched"
         # a search that fails after the output was opened (bf16 is refused on the CPU): the temp file goes too
         _, _, proc = _related(tmp, _unit(rng, 20, 512), 3, extra=["--precision", "bf16"], check=False)
-        assert proc.returncode == common.EXIT_FAILED and "fp32 only" in proc.stderr, f"exit {proc.returncode}: {proc.stderr}"
+        assert proc.returncode == common.EXIT_DATAERR and "fp32 only" in proc.stderr, f"exit {proc.returncode}: {proc.stderr}"
         assert _listing(tmp) == ["items.npy", "out.jsonl", "queries.npy"], _listing(tmp)
         with open(out) as f:
             assert f.read() == "previous output\n", "the old output was touched"
         # an output directory that does not exist: the run fails and names the path
         missing = os.path.join(tmp, "no-such-dir", "out.csv")
         proc = common.run([common.BIN, "related", "--emb", os.path.join(tmp, "items.npy"), "-o", missing], check=False)
-        assert proc.returncode == common.EXIT_FAILED and "no-such-dir" in proc.stderr, proc.stderr
+        assert proc.returncode == common.EXIT_IOERR and "no-such-dir" in proc.stderr, proc.stderr
 
 
 def test_float16_and_non_unit_inputs():
@@ -294,7 +294,7 @@ def test_rejects_non_finite_vectors():
     items[1, 2] = np.nan
     with tempfile.TemporaryDirectory() as tmp:
         _, _, proc = _related(tmp, items, 2, check=False)
-        assert proc.returncode == common.EXIT_FAILED and "row 1, column 2" in proc.stderr, proc.stderr
+        assert proc.returncode == common.EXIT_DATAERR and "row 1, column 2" in proc.stderr, proc.stderr
         assert not os.path.exists(os.path.join(tmp, "out.jsonl"))
 
 
@@ -427,4 +427,4 @@ def test_query_dimension_mismatch():
     with tempfile.TemporaryDirectory() as tmp:
         np.save(os.path.join(tmp, "items.npy"), np.eye(3, 16, dtype=np.float32))
         proc = common.run([common.BIN, "query", "--model", model, "--emb", os.path.join(tmp, "items.npy"), "shoes"], check=False)
-    assert proc.returncode == common.EXIT_FAILED and "16-d" in proc.stderr and "512-d" in proc.stderr, proc.stderr
+    assert proc.returncode == common.EXIT_DATAERR and "16-d" in proc.stderr and "512-d" in proc.stderr, proc.stderr

@@ -29,7 +29,7 @@ def test_the_test_weights_are_not_the_real_use_lite():
     the real one, gives the published ids."""
     proc = run([BIN, "verify", common.test_usew()], check=False)
     print(proc.stdout)
-    assert proc.returncode == common.EXIT_FAILED, (proc.returncode, proc.stderr)
+    assert proc.returncode == common.EXIT_DATAERR, (proc.returncode, proc.stderr)
     assert "is not the real USE-lite (TF Hub google/universal-sentence-encoder-lite/2): 4 of 4 checks differ" in proc.stdout
     assert proc.stdout.count("tokenizer (spm): the published ids") == 3, proc.stdout
     assert "STS Benchmark dev: not checked (give --sts" in proc.stdout
@@ -116,16 +116,16 @@ def test_verify_matches_figures_computed_from_the_test_weights():
         moved = json.loads(json.dumps(ref))
         moved["leading_2"][1] += 2 * ref["leading_tolerance"]
         proc = verify(moved)
-        assert proc.returncode == common.EXIT_FAILED and "is not the test weights (seed 1): 1 of 5 checks differ" in proc.stdout
+        assert proc.returncode == common.EXIT_DATAERR and "is not the test weights (seed 1): 1 of 5 checks differ" in proc.stdout
         moved = json.loads(json.dumps(ref))
         moved["sts_dev_pearson"] += 0.002
         proc = verify(moved)
-        assert proc.returncode == common.EXIT_FAILED and "1 of 5 checks differ" in proc.stdout
+        assert proc.returncode == common.EXIT_DATAERR and "1 of 5 checks differ" in proc.stdout
         assert "Pearson correlation" in proc.stdout and "DIFFERS (tolerance 0.001)" in proc.stdout
         moved = json.loads(json.dumps(ref))
         moved["ids_1"] = [184, 147, 1341, 425]  # ids the tokenizer does not give for "Elephant"
         proc = verify(moved)
-        assert proc.returncode == common.EXIT_FAILED and "DIFFERENT ids from the published ones" in proc.stdout
+        assert proc.returncode == common.EXIT_DATAERR and "DIFFERENT ids from the published ones" in proc.stdout
 
 
 @common.quick
@@ -143,16 +143,16 @@ def test_verify_refuses_bad_references_and_arguments():
             with open(path, "w", encoding="utf-8") as f:
                 json.dump(figures, f)
             proc = run([BIN, "verify", model, "--reference", path], check=False)
-            assert proc.returncode == common.EXIT_USAGE and expected in proc.stderr, (expected, proc.stderr)
+            assert proc.returncode == common.EXIT_DATAERR and expected in proc.stderr, (expected, proc.stderr)
         with open(path, "w") as f:
             f.write("{not json")
         proc = run([BIN, "verify", model, "--reference", path], check=False)
-        assert proc.returncode == common.EXIT_USAGE and path in proc.stderr, proc.stderr
+        assert proc.returncode == common.EXIT_DATAERR and path in proc.stderr, proc.stderr
         proc = run([BIN, "verify"], check=False)
         assert proc.returncode == common.EXIT_USAGE and "exactly one MODEL.usew" in proc.stderr
         proc = run([BIN, "verify", os.path.join(tmp, "missing.usew")], check=False)
-        assert proc.returncode == common.EXIT_FAILED and "missing.usew" in proc.stderr
+        assert proc.returncode == common.EXIT_NOINPUT and "missing.usew" in proc.stderr
         # tiny widths: 32 components, the figures ask for fewer; a plain "not the real USE-lite"
         proc = run([BIN, "verify", model], check=False)
-        assert proc.returncode == common.EXIT_FAILED and "is not the real USE-lite" in proc.stdout, proc.stdout
+        assert proc.returncode == common.EXIT_DATAERR and "is not the real USE-lite" in proc.stdout, proc.stdout
     assert "verify" in run([BIN, "help"]).stdout

@@ -21,6 +21,16 @@ __attribute__((format(printf, 3, 4))) static inline int ERR(char *err, size_t er
 #define SYS_ERR(err, err_len, path, what) \
     ERR(err, err_len, "%s: %s failed: %s (%s:%d)", (path), (what), strerror(errno), __FILE__, __LINE__)
 
+/* The file name part of a path, and whether two paths name files in the same directory (as spelled). */
+static inline const char *path_base_name(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+static inline int path_same_directory(const char *a, const char *b) {
+    const size_t da = (size_t)(path_base_name(a) - a), db = (size_t)(path_base_name(b) - b);
+    return da == db && !memcmp(a, b, da);
+}
+
 static inline uint32_t rd_u32(const uint8_t *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }

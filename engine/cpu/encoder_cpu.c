@@ -76,11 +76,11 @@ userec_status cpu_workspace_new(const userec_model *m, userec_precision precisio
     const cpu_kernels *k = cpu_kernels_choose(why, sizeof why);
     const cpu_kernels *widest = cpu_kernels_for(CPU_ISA_AVX512);
     *out = NULL;
-    if (!k) return set_error(err, USEREC_ERR_INPUT, "%s", why);
+    if (!k) return set_error(err, USEREC_ERR_DEVICE, "%s", why);
     if (precision == USEREC_TF32)
         return set_error(err, USEREC_ERR_INPUT, "--precision tf32 is for --device cuda; the CPU computes fp32 or bf16");
     if (precision == USEREC_BF16 && !k->bf16)
-        return set_error(err, USEREC_ERR_INPUT, "--precision bf16 on the CPU needs AVX-512 with avx512_bf16, and %s",
+        return set_error(err, USEREC_ERR_DEVICE, "--precision bf16 on the CPU needs AVX-512 with avx512_bf16, and %s",
                          widest && widest->bf16 ? "USEREC_CPU_ISA forces a lower ISA" : "this CPU has none: use fp32");
     cpu_workspace *ws = calloc(1, sizeof *ws);
     if (!ws) return set_error(err, USEREC_ERR_NOMEM, "out of memory");

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "common/utf8.h"
+#include "common/error.h"
 #include "common/util.h"
 #include "eval/datasets.h"
 
@@ -39,7 +40,7 @@ static int join(const table *from, size_t g, const table *t, const char *t_path,
                 size_t err_len) {
     const char **names = values_of(from, g);
     *rows = malloc((from->rows ? from->rows : 1) * sizeof **rows);
-    int rc = !names || !*rows ? ERR(err, err_len, "out of memory for %zu rows", from->rows)
+    int rc = !names || !*rows ? FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory for %zu rows", from->rows))
                               : table_rows_of(t, t_path, names, from->rows, *rows, err, err_len);
     free(names);
     return rc;
@@ -54,15 +55,13 @@ int eval_load_matching(const char *left_path, const char *left_text, const char 
     row_pair *pairs = NULL;
     const input_options sides = {.format = INPUT_CSV, .id_col = "id"}, map_in = {.format = INPUT_CSV};
     const char *map_groups[] = {map_left, map_right};
-    int rc = table_read(left_path, &sides, &left_text, 1, &m->left, err, err_len) ||
-             table_read(right_path, &sides, &right_text, 1, &m->right, err, err_len) ||
-             table_read(mapping_path, &map_in, map_groups, 2, &map, err, err_len) ||
-             join(&map, 0, &m->left, left_path, &left_rows, err, err_len) ||
-             join(&map, 1, &m->right, right_path, &right_rows, err, err_len)
-                 ? -1
-                 : 0;
+    int rc = table_read(left_path, &sides, &left_text, 1, &m->left, err, err_len);
+    if (!rc) rc = table_read(right_path, &sides, &right_text, 1, &m->right, err, err_len);
+    if (!rc) rc = table_read(mapping_path, &map_in, map_groups, 2, &map, err, err_len);
+    if (!rc) rc = join(&map, 0, &m->left, left_path, &left_rows, err, err_len);
+    if (!rc) rc = join(&map, 1, &m->right, right_path, &right_rows, err, err_len);
     if (!rc && !(pairs = malloc((map.rows ? map.rows : 1) * sizeof *pairs)))
-        rc = ERR(err, err_len, "out of memory for %zu pairs", map.rows);
+        rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory for %zu pairs", map.rows));
     size_t n = 0;
     for (size_t i = 0; !rc && i < map.rows; i++) {
         if (left_rows[i] == TABLE_NONE || right_rows[i] == TABLE_NONE) m->mapping_unknown++;
@@ -74,7 +73,7 @@ int eval_load_matching(const char *left_path, const char *left_text, const char 
         m->query_row = malloc((n ? n : 1) * sizeof *m->query_row);
         m->match_start = malloc((n + 1) * sizeof *m->match_start);
         m->match_row = malloc((n ? n : 1) * sizeof *m->match_row);
-        if (!m->query_row || !m->match_start || !m->match_row) rc = ERR(err, err_len, "out of memory for %zu pairs", n);
+        if (!m->query_row || !m->match_start || !m->match_row) rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory for %zu pairs", n));
     }
     for (size_t i = 0; !rc && i < n; i++) {
         if (!i || pairs[i].a != pairs[i - 1].a) {
@@ -100,12 +99,13 @@ int eval_load_sts(const char *path, eval_sts_format format, eval_sts *s, char *e
     *s = (eval_sts){0};
     const input_options in = {.format = INPUT_TSV, .no_header = format == EVAL_STSB};
     static const char *const stsb[] = {"6", "7", "5"}, *const sick[] = {"sentence_A", "sentence_B", "relatedness_score"};
-    if (table_read(path, &in, format == EVAL_STSB ? stsb : sick, 3, &s->t, err, err_len)) return -1;
+    const int failure = table_read(path, &in, format == EVAL_STSB ? stsb : sick, 3, &s->t, err, err_len);
+    if (failure) return failure;
     s->row = malloc((s->t.rows ? s->t.rows : 1) * sizeof *s->row);
     s->gold = malloc((s->t.rows ? s->t.rows : 1) * sizeof *s->gold);
     if (!s->row || !s->gold) {
         eval_sts_free(s);
-        return ERR(err, err_len, "%s: out of memory for %zu pairs", path, s->t.rows);
+        return FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "%s: out of memory for %zu pairs", path, s->t.rows));
     }
     for (size_t r = 0; r < s->t.rows; r++) {
         const char *a = table_value(&s->t, r, 0), *b = table_value(&s->t, r, 1), *g = table_value(&s->t, r, 2);
@@ -137,17 +137,15 @@ int eval_load_movies(const char *ratings_path, const char *links_path, const cha
     const input_options links_in = {.format = INPUT_CSV, .id_col = "movieId"}, tmdb_in = {.format = INPUT_CSV, .id_col = "id"};
     const input_options ratings_in = {.format = INPUT_CSV};
     const char *link_groups[] = {"tmdbId"}, *tmdb_groups[] = {"overview"}, *rating_groups[] = {"userId", "movieId", "rating"};
-    int rc = table_read(links_path, &links_in, link_groups, 1, &links, err, err_len) ||
-             table_read(tmdb_path, &tmdb_in, tmdb_groups, 1, &mv->tmdb, err, err_len) ||
-             table_read(ratings_path, &ratings_in, rating_groups, 3, &ratings, err, err_len) ||
-             join(&links, 0, &mv->tmdb, tmdb_path, &tmdb_of_link, err, err_len)
-                 ? -1
-                 : 0;
+    int rc = table_read(links_path, &links_in, link_groups, 1, &links, err, err_len);
+    if (!rc) rc = table_read(tmdb_path, &tmdb_in, tmdb_groups, 1, &mv->tmdb, err, err_len);
+    if (!rc) rc = table_read(ratings_path, &ratings_in, rating_groups, 3, &ratings, err, err_len);
+    if (!rc) rc = join(&links, 0, &mv->tmdb, tmdb_path, &tmdb_of_link, err, err_len);
     /* links.csv's movieId is its id: look the ratings' movieIds up there */
     if (!rc) {
         const char **names = values_of(&ratings, 1);
         link_of_rating = malloc((ratings.rows ? ratings.rows : 1) * sizeof *link_of_rating);
-        rc = !names || !link_of_rating ? ERR(err, err_len, "out of memory for %zu ratings", ratings.rows)
+        rc = !names || !link_of_rating ? FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory for %zu ratings", ratings.rows))
                                        : table_rows_of(&links, links_path, names, ratings.rows, link_of_rating, err, err_len);
         free(names);
     }
@@ -158,7 +156,7 @@ int eval_load_movies(const char *ratings_path, const char *links_path, const cha
         user = malloc((n_ratings ? n_ratings : 1) * sizeof *user);
         likes = malloc((n_ratings ? n_ratings : 1) * sizeof *likes);
         if (!item_of_tmdb || !mv->item_row || !user || !likes)
-            rc = ERR(err, err_len, "out of memory for %zu ratings", n_ratings);
+            rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory for %zu ratings", n_ratings));
     }
     if (rc) goto done;
     /* the items: linked TMDB rows with an overview, in file order */
@@ -169,7 +167,7 @@ int eval_load_movies(const char *ratings_path, const char *links_path, const cha
         if (!item_of_tmdb[t]) mv->item_row[mv->n_items] = t, item_of_tmdb[t] = (int32_t)mv->n_items++;
     size_t *all = malloc((n_ratings ? n_ratings : 1) * sizeof *all);
     if (!all) {
-        rc = ERR(err, err_len, "out of memory for %zu ratings", n_ratings);
+        rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory for %zu ratings", n_ratings));
         goto done;
     }
     for (size_t r = 0; r < n_ratings; r++) all[r] = r;
@@ -192,7 +190,7 @@ int eval_load_movies(const char *ratings_path, const char *links_path, const cha
     mv->like_start = malloc((n_likes + 1) * sizeof *mv->like_start);
     mv->liked = malloc((n_likes ? n_likes : 1) * sizeof *mv->liked);
     if (!mv->like_start || !mv->liked) {
-        rc = ERR(err, err_len, "out of memory for %zu likes", n_likes);
+        rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory for %zu likes", n_likes));
         goto done;
     }
     for (size_t i = 0; i < n_likes; i++) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "common/error.h"
 #include "common/util.h"
 
 #define RAW_CHUNK GUNZIP_MAX_START
@@ -34,7 +35,8 @@ gunzip *gunzip_new(const uint8_t *start, size_t n, char *err, size_t err_len) {
     return g;
 }
 
-long gunzip_read(gunzip *g, int fd, uint8_t *dst, size_t cap, const char *name, char *err, size_t err_len) {
+long gunzip_read(gunzip *g, int fd, uint8_t *dst, size_t cap, const char *name, int *failure, char *err,
+                 size_t err_len) {
     g->z.next_out = dst;
     g->z.avail_out = (uInt)(cap > UINT32_MAX ? UINT32_MAX : cap);
     while (g->z.avail_out == cap) { /* until some output, or the end */
@@ -42,6 +44,7 @@ long gunzip_read(gunzip *g, int fd, uint8_t *dst, size_t cap, const char *name, 
             ssize_t n = read(fd, g->raw, RAW_CHUNK);
             if (n < 0) {
                 if (errno == EINTR) continue;
+                *failure = USEREC_ERR_IO;
                 return SYS_ERR(err, err_len, name, "read");
             }
             g->raw_eof = n == 0;
@@ -51,17 +54,23 @@ long gunzip_read(gunzip *g, int fd, uint8_t *dst, size_t cap, const char *name, 
         }
         if (!g->z.avail_in && g->raw_eof) {
             if (g->member_ended) return 0;
+            *failure = USEREC_ERR_FORMAT;
             return ERR(err, err_len, "%s: the gzip data ends early (a truncated file?)", name);
         }
         if (g->member_ended) { /* bytes after a member: the next member of a concatenated file */
-            if (inflateReset(&g->z) != Z_OK) return ERR(err, err_len, "%s: the gzip decoder failed", name);
+            if (inflateReset(&g->z) != Z_OK) {
+                *failure = USEREC_ERR_FORMAT;
+                return ERR(err, err_len, "%s: the gzip decoder failed", name);
+            }
             g->member_ended = 0;
         }
         const int rc = inflate(&g->z, Z_NO_FLUSH);
         if (rc == Z_STREAM_END) g->member_ended = 1;
-        else if (rc != Z_OK && rc != Z_BUF_ERROR)
+        else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            *failure = USEREC_ERR_FORMAT;
             return ERR(err, err_len, "%s: corrupt gzip data near compressed byte %zu: %s", name,
                        g->compressed - g->z.avail_in, g->z.msg ? g->z.msg : "inflate failed");
+        }
     }
     return (long)(cap - g->z.avail_out);
 }

@@ -17,8 +17,10 @@ typedef struct gunzip gunzip;
  * from the file), then continues from the file. Returns NULL with err set when memory runs out. */
 gunzip *gunzip_new(const uint8_t *start, size_t n, char *err, size_t err_len);
 /* Inflates up to cap bytes into dst, reading fd as needed. Returns the bytes written (0 at the end of the
- * input), or -1 with err naming the file (`name`) and the problem: a read error, corrupt or truncated data. */
-long gunzip_read(gunzip *g, int fd, uint8_t *dst, size_t cap, const char *name, char *err, size_t err_len);
+ * input), or -1 with err naming the file (`name`) and the problem, and *failure set to its class: a read error
+ * (USEREC_ERR_IO), corrupt or truncated data (USEREC_ERR_FORMAT). */
+long gunzip_read(gunzip *g, int fd, uint8_t *dst, size_t cap, const char *name, int *failure, char *err,
+                 size_t err_len);
 /* Compressed bytes consumed so far (for progress against the file's size). */
 size_t gunzip_compressed_bytes(const gunzip *g);
 void gunzip_free(gunzip *g);

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/error.h"
 #include "common/utf8.h"
 #include "common/util.h"
 #include "input/gunzip.h"
@@ -50,7 +51,8 @@ int input_guess_format(const char *path, input_format *out) {
 /* Reads more of the input after buf[end]. Returns the bytes read (0 at the end of the input) or -1. */
 static long read_more(input_reader *r, char *err, size_t err_len) {
     if (r->gz) {
-        const long n = gunzip_read(r->gz, r->fd, r->buf + r->end, INPUT_READ_CHUNK - r->end, r->name, err, err_len);
+        const long n = gunzip_read(r->gz, r->fd, r->buf + r->end, INPUT_READ_CHUNK - r->end, r->name, &r->failure, err,
+                                   err_len);
         if (n > 0) r->end += (size_t)n;
         r->eof = n == 0;
         return n;
@@ -62,7 +64,7 @@ static long read_more(input_reader *r, char *err, size_t err_len) {
             r->eof = n == 0;
             return (long)n;
         }
-        if (errno != EINTR) return SYS_ERR(err, err_len, r->name, "read");
+        if (errno != EINTR) return INPUT_FAIL(r, USEREC_ERR_IO, SYS_ERR(err, err_len, r->name, "read"));
     }
 }
 
@@ -171,7 +173,9 @@ static int parse_column_names(input_reader *r, char *err, size_t err_len) {
     for (size_t i = 0; i < n; i++) {
         char *comma = strchr(name, ',');
         if (comma) *comma = 0;
-        if (!*name) return ERR(err, err_len, "text columns '%s': a column name is empty", r->opt.text_cols);
+        if (!*name)
+            return INPUT_FAIL(r, USEREC_ERR_INPUT,
+                              ERR(err, err_len, "text columns '%s': a column name is empty", r->opt.text_cols));
         r->keys[i] = name;
         if (comma) name = comma + 1;
     }
@@ -205,15 +209,16 @@ static int find_header_columns(input_reader *r, char *err, size_t err_len) {
             const input_span *f = &r->fields[i];
             if (f->end - f->start != len || memcmp(r->rec.data + f->start, r->keys[k], len)) continue;
             if (found != SIZE_MAX)
-                return ERR(err, err_len, "%s: column '%s' appears twice in the header (columns %zu and %zu)", r->name,
-                           r->keys[k], found + 1, i + 1);
+                return INPUT_FAIL(r, USEREC_ERR_FORMAT,
+                                  ERR(err, err_len, "%s: column '%s' appears twice in the header (columns %zu and %zu)",
+                                      r->name, r->keys[k], found + 1, i + 1));
             found = i;
         }
         if (found == SIZE_MAX) {
             ERR(err, err_len, "%s: no column '%s' in the header; its %zu columns are: ", r->name, r->keys[k],
                 r->n_fields);
             list_columns(r, err, err_len);
-            return -1;
+            return INPUT_FAIL(r, USEREC_ERR_FORMAT, -1);
         }
         r->index[k] = found;
     }
@@ -228,7 +233,8 @@ static int number_columns(input_reader *r, char *err, size_t err_len) {
         errno = 0;
         unsigned long long n = strtoull(r->keys[k], &end, 10);
         if (*end || errno || n < 1 || r->keys[k][0] == '-' || r->keys[k][0] == '+')
-            return ERR(err, err_len, "without a header, columns are named by number (1, 2, ...), not '%s'", r->keys[k]);
+            return INPUT_FAIL(r, USEREC_ERR_INPUT, ERR(err, err_len, "without a header, columns are named by number (1, "
+                                                                     "2, ...), not '%s'", r->keys[k]));
         r->index[k] = (size_t)(n - 1);
     }
     return 0;
@@ -265,8 +271,8 @@ static int find_columns(input_reader *r, char *err, size_t err_len) {
         int rc = r->opt.format == INPUT_CSV ? csv_read_record(r, SIZE_MAX, &reject, err, err_len)
                                             : tsv_read_record(r, SIZE_MAX, &reject, err, err_len);
         if (rc < 0) return -1;
-        if (rc == 0) return ERR(err, err_len, "%s: no header row: the input is empty", r->name);
-        if (reject) return ERR(err, err_len, "%s: the header row: %s", r->name, reject);
+        if (rc == 0) return INPUT_FAIL(r, USEREC_ERR_FORMAT, ERR(err, err_len, "%s: no header row: the input is empty", r->name));
+        if (reject) return INPUT_FAIL(r, USEREC_ERR_FORMAT, ERR(err, err_len, "%s: the header row: %s", r->name, reject));
         if (find_header_columns(r, err, err_len)) return -1;
     }
     for (size_t k = 0; k < r->n_text + (r->id_name != NULL); k++)
@@ -315,8 +321,12 @@ static int check_options(const input_options *opt, char *err, size_t err_len) {
     return 0;
 }
 
-input_reader *input_open(const char *path, const input_options *opt, char *err, size_t err_len) {
+input_reader *input_open(const char *path, const input_options *opt, int *failure, char *err, size_t err_len) {
+    int ignored;
+    if (!failure) failure = &ignored;
+    *failure = USEREC_ERR_INPUT;
     if (check_options(opt, err, err_len)) return NULL;
+    *failure = USEREC_ERR_NOMEM;
     input_reader *r = calloc(1, sizeof *r);
     if (!r) return ERR(err, err_len, "out of memory"), NULL;
     r->opt = *opt;
@@ -336,17 +346,17 @@ input_reader *input_open(const char *path, const input_options *opt, char *err, 
     r->owns_fd = !from_stdin;
     struct stat st;
     if (r->fd < 0) {
-        SYS_ERR(err, err_len, path, "open");
+        INPUT_FAIL(r, USEREC_ERR_IO, SYS_ERR(err, err_len, path, "open"));
         goto fail;
     }
     if (fstat(r->fd, &st)) {
-        SYS_ERR(err, err_len, r->name, "fstat");
+        INPUT_FAIL(r, USEREC_ERR_IO, SYS_ERR(err, err_len, r->name, "fstat"));
         goto fail;
     }
     if (S_ISREG(st.st_mode)) r->file_size = (size_t)st.st_size;
     if (input_prefetch(r, 2, err, err_len)) goto fail;
     if (r->end - r->pos >= 2 && !memcmp(r->buf + r->pos, GZIP_MAGIC, 2)) { /* read on through the decoder */
-        if (!(r->gz = gunzip_new(r->buf + r->pos, r->end - r->pos, err, err_len))) goto fail;
+        if (!(r->gz = gunzip_new(r->buf + r->pos, r->end - r->pos, err, err_len))) goto fail; /* memory */
         r->pos = r->end = 0;
         r->eof = 0;
     }
@@ -355,11 +365,15 @@ input_reader *input_open(const char *path, const input_options *opt, char *err, 
     if (opt->text_cols && parse_column_names(r, err, err_len)) goto fail;
     if ((opt->format == INPUT_CSV || opt->format == INPUT_TSV) && find_columns(r, err, err_len)) goto fail;
     if (opt->format == INPUT_JSONL && json_input_start(r, err, err_len)) goto fail;
+    *failure = 0;
     return r;
 fail:
+    *failure = input_failure(r);
     input_close(r);
     return NULL;
 }
+
+int input_failure(const input_reader *r) { return r->failure ? r->failure : USEREC_ERR_NOMEM; }
 
 /* Puts a NUL after b's bytes (not counted in b->len). */
 static int terminate(byte_buf *b, char *err, size_t err_len) {

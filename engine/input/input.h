@@ -52,12 +52,17 @@ int input_guess_format(const char *path, input_format *out);
 
 /* Opens path ("-" reads stdin) and, for CSV/TSV with a header, reads the header and finds the named columns.
  * Returns NULL with err set when the file cannot be read, the options do not fit the format, or a named
- * column is not in the header (the message lists the header's columns). */
-input_reader *input_open(const char *path, const input_options *opt, char *err, size_t err_len);
+ * column is not in the header (the message lists the header's columns); *failure (when not NULL) then gets the
+ * class of the failure (common/error.h): USEREC_ERR_IO (cannot be opened or read), USEREC_ERR_FORMAT (no header,
+ * a missing column, corrupt gzip), USEREC_ERR_INPUT (options that do not fit the format) or USEREC_ERR_NOMEM. */
+input_reader *input_open(const char *path, const input_options *opt, int *failure, char *err, size_t err_len);
 
 /* Reads the next data row into *rec (its memory belongs to the reader and stays valid until the next call).
- * Returns 1 for a record, 0 at the end of the input, -1 on a read error (err set). */
+ * Returns 1 for a record, 0 at the end of the input, -1 on a read error (err set; input_failure says its class:
+ * USEREC_ERR_IO, USEREC_ERR_FORMAT for a broken gzip stream or JSON array, USEREC_ERR_NOMEM). A malformed row is
+ * not an error: it comes back as a record with a reject reason. */
 int input_next(input_reader *r, input_record *rec, char *err, size_t err_len);
+int input_failure(const input_reader *r);
 
 size_t input_bytes_read(const input_reader *r); /* bytes consumed so far, for progress */
 size_t input_rows_before(const input_reader *r); /* the data rows that started before range_start */

@@ -51,7 +51,11 @@ struct input_reader {
     int json_array;    /* JSON input is one top-level array of objects, not JSON lines */
     int json_after_element;
     int done; /* the input ended (a JSON array's ']', or an element cut short): no more records */
+    int failure; /* the class of the failure (common/error.h), set where it happens; 0: memory ran out */
 };
+
+/* Returns the -1 of an ERR(...) message call after recording the failure's class for input_failure. */
+#define INPUT_FAIL(r, status, message_call) ((r)->failure = (status), (message_call))
 
 /* input.c: the byte source and record storage. */
 int input_fill(input_reader *r, char *err, size_t err_len); /* 1 bytes ready, 0 end of input, -1 error */

@@ -3,6 +3,7 @@
  * memory stays bounded. Text keys are top-level keys; json_scan.c does the parsing. */
 #include "input/input_impl.h"
 #include "input/json_scan.h"
+#include "common/error.h"
 #include "common/util.h"
 
 static int is_space(uint8_t c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -129,12 +130,15 @@ static int next_array_element(input_reader *r, size_t *line, const char **reject
             r->pos++;
             r->done = 1;
             f = skip_space(r, err, err_len);
-            if (f > 0) return ERR(err, err_len, "%s:%zu: text after the end of the JSON array", r->name, r->line);
+            if (f > 0)
+                return INPUT_FAIL(r, USEREC_ERR_FORMAT,
+                                  ERR(err, err_len, "%s:%zu: text after the end of the JSON array", r->name, r->line));
             return f;
         }
         if (!r->json_after_element) break;
         if (c != ',')
-            return ERR(err, err_len, "%s:%zu: expected ',' or ']' after an element of the JSON array", r->name, r->line);
+            return INPUT_FAIL(r, USEREC_ERR_FORMAT, ERR(err, err_len, "%s:%zu: expected ',' or ']' after an element of "
+                                                                      "the JSON array", r->name, r->line));
         r->pos++;
         r->json_after_element = 0;
     }

@@ -169,3 +169,9 @@ int json_value_text(const uint8_t *text, size_t len, size_t at_pos, byte_buf *ou
         if (at(&sc, ']')) return 0;
     }
 }
+
+size_t json_value_end(const uint8_t *text, size_t len, size_t at_pos, byte_buf *scratch) {
+    char why[8];
+    scanner sc = {text, len, at_pos, scratch, why, sizeof why};
+    return scan_value(&sc, 0) ? SIZE_MAX : sc.pos;
+}

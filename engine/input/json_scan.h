@@ -22,4 +22,8 @@ int json_scan_object(const uint8_t *text, size_t len, const char *const *keys, s
  * or objects. */
 int json_value_text(const uint8_t *text, size_t len, size_t at, byte_buf *out, char *why, size_t why_len);
 
+/* Where the value at text[at] (inside an object json_scan_object accepted) ends: the offset just after it, or
+ * SIZE_MAX when it is not a valid value. For a member that is itself an object, to scan it with json_scan_object. */
+size_t json_value_end(const uint8_t *text, size_t len, size_t at, byte_buf *scratch);
+
 #endif

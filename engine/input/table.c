@@ -1,13 +1,16 @@
 /* table.c: a whole table in memory, one reader pass per column group (table.h). */
 #include <stdlib.h>
 
+#include "common/error.h"
 #include "common/util.h"
 #include "input/table.h"
 
 /* Appends s and its NUL to the table's bytes; *at gets its offset. */
 static int keep(table *t, const char *s, size_t len, size_t *at, char *err, size_t err_len) {
     *at = t->bytes.len;
-    return byte_buf_append(&t->bytes, s, len, err, err_len) || byte_buf_append(&t->bytes, "", 1, err, err_len) ? -1 : 0;
+    return byte_buf_append(&t->bytes, s, len, err, err_len) || byte_buf_append(&t->bytes, "", 1, err, err_len)
+               ? USEREC_ERR_NOMEM
+               : 0;
 }
 
 /* Pass g: group g's value of every row (and, in the first pass, the rows and their ids). */
@@ -15,37 +18,36 @@ static int read_group(const char *path, const input_options *opt, const char *gr
                       size_t *rows_cap, size_t *cells_cap, char *err, size_t err_len) {
     input_options o = *opt;
     o.text_cols = group;
-    input_reader *r = input_open(path, &o, err, err_len);
-    if (!r) return -1;
+    int failure = 0;
+    input_reader *r = input_open(path, &o, &failure, err, err_len);
+    if (!r) return failure;
     input_record rec;
     size_t n = 0;
     int got;
     while ((got = input_next(r, &rec, err, err_len)) == 1) {
         if (!g) {
             if (GROW(t->id, *rows_cap, n + 1) || GROW(t->cell, *cells_cap, (n + 1) * t->n_groups)) {
-                got = ERR(err, err_len, "%s: out of memory for %zu rows", path, n + 1);
+                failure = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "%s: out of memory for %zu rows", path, n + 1));
                 break;
             }
-            if (keep(t, rec.id, strlen(rec.id), &t->id[n], err, err_len)) {
-                got = -1;
-                break;
-            }
+            if ((failure = keep(t, rec.id, strlen(rec.id), &t->id[n], err, err_len))) break;
             t->rows = n + 1;
         } else if (n >= t->rows) {
-            got = ERR(err, err_len, "%s: the file changed while it was read (more rows on a later pass)", path);
+            failure = FAIL_AS(USEREC_ERR_IO, ERR(err, err_len, "%s: the file changed while it was read (more rows on a "
+                                                               "later pass)", path));
             break;
         }
         size_t *cell = &t->cell[n * t->n_groups + g];
         *cell = TABLE_NONE;
-        if (!rec.reject && keep(t, rec.text, rec.text_len, cell, err, err_len)) {
-            got = -1;
-            break;
-        }
+        if (!rec.reject && (failure = keep(t, rec.text, rec.text_len, cell, err, err_len))) break;
         n++;
     }
+    if (got < 0) failure = input_failure(r);
     input_close(r);
-    if (got < 0) return -1;
-    if (n != t->rows) return ERR(err, err_len, "%s: the file changed while it was read (%zu rows, then %zu)", path, t->rows, n);
+    if (failure) return failure;
+    if (n != t->rows)
+        return FAIL_AS(USEREC_ERR_IO, ERR(err, err_len, "%s: the file changed while it was read (%zu rows, then %zu)",
+                                          path, t->rows, n));
     return 0;
 }
 
@@ -53,11 +55,13 @@ int table_read(const char *path, const input_options *opt, const char *const *gr
                char *err, size_t err_len) {
     *t = (table){.n_groups = n_groups};
     size_t rows_cap = 0, cells_cap = 0;
-    for (size_t g = 0; g < n_groups; g++)
-        if (read_group(path, opt, groups[g], g, t, &rows_cap, &cells_cap, err, err_len)) {
+    for (size_t g = 0; g < n_groups; g++) {
+        const int failure = read_group(path, opt, groups[g], g, t, &rows_cap, &cells_cap, err, err_len);
+        if (failure) {
             table_free(t);
-            return -1;
+            return failure;
         }
+    }
     return 0;
 }
 
@@ -89,7 +93,7 @@ static int by_key_then_row(const void *a, const void *b) {
 int table_rows_of(const table *t, const char *path, const char *const *names, size_t n, size_t *row, char *err,
                   size_t err_len) {
     keyed_row *sorted = malloc((t->rows ? t->rows : 1) * sizeof *sorted);
-    if (!sorted) return ERR(err, err_len, "%s: out of memory for %zu rows", path, t->rows);
+    if (!sorted) return FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "%s: out of memory for %zu rows", path, t->rows));
     for (size_t r = 0; r < t->rows; r++) sorted[r] = (keyed_row){table_id(t, r), r};
     qsort(sorted, t->rows, sizeof *sorted, by_key_then_row);
     int rc = 0;
@@ -103,8 +107,9 @@ int table_rows_of(const table *t, const char *path, const char *const *names, si
         const int found = lo < t->rows && !strcmp(sorted[lo].key, names[i]);
         row[i] = found ? sorted[lo].row : TABLE_NONE;
         if (found && lo + 1 < t->rows && !strcmp(sorted[lo + 1].key, names[i]))
-            rc = ERR(err, err_len, "%s: the id '%s' is on data rows %zu and %zu: ids must be unique to match items",
-                     path, names[i], sorted[lo].row + 1, sorted[lo + 1].row + 1);
+            rc = FAIL_AS(USEREC_ERR_FORMAT, ERR(err, err_len, "%s: the id '%s' is on data rows %zu and %zu: ids must be "
+                                                              "unique to match items", path, names[i],
+                                                sorted[lo].row + 1, sorted[lo + 1].row + 1));
     }
     free(sorted);
     return rc;
@@ -113,7 +118,7 @@ int table_rows_of(const table *t, const char *path, const char *const *names, si
 int table_number_values(const table *t, size_t g, const size_t *rows, size_t n, int32_t *number, size_t *n_values,
                         char *err, size_t err_len) {
     keyed_row *sorted = malloc((n ? n : 1) * sizeof *sorted);
-    if (!sorted) return ERR(err, err_len, "out of memory for %zu values", n);
+    if (!sorted) return FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory for %zu values", n));
     for (size_t i = 0; i < n; i++) {
         const char *v = rows[i] == TABLE_NONE ? NULL : table_value(t, rows[i], g);
         sorted[i] = (keyed_row){v ? v : "", i};

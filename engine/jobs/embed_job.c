@@ -15,12 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/grow.h"
 #include "common/json_string.h"
 #include "common/progress.h"
-#include "output/atomic_file.h"
+#include "common/error.h"
+#include "common/id_set.h"
 #include "output/run_facts.h"
 #include "common/util.h"
 
@@ -58,7 +60,8 @@ typedef struct {
     token_buf *tokens; /* one per tokenizer thread */
     size_t bytes_start, bytes_end; /* input positions before and after this window, for progress */
     int last;          /* the input ends with this window */
-    int failed;        /* reading failed: err holds why */
+    int failed;        /* reading failed: err holds why, failure its class */
+    int failure;
     char err[512];
 } window;
 
@@ -101,9 +104,10 @@ static int add_row(window *w, const input_record *rec, size_t *rows_cap, const c
 }
 
 /* Token-id input: the line's ids, range-checked. Returns NULL, or the reason to reject the row. */
-static const char *parse_ids(const char *line, uint32_t vocab_rows, token_buf *out, char *why, size_t why_len) {
+static const char *parse_ids(const char *line, uint32_t vocab_rows, int32_t **ids, size_t *n, size_t *cap, char *why,
+                             size_t why_len) {
     const char *p = line;
-    size_t start = out->n;
+    const size_t start = *n;
     for (;;) {
         while (*p == ' ' || *p == '\t') p++;
         if (!*p) return NULL;
@@ -116,16 +120,32 @@ static const char *parse_ids(const char *line, uint32_t vocab_rows, token_buf *o
             snprintf(why, why_len, "'%.*s' is not a token id", shown, p);
         } else if (errno || v < 0 || v >= (long)vocab_rows) {
             snprintf(why, why_len, "token id %.*s is outside 0..%u", shown, p, vocab_rows - 1);
-        } else if (GROW(out->ids, out->cap, out->n + 1)) {
+        } else if (GROW(*ids, *cap, *n + 1)) {
             snprintf(why, why_len, "out of memory");
         } else {
-            out->ids[out->n++] = (int32_t)v;
+            (*ids)[(*n)++] = (int32_t)v;
             p = end;
             continue;
         }
-        out->n = start;
+        *n = start;
         return why;
     }
+}
+
+const char *embed_row_tokens(const tokenizer *tok, int strict, uint32_t vocab_rows, size_t max_ids, const char *text,
+                             size_t len, int *invalid_utf8, tok_scratch *scratch, int32_t **ids, size_t *n,
+                             size_t *cap, char *why, size_t why_len) {
+    if (!tok) return strlen(text) != len ? "NUL byte in the line" : parse_ids(text, vocab_rows, ids, n, cap, why, why_len);
+    if (strict && *invalid_utf8) return "invalid UTF-8 (--strict)";
+    tok_result res;
+    if (tokenizer_encode_first(tok, text, len, max_ids, scratch, &res, why, why_len)) return why;
+    *invalid_utf8 |= res.invalid_utf8;
+    if (strict && *invalid_utf8) return "invalid UTF-8 (--strict)";
+    if (!res.n_ids) return "text has no tokens";
+    if (GROW(*ids, *cap, *n + res.n_ids)) return "out of memory";
+    memcpy(*ids + *n, res.ids, res.n_ids * sizeof *res.ids);
+    *n += res.n_ids;
+    return NULL;
 }
 
 /* Tokenises (or parses) every accepted row of the window, rows spread over the tokenizer threads. A row
@@ -139,30 +159,12 @@ static void tokenize_window(pipeline *pl, window *w) {
         if (r->reason != NO_REASON) continue;
         const int t = omp_get_thread_num();
         token_buf *buf = &w->tokens[t];
-        const char *reason = NULL;
         char why[160];
         r->thread = t;
         r->tok_off = buf->n;
-        if (!job->tok) {
-            const char *line = w->texts + r->text;
-            reason = strlen(line) != r->text_len ? "NUL byte in the line"
-                                                 : parse_ids(line, pl->vocab_rows, buf, why, sizeof why);
-        } else if (job->strict && r->invalid_utf8) {
-            reason = "invalid UTF-8 (--strict)";
-        } else {
-            tok_result res;
-            /* the encoder keeps max_len tokens; one more tells it the text was clipped */
-            if (tokenizer_encode_first(job->tok, w->texts + r->text, r->text_len, pl->max_ids, pl->scratch[t], &res,
-                                       why, sizeof why)) {
-                reason = why;
-            } else {
-                r->invalid_utf8 |= res.invalid_utf8;
-                if (job->strict && r->invalid_utf8) reason = "invalid UTF-8 (--strict)";
-                else if (!res.n_ids) reason = "text has no tokens";
-                else if (GROW(buf->ids, buf->cap, buf->n + res.n_ids)) reason = "out of memory";
-                else memcpy(buf->ids + buf->n, res.ids, res.n_ids * sizeof *res.ids), buf->n += res.n_ids;
-            }
-        }
+        const char *reason = embed_row_tokens(job->tok, job->strict, pl->vocab_rows, pl->max_ids, w->texts + r->text,
+                                              r->text_len, &r->invalid_utf8, pl->scratch[t], &buf->ids, &buf->n,
+                                              &buf->cap, why, sizeof why);
         r->n_tok = buf->n - r->tok_off;
         if (reason) {
 #pragma omp critical(embed_job_strings)
@@ -173,7 +175,7 @@ static void tokenize_window(pipeline *pl, window *w) {
 
 static void window_reset(window *w) {
     w->n_rows = w->strings_len = w->texts_len = 0;
-    w->last = w->failed = 0;
+    w->last = w->failed = w->failure = 0;
     w->err[0] = 0;
 }
 
@@ -184,14 +186,14 @@ static int read_window(pipeline *pl, window *w, size_t *rows_cap) {
     const size_t max_rows = WINDOW_ROWS_FOR(pl->job->batch_tokens), max_bytes = WINDOW_BYTES_FOR(pl->job->batch_tokens);
     while (w->n_rows < max_rows && w->texts_len < max_bytes) {
         int got = input_next(pl->reader, &rec, w->err, sizeof w->err);
-        if (got < 0) return w->failed = 1, -1;
+        if (got < 0) return w->failure = input_failure(pl->reader), w->failed = 1, -1;
         if (!got) {
             w->last = 1;
             break;
         }
         if (add_row(w, &rec, rows_cap, rec.reject)) {
             snprintf(w->err, sizeof w->err, "out of memory reading line %zu", rec.line);
-            return w->failed = 1, -1;
+            return w->failure = USEREC_ERR_NOMEM, w->failed = 1, -1;
         }
     }
     w->bytes_end = input_bytes_read(pl->reader);
@@ -222,24 +224,58 @@ static void *producer(void *arg) {
 
 /* ---- the consumer side: encode and write ---- */
 
+/* The rows of repeated ids under DUP_REJECT and DUP_KEEP_LAST are only known at the end: every row is written as it
+ * comes, then the unwanted ones are taken out of the outputs (in place) and added to the rejects. */
 typedef struct {
-    npy_writer *npy;
-    atomic_file ids, rows_jsonl, rejects;
+    size_t first_line; /* the line of its first row */
+    size_t rows_with;  /* how many output rows have it */
+    size_t last_row;   /* its last output row */
+} dup_id;
+
+typedef struct {
+    size_t line; /* the input line of an output row */
+    size_t id;   /* its id's number */
+} dup_row;
+
+typedef struct {
+    id_set ids; /* the ids of the accepted rows, numbered by first appearance */
+    dup_id *id;
+    size_t id_cap;
+    dup_row *row; /* per output row (DUP_REJECT, DUP_KEEP_LAST) */
+    size_t rows, rows_cap;
+} dup_tracker;
+
+typedef struct {
+    embed_outputs *out;
+    dup_tracker dups;
     int32_t *batch_ids;
     size_t batch_ids_cap;
     size_t *offsets, offsets_cap;
     size_t *batch_rows, batch_rows_cap; /* window row index of each batch row */
     float *vectors;
     size_t vectors_cap;
+    size_t *encoded_at, encoded_at_cap; /* batch row of each row encoded, when job->reuse gave others */
+    float *encoded;
+    size_t encoded_cap;
     size_t ids_repaired; /* JSONL ids holding invalid UTF-8, written with U+FFFD */
 } writer;
+
+static const char *const dup_names[] = {"reject", "keep-first", "keep-last"}; /* in dup_policy order */
+
+const char *dup_policy_name(dup_policy p) { return (unsigned)p <= DUP_KEEP_LAST ? dup_names[p] : "unknown"; }
+
+int dup_policy_parse(const char *name, dup_policy *p) {
+    for (int i = 0; i <= DUP_KEEP_LAST; i++)
+        if (!strcmp(name, dup_names[i])) return *p = (dup_policy)i, 0;
+    return -1;
+}
 
 size_t embed_job_outputs(const embed_job *job, char *paths[EMBED_JOB_MAX_OUTPUTS]) {
     size_t n = 0;
     paths[n++] = strdup(job->out);
     if (!job->jsonl) paths[n++] = output_sibling(job->out, ".ids");
-    paths[n++] = output_sibling(job->out, ".embed.json"); /* written by the CLI after the job (run_facts.h) */
-    paths[n++] = output_sibling(job->out, ".rejects.tsv");
+    paths[n++] = output_sibling(job->out, ".embed.json"); /* the manifest, written by the CLI (run_facts.h) */
+    paths[n++] = job->rejects ? strdup(job->rejects) : output_sibling(job->out, ".rejects.tsv");
     for (size_t i = 0; i < n; i++)
         if (!paths[i]) {
             while (n) free(paths[--n]);
@@ -248,51 +284,98 @@ size_t embed_job_outputs(const embed_job *job, char *paths[EMBED_JOB_MAX_OUTPUTS
     return n;
 }
 
-static int open_writer(const embed_job *job, size_t dim, writer *wr, char *err, size_t err_len) {
+void embed_outputs_discard(embed_outputs *o) {
+    if (o->has_npy) npy_writer_abort(&o->npy);
+    o->has_npy = 0;
+    atomic_abort(&o->ids);
+    atomic_abort(&o->rows_jsonl);
+    atomic_abort(&o->rejects);
+}
+
+static int open_outputs(const embed_job *job, size_t dim, embed_outputs *o, char *err, size_t err_len) {
+    *o = (embed_outputs){.ids.slot = -1, .rows_jsonl.slot = -1, .rejects.slot = -1};
     char *paths[EMBED_JOB_MAX_OUTPUTS];
     const size_t n = embed_job_outputs(job, paths);
-    if (!n) return ERR(err, err_len, "out of memory");
-    const char *rejects = paths[n - 1], *ids = paths[1];
-    int rc = atomic_open(&wr->rejects, rejects, err, err_len);
-    if (!rc) {
-        if (job->jsonl) rc = atomic_open(&wr->rows_jsonl, job->out, err, err_len);
-        else if ((wr->npy = npy_writer_open(job->out, job->dtype, dim, err, err_len))) {
-            rc = atomic_open(&wr->ids, ids, err, err_len);
-            if (rc) npy_writer_abort(wr->npy), wr->npy = NULL;
-        } else {
-            rc = -1;
-        }
-        if (rc) atomic_abort(&wr->rejects);
-        else fputs("line\tid\treason\n", wr->rejects.fp);
+    if (!n) return FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
+    int rc = atomic_open(&o->rejects, paths[n - 1], err, err_len);
+    if (!rc && job->jsonl) rc = atomic_open(&o->rows_jsonl, job->out, err, err_len);
+    if (!rc && !job->jsonl && !(rc = npy_writer_open(&o->npy, job->out, job->dtype, dim, err, err_len))) {
+        o->has_npy = 1;
+        rc = atomic_open(&o->ids, paths[1], err, err_len);
     }
+    if (!rc) fputs("line\tid\treason\n", o->rejects.fp);
+    else embed_outputs_discard(o);
     for (size_t i = 0; i < n; i++) free(paths[i]);
     return rc;
 }
 
-static void abort_writer(writer *wr) {
-    if (wr->npy) npy_writer_abort(wr->npy);
-    atomic_abort(&wr->ids);
-    atomic_abort(&wr->rows_jsonl);
-    atomic_abort(&wr->rejects);
-}
-
-static int commit_writer(writer *wr, char *err, size_t err_len) {
-    int rc = wr->npy ? npy_writer_commit(wr->npy, err, err_len) : 0;
-    wr->npy = NULL;
-    if (!rc && wr->ids.fp) rc = atomic_commit(&wr->ids, err, err_len);
-    if (!rc && wr->rows_jsonl.fp) rc = atomic_commit(&wr->rows_jsonl, err, err_len);
-    if (!rc) rc = atomic_commit(&wr->rejects, err, err_len);
-    if (rc) abort_writer(wr);
+int embed_outputs_publish(embed_outputs *o, run_facts *manifest, char *err, size_t err_len) {
+    publish_set set = {0};
+    int rc = o->has_npy ? npy_writer_seal(&o->npy, err, err_len) : 0;
+    if (rc) {
+        embed_outputs_discard(o);
+        atomic_abort(&manifest->file);
+        return rc;
+    }
+    if (o->has_npy) publish_add(&set, &o->npy.file);
+    if (o->ids.fp) publish_add(&set, &o->ids);
+    if (o->rows_jsonl.fp) publish_add(&set, &o->rows_jsonl);
+    publish_add(&set, &o->rejects);
+    rc = publish_commit(&set, manifest, err, err_len);
+    o->has_npy = 0;
     return rc;
 }
 
+void embed_outputs_first_rejects(const embed_outputs *o, size_t max_lines, char *text, size_t text_len) {
+    text[0] = 0;
+    if (!o->rejects.fp || fflush(o->rejects.fp)) return;
+    const ssize_t got = pread(fileno(o->rejects.fp), text, text_len - 1, 0);
+    if (got <= 0) return;
+    text[got] = 0;
+    char *p = strchr(text, '\n'); /* after the header */
+    if (!p) return text[0] = 0, (void)0;
+    memmove(text, p + 1, strlen(p + 1) + 1);
+    size_t lines = 0;
+    for (p = text; *p && lines < max_lines; p++)
+        if (*p == '\n') lines++;
+    *p = 0;
+}
+
+/* The number of the id of an accepted row on `line` (new ids get their first line), or ID_SET_NONE when memory ran
+ * out. */
+static size_t note_id(dup_tracker *d, const char *id, size_t line, int *added) {
+    const size_t e = id_set_add(&d->ids, id, strlen(id), added);
+    if (e == ID_SET_NONE || (*added && GROW(d->id, d->id_cap, e + 1))) return ID_SET_NONE;
+    if (*added) d->id[e] = (dup_id){.first_line = line};
+    return e;
+}
+
+/* DUP_REJECT and DUP_KEEP_LAST: notes the id of the output row about to be written. */
+static int track_row(dup_tracker *d, const char *id, size_t line, char *err, size_t err_len) {
+    int added;
+    const size_t e = note_id(d, id, line, &added);
+    if (e == ID_SET_NONE || GROW(d->row, d->rows_cap, d->rows + 1))
+        return FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory for the ids of %zu rows", d->rows + 1));
+    d->id[e].rows_with++;
+    d->id[e].last_row = d->rows;
+    d->row[d->rows++] = (dup_row){line, e};
+    return 0;
+}
+
+static void free_tracker(dup_tracker *d) {
+    id_set_free(&d->ids);
+    free(d->id);
+    free(d->row);
+}
+
 static int write_batch(writer *wr, const window *w, size_t n, size_t dim, char *err, size_t err_len) {
-    if (wr->npy) {
-        if (npy_writer_append(wr->npy, wr->vectors, n, err, err_len)) return -1;
-        for (size_t i = 0; i < n; i++) fprintf(wr->ids.fp, "%s\n", w->strings + w->rows[wr->batch_rows[i]].id);
-        return ferror(wr->ids.fp) ? SYS_ERR(err, err_len, wr->ids.tmp_path, "write") : 0;
+    embed_outputs *o = wr->out;
+    if (o->has_npy) {
+        if (npy_writer_append(&o->npy, wr->vectors, n, err, err_len)) return FAIL_OUTPUT;
+        for (size_t i = 0; i < n; i++) fprintf(o->ids.fp, "%s\n", w->strings + w->rows[wr->batch_rows[i]].id);
+        return ferror(o->ids.fp) ? FAIL_AS(FAIL_OUTPUT, SYS_ERR(err, err_len, o->ids.tmp_path, "write")) : 0;
     }
-    FILE *fp = wr->rows_jsonl.fp;
+    FILE *fp = o->rows_jsonl.fp;
     for (size_t i = 0; i < n; i++) {
         fputs("{\"id\": ", fp);
         wr->ids_repaired += (size_t)json_string_write(fp, w->strings + w->rows[wr->batch_rows[i]].id);
@@ -300,7 +383,7 @@ static int write_batch(writer *wr, const window *w, size_t n, size_t dim, char *
         for (size_t c = 0; c < dim; c++) fprintf(fp, c ? ", %.9g" : "%.9g", wr->vectors[i * dim + c]);
         fputs("]}\n", fp);
     }
-    return ferror(fp) ? SYS_ERR(err, err_len, wr->rows_jsonl.tmp_path, "write") : 0;
+    return ferror(fp) ? FAIL_AS(FAIL_OUTPUT, SYS_ERR(err, err_len, o->rows_jsonl.tmp_path, "write")) : 0;
 }
 
 /* The progress line: the input position is interpolated inside the window being written, rows_done of its
@@ -319,44 +402,88 @@ static void report_progress(pipeline *pl, const embed_summary *sum, const window
     progress_report(&pl->progress, fraction, detail, final);
 }
 
+/* What becomes of a window row: written, rejected, or (DUP_KEEP_FIRST) dropped as a later row of a kept id; the
+ * last two go to the rejects file. */
+enum { ROW_WRITTEN, ROW_REJECTED, ROW_DROPPED };
+static int row_fate(pipeline *pl, writer *wr, window *w, row_info *r, int *failure, char *err, size_t err_len) {
+    if (r->reason != NO_REASON) return ROW_REJECTED;
+    if (pl->job->on_duplicate != DUP_KEEP_FIRST) return ROW_WRITTEN;
+    int added;
+    const size_t e = note_id(&wr->dups, w->strings + r->id, r->line, &added);
+    if (e == ID_SET_NONE) {
+        *failure = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory for the ids of line %zu", r->line));
+        return ROW_REJECTED;
+    }
+    if (added) return ROW_WRITTEN;
+    char why[80];
+    snprintf(why, sizeof why, "duplicate id (the row on line %zu is kept)", wr->dups.id[e].first_line);
+    r->reason = arena_add(&w->strings, &w->strings_len, &w->strings_cap, why, strlen(why));
+    if (r->reason == NO_REASON) *failure = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
+    return ROW_DROPPED;
+}
+
 /* Encodes the window's accepted rows in batches of about job->batch_tokens tokens, in input order, and
  * writes them; writes its rejected rows to the rejects file. */
 static int consume_window(pipeline *pl, userec_encoder *enc, size_t dim, writer *wr, embed_summary *sum,
                           char *err, size_t err_len) {
     const embed_job *job = pl->job;
     window *w = &pl->windows[pl->consumed % N_WINDOWS];
+    FILE *rejects = wr->out->rejects.fp;
+    const int track = job->on_duplicate != DUP_KEEP_FIRST;
     size_t i = 0;
     while (i < w->n_rows) {
-        size_t n = 0, n_ids = 0;
+        size_t n = 0, m = 0, n_ids = 0; /* n rows in the batch, m of them to encode */
         for (; i < w->n_rows && (n == 0 || n_ids < job->batch_tokens); i++) {
-            const row_info *r = &w->rows[i];
+            row_info *r = &w->rows[i];
             sum->read++;
-            if (r->reason != NO_REASON) {
-                sum->rejected++;
-                fprintf(wr->rejects.fp, "%zu\t%s\t%s\n", r->line, w->strings + r->id, w->strings + r->reason);
+            int failure = 0;
+            const int fate = row_fate(pl, wr, w, r, &failure, err, err_len);
+            if (failure) return failure;
+            if (fate != ROW_WRITTEN) {
+                if (fate == ROW_REJECTED) sum->rejected++;
+                else sum->duplicates++;
+                fprintf(rejects, "%zu\t%s\t%s\n", r->line, w->strings + r->id, w->strings + r->reason);
                 continue;
             }
+            if (track && (failure = track_row(&wr->dups, w->strings + r->id, r->line, err, err_len))) return failure;
             sum->repaired += r->invalid_utf8 != 0;
-            if (GROW(wr->batch_ids, wr->batch_ids_cap, n_ids + r->n_tok) ||
-                GROW(wr->offsets, wr->offsets_cap, n + 2) ||
-                GROW(wr->batch_rows, wr->batch_rows_cap, n + 1))
-                return ERR(err, err_len, "out of memory building a batch");
-            memcpy(wr->batch_ids + n_ids, w->tokens[r->thread].ids + r->tok_off, r->n_tok * sizeof *wr->batch_ids);
-            wr->offsets[n] = n_ids;
+            if (GROW(wr->batch_ids, wr->batch_ids_cap, n_ids + r->n_tok) || GROW(wr->offsets, wr->offsets_cap, m + 2) ||
+                GROW(wr->batch_rows, wr->batch_rows_cap, n + 1) || GROW(wr->encoded_at, wr->encoded_at_cap, m + 1) ||
+                GROW(wr->vectors, wr->vectors_cap, (n + 1) * dim))
+                return FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory building a batch"));
+            const int reused = job->reuse ? job->reuse(job->reuse_arg, w->strings + r->id, w->texts + r->text,
+                                                       r->text_len, wr->vectors + n * dim) : 0;
+            if (reused < 0) return FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory at line %zu", r->line));
             wr->batch_rows[n++] = i;
+            if (reused) { /* counted as the encoder counts it: at most max_len tokens, one more said it was clipped */
+                sum->reused++;
+                sum->tokens += r->n_tok < pl->max_ids ? r->n_tok : pl->max_ids - 1;
+                sum->clipped += r->n_tok == pl->max_ids;
+                continue;
+            }
+            memcpy(wr->batch_ids + n_ids, w->tokens[r->thread].ids + r->tok_off, r->n_tok * sizeof *wr->batch_ids);
+            wr->offsets[m] = n_ids;
+            wr->encoded_at[m++] = n - 1;
             n_ids += r->n_tok;
         }
         if (!n) continue;
-        wr->offsets[n] = n_ids;
-        if (GROW(wr->vectors, wr->vectors_cap, n * dim))
-            return ERR(err, err_len, "out of memory for %zu output rows", n);
+        wr->offsets[m] = n_ids;
+        /* Rows to encode go straight to their place when none was reused, else through `encoded`. */
+        float *to = m == n ? wr->vectors : NULL;
+        if (!to && GROW(wr->encoded, wr->encoded_cap, m * dim))
+            return FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory for %zu output rows", m));
+        if (!to) to = wr->encoded;
         userec_counts counts = {0};
         userec_error uerr;
         double t0 = now_seconds();
-        if (userec_encoder_encode(enc, wr->batch_ids, wr->offsets, n, wr->vectors, &counts, &uerr))
-            return ERR(err, err_len, "encoding the rows from line %zu: %s", w->rows[wr->batch_rows[0]].line, uerr.message);
+        if (m && userec_encoder_encode(enc, wr->batch_ids, wr->offsets, m, to, &counts, &uerr))
+            return FAIL_AS(uerr.status, ERR(err, err_len, "encoding the rows from line %zu: %s",
+                                            w->rows[wr->batch_rows[wr->encoded_at[0]]].line, uerr.message));
+        if (to != wr->vectors)
+            for (size_t j = 0; j < m; j++) memcpy(wr->vectors + wr->encoded_at[j] * dim, to + j * dim, dim * sizeof *to);
         double t1 = now_seconds();
-        if (write_batch(wr, w, n, dim, err, err_len)) return -1;
+        const int failure = write_batch(wr, w, n, dim, err, err_len);
+        if (failure) return failure;
         sum->encode_s += t1 - t0;
         sum->write_s += now_seconds() - t1;
         sum->embedded += n;
@@ -364,31 +491,105 @@ static int consume_window(pipeline *pl, userec_encoder *enc, size_t dim, writer 
         sum->clipped += counts.clipped;
         report_progress(pl, sum, w, i, 0);
     }
-    if (ferror(wr->rejects.fp)) return SYS_ERR(err, err_len, wr->rejects.tmp_path, "write");
+    if (ferror(rejects)) return FAIL_AS(FAIL_OUTPUT, SYS_ERR(err, err_len, wr->out->rejects.tmp_path, "write"));
+    return 0;
+}
+
+/* One rejects row of a repeated id (DUP_REJECT, DUP_KEEP_LAST), merged by line into the streamed rejects. */
+static void write_duplicate_reject(FILE *f, const dup_tracker *d, size_t row, dup_policy policy) {
+    const size_t e = d->row[row].id;
+    fprintf(f, "%zu\t%s\t", d->row[row].line, id_set_key(&d->ids, e));
+    if (policy == DUP_REJECT) fputs("duplicate id\n", f);
+    else fprintf(f, "duplicate id (the row on line %zu is kept)\n", d->row[d->id[e].last_row].line);
+}
+
+/* Writes a new rejects file: the streamed one's rows and the dropped rows of repeated ids, in line order. */
+static int merge_rejects(embed_outputs *o, const dup_tracker *d, const unsigned char *keep, dup_policy policy,
+                         char *err, size_t err_len) {
+    atomic_file merged;
+    char *path = strdup(o->rejects.path);
+    int rc = path ? atomic_open(&merged, path, err, err_len) : FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
+    free(path);
+    if (rc) return rc;
+    FILE *in = o->rejects.fp;
+    if (fflush(in) || fseeko(in, 0, SEEK_SET)) rc = FAIL_AS(FAIL_OUTPUT, SYS_ERR(err, err_len, o->rejects.tmp_path, "read"));
+    char *line = NULL;
+    size_t line_cap = 0, row = 0;
+    ssize_t len = rc ? -1 : getline(&line, &line_cap, in); /* the header */
+    if (len > 0) fwrite(line, 1, (size_t)len, merged.fp);
+    len = len > 0 ? getline(&line, &line_cap, in) : -1;
+    for (;;) {
+        while (row < d->rows && keep[row]) row++;
+        const int have_row = row < d->rows;
+        if (len < 0 && !have_row) break;
+        if (len >= 0 && (!have_row || strtoull(line, NULL, 10) < d->row[row].line)) {
+            fwrite(line, 1, (size_t)len, merged.fp);
+            len = getline(&line, &line_cap, in);
+        } else {
+            write_duplicate_reject(merged.fp, d, row++, policy);
+        }
+    }
+    free(line);
+    if (!rc && (ferror(in) || ferror(merged.fp)))
+        rc = FAIL_AS(FAIL_OUTPUT, SYS_ERR(err, err_len, merged.tmp_path, "write"));
+    if (rc) {
+        atomic_abort(&merged);
+        return rc;
+    }
+    atomic_abort(&o->rejects);
+    o->rejects = merged;
+    return 0;
+}
+
+/* DUP_REJECT, DUP_KEEP_LAST: takes the unwanted rows of repeated ids out of the outputs, into the rejects. */
+static int drop_duplicates(const embed_job *job, writer *wr, embed_summary *sum, char *err, size_t err_len) {
+    dup_tracker *d = &wr->dups;
+    if (job->on_duplicate == DUP_KEEP_FIRST || d->ids.count == d->rows) return 0; /* no id repeats */
+    unsigned char *keep = malloc(d->rows ? d->rows : 1);
+    if (!keep) return FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory for %zu rows", d->rows));
+    size_t dropped = 0;
+    for (size_t r = 0; r < d->rows; r++) {
+        const dup_id *id = &d->id[d->row[r].id];
+        keep[r] = job->on_duplicate == DUP_REJECT ? id->rows_with == 1 : id->last_row == r;
+        dropped += !keep[r];
+    }
+    embed_outputs *o = wr->out;
+    int rc = o->has_npy ? npy_writer_keep_rows(&o->npy, keep, err, err_len) : 0;
+    if (!rc && o->ids.fp) rc = atomic_keep_lines(&o->ids, keep, d->rows, err, err_len);
+    if (!rc && o->rows_jsonl.fp) rc = atomic_keep_lines(&o->rows_jsonl, keep, d->rows, err, err_len);
+    if (!rc) rc = merge_rejects(o, d, keep, job->on_duplicate, err, err_len);
+    free(keep);
+    if (rc) return rc;
+    sum->embedded -= dropped;
+    sum->duplicates += dropped;
+    if (job->on_duplicate == DUP_REJECT) sum->rejected += dropped;
     return 0;
 }
 
 int embed_job_run(const embed_job *job, userec_encoder *enc, size_t dim, uint32_t vocab_rows, embed_summary *sum,
-                  char *err, size_t err_len) {
+                  embed_outputs *out, char *err, size_t err_len) {
     memset(sum, 0, sizeof *sum);
     const double t_start = now_seconds();
     pipeline pl = {.job = job, .vocab_rows = vocab_rows,
                    .max_ids = (size_t)userec_info(userec_encoder_model(enc)).max_len + 1};
-    writer wr = {0};
-    int rc = -1, started = 0;
+    writer wr = {.out = out};
+    int rc = -1, started = 0, opened = 0, failure = 0;
     pthread_t thread;
-    if (!(pl.reader = input_open(job->input, &job->in, err, err_len))) return -1;
+    *out = (embed_outputs){.ids.slot = -1, .rows_jsonl.slot = -1, .rejects.slot = -1};
+    if (!(pl.reader = input_open(job->input, &job->in, &failure, err, err_len))) return failure;
     pl.scratch = calloc((size_t)job->threads, sizeof *pl.scratch);
     for (int k = 0; k < N_WINDOWS && pl.scratch; k++)
         if (!(pl.windows[k].tokens = calloc((size_t)job->threads, sizeof *pl.windows[k].tokens))) goto out_of_memory;
     for (int t = 0; t < job->threads && pl.scratch; t++)
         if (!(pl.scratch[t] = tok_scratch_new())) goto out_of_memory;
     if (!pl.scratch) goto out_of_memory;
-    if (open_writer(job, dim, &wr, err, err_len)) goto done;
+    if ((rc = open_outputs(job, dim, out, err, err_len))) goto done;
+    opened = 1;
+    rc = -1;
     pthread_mutex_init(&pl.lock, NULL);
     pthread_cond_init(&pl.changed, NULL);
     if ((errno = pthread_create(&thread, NULL, producer, &pl))) {
-        SYS_ERR(err, err_len, job->input, "starting the reader thread");
+        rc = FAIL_AS(USEREC_ERR_NOMEM, SYS_ERR(err, err_len, job->input, "starting the reader thread"));
         goto done;
     }
     started = 1;
@@ -399,10 +600,11 @@ int embed_job_run(const embed_job *job, userec_encoder *enc, size_t dim, uint32_
         pthread_mutex_unlock(&pl.lock);
         window *w = &pl.windows[pl.consumed % N_WINDOWS];
         if (w->failed) {
-            ERR(err, err_len, "%s", w->err);
+            rc = FAIL_AS(w->failure, ERR(err, err_len, "%s", w->err));
             break;
         }
-        if (consume_window(&pl, enc, dim, &wr, sum, err, err_len)) break;
+        if ((rc = consume_window(&pl, enc, dim, &wr, sum, err, err_len))) break;
+        rc = -1;
         int last = w->last;
         if (last) report_progress(&pl, sum, w, w->n_rows, 1);
         pthread_mutex_lock(&pl.lock);
@@ -410,14 +612,13 @@ int embed_job_run(const embed_job *job, userec_encoder *enc, size_t dim, uint32_
         pthread_cond_broadcast(&pl.changed);
         pthread_mutex_unlock(&pl.lock);
         if (last) {
-            rc = 0;
+            rc = drop_duplicates(job, &wr, sum, err, err_len);
             break;
         }
     }
-    if (!rc) rc = commit_writer(&wr, err, err_len);
     goto done;
 out_of_memory:
-    ERR(err, err_len, "out of memory setting up %d tokenizer threads", job->threads);
+    rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory setting up %d tokenizer threads", job->threads));
 done:
     if (started) {
         pthread_mutex_lock(&pl.lock);
@@ -428,7 +629,7 @@ done:
         pthread_mutex_destroy(&pl.lock);
         pthread_cond_destroy(&pl.changed);
     }
-    if (rc) abort_writer(&wr);
+    if (rc && opened) embed_outputs_discard(out);
     sum->tokenize_s = pl.tokenize_s;
     sum->ids_repaired = wr.ids_repaired;
     sum->rows_before = input_rows_before(pl.reader);
@@ -441,6 +642,7 @@ done:
     }
     for (int t = 0; pl.scratch && t < job->threads; t++) tok_scratch_free(pl.scratch[t]);
     free(pl.scratch);
-    free(wr.batch_ids), free(wr.offsets), free(wr.batch_rows), free(wr.vectors);
+    free_tracker(&wr.dups);
+    free(wr.batch_ids), free(wr.offsets), free(wr.batch_rows), free(wr.vectors), free(wr.encoded_at), free(wr.encoded);
     return rc;
 }

@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/error.h"
 #include "common/util.h"
+#include "output/publish.h"
 #include "jobs/shard.h"
 #include "output/atomic_file.h"
 #include "output/npy.h"
@@ -71,13 +73,16 @@ static int need(const part *p, int key, uint64_t *v, char *err, size_t err_len) 
 
 static const char *const commands[] = {"embed", "related"};
 
-/* The "I-of-N.COMMAND.shard.json" after "STEM.part-": N (0 when the name is not that) and the command's index. */
-static size_t parts_named(const char *rest, int *command) {
+/* The "I-of-N[EXT].COMMAND.shard.json" after "STEM.part-": N (0 when the name is not that) and the command's index.
+ * EXT: the extension a manifest's name keeps (output_sibling: .jsonl), or "" (.npy and .csv lose theirs). */
+static size_t parts_named(const char *rest, const char *ext, int *command) {
     char *end;
     if (*rest < '1' || *rest > '9') return 0;
     strtoull(rest, &end, 10);
     if (strncmp(end, "-of-", 4) || end[4] < '1' || end[4] > '9') return 0;
     const unsigned long long n = strtoull(end + 4, &end, 10);
+    if (strncmp(end, ext, strlen(ext))) return 0;
+    end += strlen(ext);
     for (*command = 0; *command < 2; ++*command) {
         const size_t len = strlen(commands[*command]);
         if (*end == '.' && !strncmp(end + 1, commands[*command], len) && !strcmp(end + 1 + len, SHARD_MANIFEST_SUFFIX))
@@ -103,7 +108,8 @@ static int find_job(merger *m, char *err, size_t err_len) {
     int found_command[4], command, n_found = 0;
     for (struct dirent *e; (e = readdir(d));) {
         if (strncmp(e->d_name, base, stem) || strncmp(e->d_name + stem, ".part-", 6)) continue;
-        const size_t count = parts_named(e->d_name + stem + 6, &command);
+        const int kept = strcmp(m->ext, ".npy") && strcmp(m->ext, ".csv");
+        const size_t count = parts_named(e->d_name + stem + 6, kept ? m->ext : "", &command);
         if (!count || (m->n && count != m->n) || (!strcmp(m->ext, ".npy") && command) ||
             (!strcmp(m->ext, ".csv") && !command))
             continue;
@@ -249,8 +255,8 @@ static int copy_after(merger *m, const char *path, const char *header, FILE *to,
 }
 
 /* Appends the rows of a part's .npy (checked: the dtype and width of part 1, as many rows as it embedded). */
-static int copy_npy(merger *m, const part *p, npy_writer **w, npy_dtype *dtype, size_t *cols, uint64_t *bytes,
-                    char *err, size_t err_len) {
+static int copy_npy(merger *m, const part *p, npy_writer *w, int *opened, npy_dtype *dtype, size_t *cols,
+                    uint64_t *bytes, char *err, size_t err_len) {
     npy_array a;
     uint64_t embedded;
     if (need(p, M_EMBEDDED, &embedded, err, err_len) || npy_read(p->path, &a, err, err_len)) return -1;
@@ -260,9 +266,10 @@ static int copy_npy(merger *m, const part *p, npy_writer **w, npy_dtype *dtype, 
     if (rows != embedded)
         return ERR(err, err_len, "%s holds %zu rows, but its manifest says %llu were embedded", p->path, rows,
                    (unsigned long long)embedded);
-    if (!*w) {
+    if (!*opened) {
         *dtype = type, *cols = width;
-        if (!(*w = npy_writer_open(m->out, type, width, err, err_len))) return -1;
+        if (npy_writer_open(w, m->out, type, width, err, err_len)) return -1;
+        *opened = 1;
     } else if (type != *dtype || width != *cols) {
         return ERR(err, err_len, "%s holds %zu-wide %s rows, part 1 %zu-wide %s ones", p->path, width,
                    type == NPY_F16 ? "float16" : "float32", *cols, *dtype == NPY_F16 ? "float16" : "float32");
@@ -279,7 +286,7 @@ static int copy_npy(merger *m, const part *p, npy_writer **w, npy_dtype *dtype, 
         const ssize_t n = read_full(fd, m->buf, want * row_bytes, p->path, err, err_len);
         if (n < 0) rc = -1;
         else if ((size_t)n != want * row_bytes) rc = ERR(err, err_len, "%s: shorter than its header says", p->path);
-        else rc = npy_writer_append_raw(*w, m->buf, want, err, err_len);
+        else rc = npy_writer_append_raw(w, m->buf, want, err, err_len);
         done += want;
         *bytes += (uint64_t)(want * row_bytes);
     }
@@ -289,26 +296,34 @@ static int copy_npy(merger *m, const part *p, npy_writer **w, npy_dtype *dtype, 
 
 /* The outputs being written: the main file (npy through its writer, or lines), and embed's ids and rejects. */
 typedef struct {
-    npy_writer *npy;
+    npy_writer npy;
+    int has_npy;
     atomic_file main, ids, rejects;
 } outputs;
 
-static void abort_outputs(outputs *o) {
-    if (o->npy) npy_writer_abort(o->npy);
-    atomic_abort(&o->main);
-    atomic_abort(&o->ids);
-    atomic_abort(&o->rejects);
-    *o = (outputs){0};
+/* The outputs opened so far, in the order they appear. */
+static publish_set output_set(outputs *o) {
+    publish_set set = {0};
+    if (o->has_npy) publish_add(&set, &o->npy.file);
+    atomic_file *lines[] = {&o->main, &o->ids, &o->rejects};
+    for (size_t i = 0; i < 3; i++)
+        if (lines[i]->fp) publish_add(&set, lines[i]);
+    return set;
 }
 
+static void abort_outputs(outputs *o) {
+    publish_set set = output_set(o);
+    publish_abort(&set, NULL);
+}
+
+/* All of them appear together, or none (output/publish.h; the facts file follows, as a single run writes it). */
 static int commit_outputs(outputs *o, char *err, size_t err_len) {
-    int rc = o->npy ? npy_writer_commit(o->npy, err, err_len) : 0;
-    o->npy = NULL;
-    if (!rc && o->main.fp) rc = atomic_commit(&o->main, err, err_len);
-    if (!rc && o->ids.fp) rc = atomic_commit(&o->ids, err, err_len);
-    if (!rc && o->rejects.fp) rc = atomic_commit(&o->rejects, err, err_len);
-    if (rc) abort_outputs(o);
-    return rc;
+    if (o->has_npy && npy_writer_seal(&o->npy, err, err_len)) {
+        abort_outputs(o);
+        return -1;
+    }
+    publish_set set = output_set(o);
+    return publish_commit(&set, NULL, err, err_len);
 }
 
 static int open_lines(atomic_file *f, const char *out, const char *suffix, const char *header, char *err,
@@ -322,7 +337,7 @@ static int open_lines(atomic_file *f, const char *out, const char *suffix, const
 }
 
 static int write_outputs(merger *m, merge_summary *sum, char *err, size_t err_len) {
-    outputs o = {0};
+    outputs o = {.npy.file.slot = -1, .main.slot = -1, .ids.slot = -1, .rejects.slot = -1};
     const int npy = !strcmp(m->ext, ".npy");
     npy_dtype dtype = NPY_F32;
     size_t cols = 0;
@@ -333,7 +348,7 @@ static int write_outputs(merger *m, merge_summary *sum, char *err, size_t err_le
     if (!rc && m->embed) rc = open_lines(&o.rejects, m->out, ".rejects.tsv", REJECTS_HEADER, err, err_len);
     for (size_t i = 0; i < m->n && !rc; i++) {
         const part *p = &m->parts[i];
-        if (npy) rc = copy_npy(m, p, &o.npy, &dtype, &cols, &sum->bytes, err, err_len);
+        if (npy) rc = copy_npy(m, p, &o.npy, &o.has_npy, &dtype, &cols, &sum->bytes, err, err_len);
         else rc = copy_after(m, p->path, o.main.fp && !m->embed && !strcmp(m->ext, ".csv") ? CSV_HEADER : NULL,
                              o.main.fp, o.main.tmp_path, &sum->bytes, err, err_len);
         char *ids = output_sibling(p->path, ".ids"), *rejects = output_sibling(p->path, ".rejects.tsv");
@@ -344,7 +359,7 @@ static int write_outputs(merger *m, merge_summary *sum, char *err, size_t err_le
         free(ids);
         free(rejects);
     }
-    if (!rc && npy && !o.npy) rc = ERR(err, err_len, "no parts"); /* N >= 1: cannot happen */
+    if (!rc && npy && !o.has_npy) rc = ERR(err, err_len, "no parts"); /* N >= 1: cannot happen */
     if (rc) abort_outputs(&o);
     else rc = commit_outputs(&o, err, err_len);
     return rc;
@@ -428,20 +443,18 @@ int merge_run(const merge_job *job, merge_summary *sum, char *err, size_t err_le
     *sum = (merge_summary){0};
     const char *slash = strrchr(job->out, '/'), *dot = strrchr(job->out, '.');
     if (!dot || (slash && dot < slash) || !(!strcmp(dot, ".npy") || !strcmp(dot, ".csv") || !strcmp(dot, ".jsonl")))
-        return ERR(err, err_len, "-o %s: merge writes what embed (.npy, .jsonl) or related (.csv, .jsonl) would", job->out);
+        return FAIL_AS(USEREC_ERR_INPUT, ERR(err, err_len, "-o %s: merge writes what embed (.npy, .jsonl) or related "
+                                                           "(.csv, .jsonl) would", job->out));
     merger m = {.out = job->out, .ext = dot, .n = job->parts, .embed = !strcmp(dot, ".npy")};
     /* with --parts N and a .npy or .csv, the job is known; else the files beside OUT say which it is */
-    if ((!m.n || !strcmp(dot, ".jsonl")) && find_job(&m, err, err_len)) return -1;
+    if ((!m.n || !strcmp(dot, ".jsonl")) && find_job(&m, err, err_len)) return USEREC_ERR_IO;
     m.parts = calloc(m.n, sizeof *m.parts);
     m.buf = malloc(COPY_CHUNK);
-    int rc = !m.parts || !m.buf ? ERR(err, err_len, "out of memory for %zu parts", m.n) : 0;
+    int rc = !m.parts || !m.buf ? FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory for %zu parts", m.n)) : 0;
     for (size_t i = 1; i <= m.n && !rc; i++) {
-        if (!(rc = load_part(&m, i, err, err_len))) rc = check_part(&m, i, err, err_len);
+        if (load_part(&m, i, err, err_len)) rc = USEREC_ERR_IO;              /* missing or unreadable */
+        else if (check_part(&m, i, err, err_len)) rc = USEREC_ERR_FORMAT;    /* another job's, changed or cut short */
     }
-    if (!rc) rc = write_outputs(&m, sum, err, err_len);
-    char why[512];
-    if (!rc && write_facts(&m, why, sizeof why))
-        rc = ERR(err, err_len, "the merged files were written, but their facts file was not: %s", why);
     snprintf(sum->command, sizeof sum->command, "%s", m.embed ? "embed" : "related");
     sum->parts = m.n;
     for (size_t i = 0; i < m.n && m.parts && !rc; i++) {
@@ -452,6 +465,16 @@ int merge_run(const merge_job *job, merge_summary *sum, char *err, size_t err_le
         sum->embedded += (size_t)embedded;
         sum->rejected += (size_t)rejected;
     }
+    /* the whole job's share of rejects, judged as one run judges it: over the rate, nothing is written */
+    if (!rc && m.embed && sum->rows && (double)sum->rejected / (double)sum->rows > job->max_reject_rate)
+        rc = FAIL_AS(USEREC_ERR_INPUT, ERR(err, err_len, "%zu of %zu rows (%.2f%%) were rejected, more than "
+                                                         "--max-reject-rate %g: nothing was written (the parts' "
+                                                         "rejects files list them)", sum->rejected, sum->rows,
+                                           100.0 * (double)sum->rejected / (double)sum->rows, job->max_reject_rate));
+    if (!rc && write_outputs(&m, sum, err, err_len)) rc = FAIL_OUTPUT;
+    char why[512];
+    if (!rc && write_facts(&m, why, sizeof why))
+        rc = FAIL_AS(FAIL_OUTPUT, ERR(err, err_len, "the merged files were written, but their facts file was not: %s", why));
     for (size_t i = 0; i < m.n && m.parts; i++) {
         for (int k = 0; k < N_KEYS; k++) free(m.parts[i].v[k]);
         free(m.parts[i].path);

@@ -13,6 +13,7 @@
 typedef struct {
     const char *out; /* the job's -o: OUT.npy or OUT.jsonl (embed), OUT.csv or OUT.jsonl (related) */
     size_t parts;    /* N; 0: the one N whose parts lie beside OUT */
+    double max_reject_rate; /* embed: more rejected rows than this share of all rows fails the merge, unwritten */
 } merge_job;
 
 typedef struct {
@@ -24,7 +25,9 @@ typedef struct {
     double wall_s;
 } merge_summary;
 
-/* Returns 0 when every output was written, -1 with err naming the part and the problem when nothing was. */
+/* Returns 0 when every output was written; when nothing was, the failure's class (common/error.h: USEREC_ERR_IO for a
+ * missing or unreadable part, USEREC_ERR_FORMAT for a part of another job or a changed one, FAIL_OUTPUT, ...) with
+ * err naming the part and the problem. */
 int merge_run(const merge_job *job, merge_summary *sum, char *err, size_t err_len);
 
 #endif

@@ -91,8 +91,9 @@ static int inflated_size(int fd, const char *path, uint8_t *buf, uint64_t *size,
     gunzip *g = gunzip_new(buf, 0, err, err_len);
     if (!g) return -1;
     long n;
+    int failure;
     *size = 0;
-    while ((n = gunzip_read(g, fd, buf, MEASURE_CHUNK, path, err, err_len)) > 0) *size += (uint64_t)n;
+    while ((n = gunzip_read(g, fd, buf, MEASURE_CHUNK, path, &failure, err, err_len)) > 0) *size += (uint64_t)n;
     gunzip_free(g);
     return n < 0 ? -1 : 0;
 }

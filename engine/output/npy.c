@@ -8,21 +8,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "output/atomic_file.h"
 #include "common/regular_file.h"
+#include "common/error.h"
 #include "common/util.h"
 
 /* A fixed 128-byte header leaves room for any row count, so it can be rewritten in place at commit. */
 #define NPY_HEADER_BYTES 128
 #define NPY_MAX_DIM ((uint64_t)1 << 40)
-
-struct npy_writer {
-    atomic_file out;
-    npy_dtype dtype;
-    size_t cols, rows;
-    uint16_t *half; /* conversion buffer for float16 output */
-    size_t half_cap;
-};
 
 /* float32 -> float16, round to nearest even, overflow to inf, NaN kept NaN. */
 static uint16_t f32_to_f16(float f) {
@@ -56,41 +48,35 @@ static void format_header(char *hdr, npy_dtype dtype, size_t rows, size_t cols) 
 }
 
 static int put(npy_writer *w, const void *data, size_t n, char *err, size_t err_len) {
-    if (fwrite(data, 1, n, w->out.fp) != n) return SYS_ERR(err, err_len, w->out.tmp_path, "write");
+    if (fwrite(data, 1, n, w->file.fp) != n) return FAIL_AS(FAIL_OUTPUT, SYS_ERR(err, err_len, w->file.tmp_path, "write"));
     return 0;
 }
 
-npy_writer *npy_writer_open(const char *path, npy_dtype dtype, size_t cols, char *err, size_t err_len) {
-    npy_writer *w = calloc(1, sizeof *w);
-    if (!w) return ERR(err, err_len, "%s: out of memory", path), NULL;
-    if (atomic_open(&w->out, path, err, err_len)) {
-        free(w);
-        return NULL;
-    }
-    w->dtype = dtype;
-    w->cols = cols;
+int npy_writer_open(npy_writer *w, const char *path, npy_dtype dtype, size_t cols, char *err, size_t err_len) {
+    *w = (npy_writer){.dtype = dtype, .cols = cols};
+    if (atomic_open(&w->file, path, err, err_len)) return FAIL_OUTPUT;
     char hdr[NPY_HEADER_BYTES];
     format_header(hdr, dtype, 0, cols); /* a placeholder: the row count is known at commit */
     if (put(w, hdr, sizeof hdr, err, err_len)) {
         npy_writer_abort(w);
-        return NULL;
+        return FAIL_OUTPUT;
     }
-    return w;
+    return 0;
 }
 
 int npy_writer_append(npy_writer *w, const float *rows, size_t n_rows, char *err, size_t err_len) {
     size_t n = n_rows * w->cols;
     if (w->dtype == NPY_F32) {
-        if (put(w, rows, n * sizeof *rows, err, err_len)) return -1;
+        if (put(w, rows, n * sizeof *rows, err, err_len)) return FAIL_OUTPUT;
     } else {
         if (n > w->half_cap) {
             uint16_t *grown = realloc(w->half, n * sizeof *grown);
-            if (!grown) return ERR(err, err_len, "%s: out of memory", w->out.path);
+            if (!grown) return FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "%s: out of memory", w->file.path));
             w->half = grown;
             w->half_cap = n;
         }
         for (size_t i = 0; i < n; i++) w->half[i] = f32_to_f16(rows[i]);
-        if (put(w, w->half, n * sizeof *w->half, err, err_len)) return -1;
+        if (put(w, w->half, n * sizeof *w->half, err, err_len)) return FAIL_OUTPUT;
     }
     w->rows += n_rows;
     return 0;
@@ -102,24 +88,55 @@ int npy_writer_append_raw(npy_writer *w, const void *data, size_t n_rows, char *
     return 0;
 }
 
-int npy_writer_commit(npy_writer *w, char *err, size_t err_len) {
+int npy_writer_keep_rows(npy_writer *w, const unsigned char *keep, char *err, size_t err_len) {
+    FILE *f = w->file.fp;
+    const size_t row_bytes = w->cols * (w->dtype == NPY_F16 ? 2 : 4);
+    if (fflush(f)) return FAIL_AS(FAIL_OUTPUT, SYS_ERR(err, err_len, w->file.tmp_path, "write"));
+    unsigned char *row = malloc(row_bytes ? row_bytes : 1);
+    if (!row) return FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "%s: out of memory", w->file.path));
+    size_t kept = 0;
+    int rc = 0;
+    for (size_t r = 0; r < w->rows && !rc; r++) {
+        if (!keep[r]) continue;
+        if (kept != r) { /* row r moves down to row `kept`: reads stay ahead of writes */
+            const off_t from = NPY_HEADER_BYTES + (off_t)(r * row_bytes), to = NPY_HEADER_BYTES + (off_t)(kept * row_bytes);
+            if (pread(fileno(f), row, row_bytes, from) != (ssize_t)row_bytes ||
+                pwrite(fileno(f), row, row_bytes, to) != (ssize_t)row_bytes)
+                rc = FAIL_AS(FAIL_OUTPUT, SYS_ERR(err, err_len, w->file.tmp_path, "moving a row"));
+        }
+        kept++;
+    }
+    free(row);
+    const off_t end = NPY_HEADER_BYTES + (off_t)(kept * row_bytes);
+    if (!rc && (ftruncate(fileno(f), end) || fseeko(f, end, SEEK_SET)))
+        rc = FAIL_AS(FAIL_OUTPUT, SYS_ERR(err, err_len, w->file.tmp_path, "truncate"));
+    if (!rc) w->rows = kept;
+    return rc;
+}
+
+int npy_writer_seal(npy_writer *w, char *err, size_t err_len) {
     char hdr[NPY_HEADER_BYTES];
     format_header(hdr, w->dtype, w->rows, w->cols);
-    int rc = 0;
-    if (fflush(w->out.fp) || pwrite(fileno(w->out.fp), hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr)
-        rc = SYS_ERR(err, err_len, w->out.tmp_path, "write");
-    if (rc) atomic_abort(&w->out);
-    else rc = atomic_commit(&w->out, err, err_len);
     free(w->half);
-    free(w);
+    w->half = NULL;
+    w->half_cap = 0;
+    if (fflush(w->file.fp) || pwrite(fileno(w->file.fp), hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr)
+        return FAIL_AS(FAIL_OUTPUT, SYS_ERR(err, err_len, w->file.tmp_path, "write"));
+    return 0;
+}
+
+int npy_writer_commit(npy_writer *w, char *err, size_t err_len) {
+    int rc = npy_writer_seal(w, err, err_len);
+    if (rc) npy_writer_abort(w);
+    else rc = atomic_commit(&w->file, err, err_len);
     return rc;
 }
 
 void npy_writer_abort(npy_writer *w) {
-    if (!w) return;
-    atomic_abort(&w->out);
+    atomic_abort(&w->file);
     free(w->half);
-    free(w);
+    w->half = NULL;
+    w->half_cap = 0;
 }
 
 /* "(20, 16, 32)": a shape as Python writes it, for messages. */
@@ -171,14 +188,16 @@ int npy_read(const char *path, npy_array *out, char *err, size_t err_len) {
     struct stat st;
     int why;
     const int fd = open_regular_file(path, &st, &why, err, err_len);
-    if (fd < 0) return -1;
+    if (fd < 0) return USEREC_ERR_IO; /* missing, unreadable, or not a file that can be read */
     const size_t size = (size_t)st.st_size;
     void *map = size ? mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
     close(fd);
-    if (map == MAP_FAILED) return size ? SYS_ERR(err, err_len, path, "mmap") : ERR(err, err_len, "%s: empty file", path);
+    if (map == MAP_FAILED)
+        return size ? FAIL_AS(USEREC_ERR_IO, SYS_ERR(err, err_len, path, "mmap"))
+                    : FAIL_AS(USEREC_ERR_FORMAT, ERR(err, err_len, "%s: empty file", path));
     if (npy_parse(map, size, path, out, err, err_len)) {
         munmap(map, size);
-        return -1;
+        return USEREC_ERR_FORMAT;
     }
     out->map = map;
     out->map_size = size;

@@ -9,19 +9,32 @@
 
 typedef enum { NPY_F32 = 0, NPY_F16 = 1 } npy_dtype;
 
-/* Writer: rows are appended as they come; the header's row count is fixed up at npy_writer_commit, which
- * fsyncs and renames the temp file over path (atomic: readers see the old file or the complete new one). */
-typedef struct npy_writer npy_writer;
-npy_writer *npy_writer_open(const char *path, npy_dtype dtype, size_t cols, char *err, size_t err_len);
+#include "output/atomic_file.h"
+
+/* Writer: rows are appended as they come to w->file (an atomic_file); npy_writer_seal writes the header's row
+ * count, after which the file is complete and is committed alone (npy_writer_commit) or with the other outputs of
+ * its run (output/publish.h). Failures are FAIL_OUTPUT (common/error.h). */
+typedef struct {
+    atomic_file file;
+    npy_dtype dtype;
+    size_t cols, rows;
+    uint16_t *half; /* conversion buffer for float16 output */
+    size_t half_cap;
+} npy_writer;
+int npy_writer_open(npy_writer *w, const char *path, npy_dtype dtype, size_t cols, char *err, size_t err_len);
 int npy_writer_append(npy_writer *w, const float *rows, size_t n_rows, char *err, size_t err_len);
 /* Rows already in the file's element type, as another .npy of the same dtype holds them (userec merge). */
 int npy_writer_append_raw(npy_writer *w, const void *data, size_t n_rows, char *err, size_t err_len);
-int npy_writer_commit(npy_writer *w, char *err, size_t err_len); /* frees w */
-void npy_writer_abort(npy_writer *w);                            /* removes the temp file, frees w */
+/* Keeps only the rows r with keep[r] set (in place), for rows found unwanted after they were written. */
+int npy_writer_keep_rows(npy_writer *w, const unsigned char *keep, char *err, size_t err_len);
+int npy_writer_seal(npy_writer *w, char *err, size_t err_len);
+int npy_writer_commit(npy_writer *w, char *err, size_t err_len); /* seal + atomic_commit; aborts on failure */
+void npy_writer_abort(npy_writer *w);                            /* removes the temp file */
 
 /* Reader: maps a C-order 2-D float32 or float16 array from a regular file. Anything else (another dtype, another
  * number of dimensions, Fortran order, a malformed header, a truncated file) is refused with a message naming
- * what the file holds. */
+ * what the file holds. npy_read returns 0, or the failure's class (common/error.h): USEREC_ERR_IO when the file cannot
+ * be opened or mapped, USEREC_ERR_FORMAT when it is not such an array. */
 typedef struct {
     const uint8_t *map;
     size_t map_size;

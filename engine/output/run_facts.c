@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "common/error.h"
 #include "common/grow.h"
 #include "common/json_string.h"
 #include "common/util.h"
@@ -12,7 +13,8 @@
 char *output_sibling(const char *path, const char *suffix) {
     const char *dot = strrchr(path, '.');
     const char *slash = strrchr(path, '/');
-    size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - path) : strlen(path);
+    const int replaced = dot && (!slash || dot > slash) && (!strcmp(dot, ".npy") || !strcmp(dot, ".csv"));
+    size_t stem = replaced ? (size_t)(dot - path) : strlen(path);
     char *s;
     return asprintf(&s, "%.*s%s", (int)stem, path, suffix) < 0 ? NULL : s;
 }
@@ -39,7 +41,7 @@ int run_facts_open(run_facts *rf, const char *path, const char *command, char *e
 int run_facts_open_beside(run_facts *rf, const char *output, const char *suffix, const char *command, char *err,
                           size_t err_len) {
     char *path = output_sibling(output, suffix);
-    if (!path) return ERR(err, err_len, "%s: out of memory", output);
+    if (!path) return FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "%s: out of memory", output));
     const int rc = run_facts_open(rf, path, command, err, err_len);
     free(path);
     return rc;
@@ -66,40 +68,42 @@ void run_facts_bool(run_facts *rf, const char *name, int value) {
     fputs(value ? "true" : "false", rf->file.fp);
 }
 
+void run_facts_json(run_facts *rf, const char *name, const char *json) {
+    key(rf, name);
+    fputs(json, rf->file.fp);
+}
+
+void run_facts_end(run_facts *rf) { fputs(rf->members ? "\n}\n" : "{}\n", rf->file.fp); }
+
 int run_facts_commit(run_facts *rf, char *err, size_t err_len) {
-    fputs(rf->members ? "\n}\n" : "{}\n", rf->file.fp);
-    if (ferror(rf->file.fp)) {
-        SYS_ERR(err, err_len, rf->file.tmp_path, "write");
-        atomic_abort(&rf->file);
-        return -1;
-    }
-    return atomic_commit(&rf->file, err, err_len);
+    run_facts_end(rf);
+    return atomic_commit(&rf->file, err, err_len); /* a write error shows at its flush */
 }
 
 int run_facts_read(const char *path, const char *const *keys, size_t n_keys, char **values, char *err,
                    size_t err_len) {
     for (size_t k = 0; k < n_keys; k++) values[k] = NULL;
     FILE *f = fopen(path, "rb");
-    if (!f) return SYS_ERR(err, err_len, path, "open");
+    if (!f) return FAIL_AS(USEREC_ERR_IO, SYS_ERR(err, err_len, path, "open"));
     byte_buf text = {0}, scratch = {0}, value = {0};
     char chunk[4096], why[160];
     size_t got;
     int rc = 0;
-    while (!rc && (got = fread(chunk, 1, sizeof chunk, f)) > 0) rc = byte_buf_append(&text, chunk, got, err, err_len);
-    if (!rc && ferror(f)) rc = SYS_ERR(err, err_len, path, "read");
+    while (!rc && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if (byte_buf_append(&text, chunk, got, err, err_len)) rc = USEREC_ERR_NOMEM;
+    if (!rc && ferror(f)) rc = FAIL_AS(USEREC_ERR_IO, SYS_ERR(err, err_len, path, "read"));
     fclose(f);
     size_t *at = malloc((n_keys ? n_keys : 1) * sizeof *at);
-    if (!rc && !at) rc = ERR(err, err_len, "%s: out of memory", path);
+    if (!rc && !at) rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "%s: out of memory", path));
     if (!rc && json_scan_object(text.data, text.len, keys, n_keys, at, &scratch, why, sizeof why))
-        rc = ERR(err, err_len, "%s: not a JSON object: %s", path, why);
+        rc = FAIL_AS(USEREC_ERR_FORMAT, ERR(err, err_len, "%s: not a JSON object: %s", path, why));
     for (size_t k = 0; k < n_keys && !rc; k++) {
         if (at[k] == SIZE_MAX || text.data[at[k]] == 'n') continue;
         value.len = 0;
-        if (json_value_text(text.data, text.len, at[k], &value, why, sizeof why) ||
-            byte_buf_append(&value, "", 1, err, err_len))
-            rc = ERR(err, err_len, "%s: \"%s\": %s", path, keys[k], why);
-        else if (!(values[k] = strdup((const char *)value.data)))
-            rc = ERR(err, err_len, "%s: out of memory", path);
+        if (json_value_text(text.data, text.len, at[k], &value, why, sizeof why))
+            rc = FAIL_AS(USEREC_ERR_FORMAT, ERR(err, err_len, "%s: \"%s\": %s", path, keys[k], why));
+        else if (byte_buf_append(&value, "", 1, err, err_len) || !(values[k] = strdup((const char *)value.data)))
+            rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "%s: out of memory", path));
     }
     if (rc)
         for (size_t k = 0; k < n_keys; k++) free(values[k]), values[k] = NULL;

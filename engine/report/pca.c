@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "common/error.h"
 #include "report/pca.h"
 
 #define EXTRA_BLOCK 8
@@ -158,7 +159,7 @@ int pca_fit(const float *x, size_t rows, size_t dim, size_t n_axes, pca *p, char
     p->variance = malloc(n_axes * sizeof *p->variance);
     int rc = 0;
     if (!c || !block || !v || !w || !u || !au || !h || !q || !theta || !p->mean || !p->axis || !p->variance) {
-        rc = ERR(err, err_len, "PCA: out of memory for a %zu x %zu covariance", dim, dim);
+        rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "PCA: out of memory for a %zu x %zu covariance", dim, dim));
         goto done;
     }
     for (size_t r = 0; r < rows; r++)

@@ -14,7 +14,7 @@ userec_status topk_search_one(const float *queries, size_t n_queries, const floa
         return set_error(err, USEREC_ERR_INPUT, "top-k: the CPU path computes in fp32 only (bf16 is for --device cuda)");
     char msg[sizeof err->message];
     const cpu_kernels *kernels = cpu_kernels_choose(msg, sizeof msg);
-    if (!kernels) return set_error(err, USEREC_ERR_INPUT, "%s", msg);
+    if (!kernels) return set_error(err, USEREC_ERR_DEVICE, "%s", msg);
     if (topk_cpu_search(kernels, queries, n_queries, items, n_items, dim, opt, index, score, msg, sizeof msg))
         return set_error(err, USEREC_ERR_NOMEM, "%s", msg);
     return USEREC_OK;

@@ -10,83 +10,13 @@
 #include <stdlib.h>
 
 #include "topk/topk.h"
+#include "topk/topk_heap.h"
 #include "topk/topk_tile.h"
 #include "common/util.h"
 
 /* 512 x 512 scores (1 MiB) per task: 268 MFLOP of arithmetic against 262144 cheap threshold tests, and
  * tasks small enough that the threads finish together (measured faster than 1024 on the 2-core machine). */
 #define TILE 512
-
-/* The total order of candidates: higher score first, then lower index first. */
-static inline int better(float score_a, int32_t index_a, float score_b, int32_t index_b) {
-    return score_a > score_b || (score_a == score_b && index_a < index_b);
-}
-
-/* One query's results, kept as a heap whose root is the worst candidate kept so far. */
-typedef struct {
-    float *score;
-    int32_t *index;
-    size_t count, k;
-} heap;
-
-/* The score a candidate must reach to be worth a look: anything while the heap has room, else the root's. */
-static inline float heap_threshold(const heap *h) { return h->count < h->k ? -INFINITY : h->score[0]; }
-
-static void sift_down(heap *h, size_t i) {
-    const float s = h->score[i];
-    const int32_t x = h->index[i];
-    for (;;) {
-        size_t child = 2 * i + 1;
-        if (child >= h->count) break;
-        if (child + 1 < h->count && better(h->score[child], h->index[child], h->score[child + 1], h->index[child + 1]))
-            child++; /* the worse child goes up */
-        if (!better(s, x, h->score[child], h->index[child])) break;
-        h->score[i] = h->score[child];
-        h->index[i] = h->index[child];
-        i = child;
-    }
-    h->score[i] = s;
-    h->index[i] = x;
-}
-
-static void heap_push(heap *h, float s, int32_t x) {
-    if (h->count < h->k) {
-        size_t i = h->count++;
-        while (i > 0) {
-            size_t parent = (i - 1) / 2;
-            if (!better(h->score[parent], h->index[parent], s, x)) break;
-            h->score[i] = h->score[parent];
-            h->index[i] = h->index[parent];
-            i = parent;
-        }
-        h->score[i] = s;
-        h->index[i] = x;
-    } else if (better(s, x, h->score[0], h->index[0])) {
-        h->score[0] = s;
-        h->index[0] = x;
-        sift_down(h, 0);
-    }
-}
-
-/* Pops the heap from the back, which leaves the entries best first, and marks the unused ranks empty. */
-static void heap_finish(heap *h) {
-    size_t n = h->count;
-    while (h->count > 1) {
-        size_t last = --h->count;
-        float s = h->score[last];
-        int32_t x = h->index[last];
-        h->score[last] = h->score[0];
-        h->index[last] = h->index[0];
-        h->score[0] = s;
-        h->index[0] = x;
-        sift_down(h, 0);
-    }
-    for (size_t r = n; r < h->k; r++) {
-        h->score[r] = -INFINITY;
-        h->index[r] = USEREC_TOPK_EMPTY;
-    }
-    h->count = n;
-}
 
 /* The filters of userec_topk_options: whether item may be query q's neighbour with score s. Tested only for a
  * candidate that beats its heap's threshold, so a heap holds the best candidates that pass, and a search

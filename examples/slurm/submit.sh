@@ -6,7 +6,7 @@
 # run write. USEREC_RELATED_ARGS: related's options (default -k 10); USEREC, USEREC_DEVICE: as in the scripts;
 # sbatch's own variables (SBATCH_PARTITION, SBATCH_ACCOUNT, ...) apply to every job. Prints the four job ids.
 set -euo pipefail
-[ $# -ge 4 ] || { echo "usage: submit.sh N MODEL.usew INPUT OUTDIR [embed options]" >&2; exit 2; }
+[ $# -ge 4 ] || { echo "usage: submit.sh N MODEL.usew INPUT OUTDIR [embed options]" >&2; exit 64; }
 here=$(cd "$(dirname "$0")" && pwd)
 n=$1 model=$2 input=$3 dir=$4
 shift 4

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "common/error.h"
 #include "input/input.h"
 
 /* ---- the driver ---- */
@@ -81,7 +82,7 @@ static int driver(int argc, char **argv) {
     char err[1024];
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    input_reader *r = input_open(path, &opt, err, sizeof err);
+    input_reader *r = input_open(path, &opt, NULL, err, sizeof err);
     if (!r) return fprintf(stderr, "test_input: %s\n", err), 1;
     input_record rec;
     size_t rows = 0, rejected = 0, invalid = 0, text_bytes = 0;
@@ -142,7 +143,7 @@ static result read_bytes(const void *content, size_t n, input_options opt) {
     static result res;
     memset(&res, 0, sizeof res);
     write_file(content, n);
-    input_reader *r = input_open(tmp_path, &opt, res.err, sizeof res.err);
+    input_reader *r = input_open(tmp_path, &opt, NULL, res.err, sizeof res.err);
     if (!r) {
         res.open_failed = 1;
         unlink(tmp_path);
@@ -418,16 +419,21 @@ static void test_options(void) {
               input_guess_format("dir.csv/file", &f) == -1 && input_guess_format("dir.csv/file.gz", &f) == -1,
           "formats guessed from the extension (a .gz suffix aside)", "format %d", (int)f);
     char err[256] = "";
+    int failure = 0;
     input_options bad = {.format = INPUT_LINES, .text_cols = "x"};
-    CHECK(!input_open("/dev/null", &bad, err, sizeof err) && strstr(err, "csv, tsv and jsonl"),
-          "text columns refused for lines input", "%s", err);
+    CHECK(!input_open("/dev/null", &bad, &failure, err, sizeof err) && strstr(err, "csv, tsv and jsonl") &&
+              failure == USEREC_ERR_INPUT,
+          "text columns refused for lines input, as bad options", "%s (class %d)", err, failure);
     input_options none = {.format = INPUT_CSV};
-    CHECK(!input_open("/dev/null", &none, err, sizeof err) && strstr(err, "text column"),
+    CHECK(!input_open("/dev/null", &none, NULL, err, sizeof err) && strstr(err, "text column"),
           "csv input needs text columns", "%s", err);
     input_options csv = {.format = INPUT_CSV, .text_cols = "t"};
-    CHECK(!input_open("/nonexistent/x.csv", &csv, err, sizeof err) && strstr(err, "/nonexistent/x.csv") &&
-              strstr(err, "No such file"),
-          "an unreadable file is named in the error", "%s", err);
+    CHECK(!input_open("/nonexistent/x.csv", &csv, &failure, err, sizeof err) && strstr(err, "/nonexistent/x.csv") &&
+              strstr(err, "No such file") && failure == USEREC_ERR_IO,
+          "an unreadable file is named in the error, as an input that cannot be read", "%s (class %d)", err, failure);
+    CHECK(!input_open("/dev/null", &csv, &failure, err, sizeof err) && strstr(err, "no header row") &&
+              failure == USEREC_ERR_FORMAT,
+          "a CSV without its header row is malformed data", "%s (class %d)", err, failure);
 }
 
 int main(int argc, char **argv) {

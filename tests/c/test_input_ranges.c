@@ -57,7 +57,8 @@ static void write_input(const char *bytes, size_t n, int gz) {
  * before the range in *before. Returns the number of records, or -1 on a read error. */
 static long read_records(input_options opt, char **out, size_t *out_len, size_t *before) {
     char err[256];
-    input_reader *r = input_open(path, &opt, err, sizeof err);
+    int failure;
+    input_reader *r = input_open(path, &opt, &failure, err, sizeof err);
     if (!r) return printf("# open: %s\n", err), -1;
     input_record rec;
     long n = 0;

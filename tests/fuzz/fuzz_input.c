@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size > 1 && write(fd, data + 1, size - 1) != (ssize_t)(size - 1)) abort();
     char path[64], err[512] = "";
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    input_reader *r = input_open(path, &opt, err, sizeof err);
+    input_reader *r = input_open(path, &opt, NULL, err, sizeof err);
     if (!r) {
         if (!err[0]) abort();
         close(fd);
