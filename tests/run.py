@@ -100,8 +100,11 @@ def main():
     import common
     Skip_ = common.Skip
     tally = Tally()
-    try:  # the C tests that need a real model (e.g. the loader fuzz test) read it from USEREC_TEST_MODEL
-        os.environ["USEREC_TEST_MODEL"] = common.test_usew()
+    # The C tests that need a converted model (e.g. the loader fuzz test) read it from USEREC_TEST_MODEL: the
+    # full-size test weights, or for --quick the tiny model (the same format and code paths, 1/100 of the bytes to
+    # checksum on every mutation).
+    try:
+        os.environ["USEREC_TEST_MODEL"] = common.tiny_usew() if args.quick else common.test_usew()
     except common.Skip as why:
         print(f"note: no test model for the C tests: {why}")
     started = time.time()

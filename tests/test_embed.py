@@ -322,7 +322,6 @@ def test_a_real_export_sample_equals_the_graph():
                      oracle_embed(common.tfjs_test_model(), ids), 1e-5)
 
 
-@common.quick
 def test_gzip_inputs_are_read_directly():
     """A .gz export (the Amazon metadata ships as .json.gz) embeds exactly like its decompressed copy, from a file
     or a pipe, the format guessed through the .gz; concatenated members are read on; corrupt or truncated data

@@ -54,7 +54,6 @@ def test_model_with_too_many_layers_is_refused_without_touching_memory():
             assert left == [], left
 
 
-@common.quick
 def test_non_finite_model_values_are_refused_naming_the_tensor():
     """A NaN or infinity in a table, or a NaN / non-positive ln_eps, once gave NaN vectors and exit 0."""
     src = common.tiny_usew()
@@ -90,7 +89,6 @@ def related(emb, tmp, *extra):
     return run([BIN, "related", "--emb", emb, "-o", out, "-k", "3", "--quiet", *extra], check=False, timeout=60)
 
 
-@common.quick
 def test_npy_header_is_parsed_not_searched():
     """A 3-D array was read as its first two dimensions, and a decoy could hide 'fortran_order': True."""
     rng = np.random.default_rng(3)
@@ -134,7 +132,6 @@ def test_npy_header_is_parsed_not_searched():
             assert proc.returncode == 0 and open(os.path.join(tmp, "related.csv")).read() == want, (version, proc.stderr)
 
 
-@common.quick
 def test_special_files_are_refused_without_blocking():
     """A FIFO as --model blocked forever; /dev/zero was 'empty file'. Models, .npy and ids files must be regular."""
     model = common.tiny_usew()

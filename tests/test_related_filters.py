@@ -168,7 +168,6 @@ def test_python_module_filters_agree_with_the_cli():
     assert facts["only_same"] == "g" and facts["min_score"] == 0.1 and facts["k"] == 5 and facts["groups"] == 4, facts
 
 
-@common.quick
 def test_filter_options_are_checked():
     rng = np.random.default_rng(1)
     x = _vectors(rng, 20, 16)

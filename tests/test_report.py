@@ -191,7 +191,6 @@ def test_facts_filters_and_duplicates_are_shown():
         assert "TEST WEIGHTS" in open(page, encoding="utf-8").read()
 
 
-@common.quick
 def test_bad_inputs_fail_and_write_nothing():
     with tempfile.TemporaryDirectory(prefix="userec-report-") as tmp:
         emb, rel = _example_run(tmp, model=common.tiny_usew())

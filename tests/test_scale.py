@@ -302,7 +302,6 @@ def test_merge_memory_stays_flat():
     assert peaks[200000] < 1.2 * peaks[20000] + 2048, peaks
 
 
-@common.quick
 def test_several_cpu_encoders_equal_one():
     """--device cpu:0,0 runs the multi-device dispatcher (what cuda:0,1 runs) with two CPU encoders: embed,
     related and query give one device's bytes."""

@@ -151,7 +151,6 @@ def run_edit_sequence(model, steps, seed):
     return ties
 
 
-@common.quick
 def test_store_equals_from_scratch_after_random_edits():
     """The randomised exactness test: every step's store = embed + related of that step's catalogue, byte for byte
     (vectors, ids, rejects, related.csv with its tie order), over adds, text changes, removals, re-added ids,
@@ -198,7 +197,6 @@ def test_unchanged_catalogue_makes_no_generation_and_changed_options_invalidate(
         assert "40 embedded, 0 reused" in proc.stdout and "model, tokenizer, --strict or encoder changed" in proc.stderr
 
 
-@common.quick
 def test_changes_jsonl_lists_what_changed():
     model = common.tiny_usew()
     texts = real_texts()
@@ -355,7 +353,6 @@ def _wait_for_temp(folder, timeout=60):
     raise AssertionError(f"no temp file appeared in {folder}")
 
 
-@common.quick
 def test_sigterm_leaves_no_temp_file_and_stale_ones_are_swept():
     model = common.tiny_usew()
     texts = real_texts()
@@ -394,7 +391,6 @@ def test_sigterm_leaves_no_temp_file_and_stale_ones_are_swept():
         assert sorted(os.listdir(store)) == ["current", "gen-000001", "lock"], os.listdir(store)
 
 
-@common.quick
 def test_duplicate_ids_of_the_ikea_export():
     """The IKEA export repeats item_ids: counted from the file with Python, every policy accounts for every row."""
     common.need_shared("data/products/ikea.csv")

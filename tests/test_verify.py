@@ -128,7 +128,6 @@ def test_verify_matches_figures_computed_from_the_test_weights():
         assert proc.returncode == common.EXIT_DATAERR and "DIFFERENT ids from the published ones" in proc.stdout
 
 
-@common.quick
 def test_verify_refuses_bad_references_and_arguments():
     model = common.tiny_usew()
     with tempfile.TemporaryDirectory(prefix="userec-verify-") as tmp:
