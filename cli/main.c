@@ -15,7 +15,7 @@ static const struct {
 } commands[] = {
     {"info", cmd_info, "show a .usew model: hyper-parameters, tensors, provenance, checksums"},
     {"embed", cmd_embed, "embed sentences into a .npy file"},
-    {"bench", cmd_bench, "time the encoder against this machine's sgemm rate"},
+    {"bench", cmd_bench, "time the encoder on each device: tokens/s, sentences/s and MFU against its peak"},
     {"devices", cmd_devices, "list the CPU and the CUDA GPUs this build can encode on"},
     {"related", cmd_related, "the k most similar items of every item (or query vector), to CSV or JSONL"},
     {"merge", cmd_merge, "join the parts of a sharded embed or related job (--shard) into one run's files"},
@@ -35,8 +35,9 @@ static void usage(FILE *to) {
     for (size_t i = 0; i < N_COMMANDS; i++) fprintf(to, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(to, "  %-10s %s\n", "help", "this list, or one command's options");
     fprintf(to, "\nexit codes: 0 done; %d bad options or arguments; %d malformed input or too many rejected rows;\n"
-                "%d an input is missing or unreadable; %d no usable GPU; %d out of memory; %d an output could not be\n"
-                "written; %d the store is locked by another update; %d an unclassified failure (a bug)\n"
+                "%d an input is missing or unreadable; %d the device cannot run it (no usable GPU, no CPU bf16);\n"
+                "%d out of memory; %d an output could not be written; %d the store is locked by another update;\n"
+                "%d an unclassified failure (a bug)\n"
                 "documentation: README.md and docs/ (docs/cli.md lists every command and exit code)\n",
             EXIT_USAGE, EXIT_DATAERR, EXIT_NOINPUT, EXIT_UNAVAILABLE, EXIT_OSERR, EXIT_IOERR, EXIT_TEMPFAIL,
             EXIT_SOFTWARE);
