@@ -378,3 +378,25 @@ def test_two_encoders_on_one_gpu_equal_one():
         run(related_cmd(one, ids, "-k", "10", "--device", "cuda:0", "-o", os.path.join(tmp, "r1.csv")))
         run(related_cmd(one, ids, "-k", "10", "--device", "cuda:0,0", "-o", os.path.join(tmp, "r2.csv")))
         assert read(os.path.join(tmp, "r1.csv")) == read(os.path.join(tmp, "r2.csv")), "related on cuda:0,0"
+
+
+def test_an_id_repeated_across_shards_is_refused_by_merge():
+    """A shard sees repeated ids only within its block: an id in two parts would make the merged files differ from
+    one run's (which rejects both rows), so merge refuses and names it, writing nothing; ids that are row numbers
+    cannot repeat and are not held."""
+    model = common.tiny_usew()
+    with tempfile.TemporaryDirectory(prefix="userec-scale-") as tmp:
+        data = os.path.join(tmp, "c.csv")
+        write(data, b"id,name\na1,red shoe\nb2,blue shoe\na1,green hat\nd4,red hat\n")
+        out = os.path.join(tmp, "vec.npy")
+        sharded(embed_cmd(model, data, ["--text-col", "name", "--id-col", "id"]), out, 2, merge=False)
+        proc = run([BIN, "merge", "-o", out], check=False)
+        assert proc.returncode == common.EXIT_DATAERR and "the id 'a1' is in an earlier part too" in proc.stderr, \
+            proc.stderr
+        assert not any(os.path.exists(p) for p in outputs(out)), "a refused merge wrote an output"
+        one = os.path.join(tmp, "one.npy")
+        run(embed_cmd(model, data, ["--text-col", "name", "--id-col", "id"]) + ["-o", one])
+        assert read(sibling(one, ".ids")) == b"b2\nd4\n"  # the single run rejects both rows of a1
+        # without --id-col the ids are row numbers: the same parts merge
+        out = os.path.join(tmp, "rows.npy")
+        sharded(embed_cmd(model, data, ["--text-col", "name"]), out, 2)

@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,6 +17,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "common/id_set.h"
 #include "common/util.h"
 #include "output/publish.h"
 #include "jobs/shard.h"
@@ -212,6 +214,38 @@ static int check_part(merger *m, size_t i, char *err, size_t err_len) {
     return rc;
 }
 
+/* A shard finds repeated ids only within its block (embed --on-duplicate-id), so an id in two parts means the
+ * merged files would not be one run's: refused, naming it. Ids from an --id-col only: row numbers cannot repeat.
+ * Memory: one hash-set entry per id, as embed's own check takes. */
+static int check_ids_across_parts(const merger *m, char *err, size_t err_len) {
+    const char *options = m->parts[0].v[M_OPTIONS];
+    if (!m->embed || strcmp(m->ext, ".npy") || !options || strstr(options, " id_col=- ")) return 0;
+    id_set seen = {0};
+    char *line = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    for (size_t i = 0; i < m->n && !rc; i++) {
+        char *path = output_sibling(m->parts[i].path, ".ids");
+        FILE *f = path ? fopen(path, "rb") : NULL;
+        if (!path) rc = ERR(err, err_len, "out of memory");
+        else if (!f) rc = SYS_ERR(err, err_len, path, "open");
+        for (ssize_t len; !rc && (len = getline(&line, &cap, f)) > 0;) {
+            const size_t n = (size_t)len - (line[len - 1] == '\n');
+            int added;
+            if (id_set_add(&seen, line, n, &added) == ID_SET_NONE) rc = ERR(err, err_len, "out of memory for the ids");
+            else if (!added)
+                rc = ERR(err, err_len, "%s: the id '%.*s' is in an earlier part too: a shard finds repeated ids only in "
+                         "its own block, so these parts are not one run's result; embed the catalogue in one run, or "
+                         "remove the repeated ids from it", path, (int)(n < 200 ? n : 200), line);
+        }
+        if (f) fclose(f);
+        free(path);
+    }
+    free(line);
+    id_set_free(&seen);
+    return rc;
+}
+
 /* Fills buf from fd: up to cap bytes, fewer only at the end of the file. Returns the bytes read or -1. */
 static ssize_t read_full(int fd, uint8_t *buf, size_t cap, const char *path, char *err, size_t err_len) {
     size_t got = 0;
@@ -294,6 +328,77 @@ static int copy_npy(merger *m, const part *p, npy_writer *w, int *opened, npy_dt
     return rc;
 }
 
+/* How a fact of the parts' facts files becomes the merged one's. */
+typedef enum {
+    FACT_FIRST_STRING,  /* part 1's (null when absent) */
+    FACT_IF_STRING,     /* part 1's, left out when absent (the filters' facts) */
+    FACT_FIRST_NUMBER,  /* part 1's, left out when absent */
+    FACT_FIRST_BOOL,
+    FACT_SUM_COUNT,
+    FACT_SUM_SECONDS
+} fact_rule;
+typedef struct {
+    const char *key;
+    fact_rule rule;
+} fact;
+
+/* What cli/embed.c and cli/related.c write (write_facts, open_facts), key for key; "output" becomes OUT. Counts and seconds
+ * are added up: seconds are the shards' time together, not the job's wall time. */
+static const fact embed_facts[] = {
+    {"input", FACT_FIRST_STRING}, {"format", FACT_FIRST_STRING}, {"text_col", FACT_FIRST_STRING},
+    {"id_col", FACT_FIRST_STRING}, {"output", FACT_FIRST_STRING}, {"model", FACT_FIRST_STRING},
+    {"test_weights", FACT_FIRST_BOOL}, {"tokenizer", FACT_FIRST_STRING}, {"encoder", FACT_FIRST_STRING},
+    {"device", FACT_FIRST_STRING}, {"precision", FACT_FIRST_STRING}, {"dtype", FACT_FIRST_STRING},
+    {"threads", FACT_FIRST_NUMBER}, {"rows_read", FACT_SUM_COUNT}, {"embedded", FACT_SUM_COUNT},
+    {"rejected", FACT_SUM_COUNT}, {"clipped", FACT_SUM_COUNT}, {"repaired", FACT_SUM_COUNT},
+    {"tokens", FACT_SUM_COUNT}, {"seconds", FACT_SUM_SECONDS}, {"tokenize_seconds", FACT_SUM_SECONDS},
+    {"encode_seconds", FACT_SUM_SECONDS}, {"write_seconds", FACT_SUM_SECONDS},
+    {"on_duplicate_id", FACT_FIRST_STRING}, {"duplicates", FACT_SUM_COUNT}};
+static const fact related_facts[] = {
+    {"emb", FACT_FIRST_STRING}, {"ids", FACT_FIRST_STRING}, {"queries", FACT_FIRST_STRING},
+    {"output", FACT_FIRST_STRING}, {"k", FACT_FIRST_NUMBER}, {"include_self", FACT_FIRST_BOOL},
+    {"min_score", FACT_FIRST_NUMBER}, {"dedupe_above", FACT_FIRST_NUMBER}, {"only_same", FACT_IF_STRING},
+    {"only_other", FACT_IF_STRING}, {"catalog", FACT_IF_STRING}, {"groups", FACT_FIRST_NUMBER},
+    {"device", FACT_FIRST_STRING}, {"precision", FACT_FIRST_STRING}, {"query_rows", FACT_SUM_COUNT},
+    {"items", FACT_FIRST_NUMBER}, {"seconds", FACT_SUM_SECONDS}};
+#define MAX_FACTS (sizeof embed_facts / sizeof *embed_facts)
+
+/* OUT.embed.json or OUT.related.json, opened in *rf: part 1's facts with OUT as the output and the parts' counts
+ * added up; the manifest that publishes the merged files (output/publish.h), as a single run's facts file is. */
+static int open_facts(merger *m, run_facts *rf, char *err, size_t err_len) {
+    const fact *facts = m->embed ? embed_facts : related_facts;
+    const size_t n_facts = m->embed ? MAX_FACTS : sizeof related_facts / sizeof *related_facts;
+    const char *suffix = m->embed ? ".embed.json" : ".related.json", *names[MAX_FACTS];
+    char *first[MAX_FACTS] = {0}, *values[MAX_FACTS];
+    double sums[MAX_FACTS] = {0};
+    for (size_t f = 0; f < n_facts; f++) names[f] = facts[f].key;
+    int rc = 0;
+    for (size_t i = 0; i < m->n && !rc; i++) {
+        char *path = output_sibling(m->parts[i].path, suffix);
+        rc = !path ? ERR(err, err_len, "out of memory") : run_facts_read(path, names, n_facts, values, err, err_len);
+        free(path);
+        for (size_t f = 0; f < n_facts && !rc; f++) {
+            if (values[f]) sums[f] += strtod(values[f], NULL);
+            if (i) free(values[f]);
+            else first[f] = values[f];
+        }
+    }
+    if (!rc) rc = run_facts_open_beside(rf, m->out, suffix, m->embed ? "embed" : "related", err, err_len);
+    for (size_t f = 0; f < n_facts && !rc; f++) {
+        const char *v = first[f];
+        if (!strcmp(facts[f].key, "output")) run_facts_string(rf, "output", m->out);
+        else if (facts[f].rule == FACT_FIRST_STRING || (facts[f].rule == FACT_IF_STRING && v))
+            run_facts_string(rf, facts[f].key, v);
+        else if (facts[f].rule == FACT_FIRST_BOOL && v) run_facts_bool(rf, facts[f].key, !strcmp(v, "true"));
+        else if (facts[f].rule == FACT_FIRST_NUMBER && v) run_facts_number(rf, facts[f].key, strtod(v, NULL));
+        else if (facts[f].rule == FACT_SUM_COUNT && v) run_facts_count(rf, facts[f].key, (size_t)sums[f]);
+        else if (facts[f].rule == FACT_SUM_SECONDS && v) run_facts_number(rf, facts[f].key, sums[f]);
+    }
+    if (!rc) run_facts_count(rf, "shards", m->n);
+    for (size_t f = 0; f < n_facts; f++) free(first[f]);
+    return rc;
+}
+
 /* The outputs being written: the main file (npy through its writer, or lines), and embed's ids and rejects. */
 typedef struct {
     npy_writer npy;
@@ -311,19 +416,19 @@ static publish_set output_set(outputs *o) {
     return set;
 }
 
-static void abort_outputs(outputs *o) {
+static void abort_outputs(outputs *o, run_facts *facts) {
     publish_set set = output_set(o);
-    publish_abort(&set, NULL);
+    publish_abort(&set, facts);
 }
 
-/* All of them appear together, or none (output/publish.h; the facts file follows, as a single run writes it). */
-static int commit_outputs(outputs *o, char *err, size_t err_len) {
+/* All of them appear together with their facts file last, or none (output/publish.h), as a single run's do. */
+static int commit_outputs(outputs *o, run_facts *facts, char *err, size_t err_len) {
     if (o->has_npy && npy_writer_seal(&o->npy, err, err_len)) {
-        abort_outputs(o);
+        abort_outputs(o, facts);
         return -1;
     }
     publish_set set = output_set(o);
-    return publish_commit(&set, NULL, err, err_len);
+    return publish_commit(&set, facts, err, err_len);
 }
 
 static int open_lines(atomic_file *f, const char *out, const char *suffix, const char *header, char *err,
@@ -360,81 +465,10 @@ static int write_outputs(merger *m, merge_summary *sum, char *err, size_t err_le
         free(rejects);
     }
     if (!rc && npy && !o.has_npy) rc = ERR(err, err_len, "no parts"); /* N >= 1: cannot happen */
-    if (rc) abort_outputs(&o);
-    else rc = commit_outputs(&o, err, err_len);
-    return rc;
-}
-
-/* How a fact of the parts' facts files becomes the merged one's. */
-typedef enum {
-    FACT_FIRST_STRING,  /* part 1's (null when absent) */
-    FACT_IF_STRING,     /* part 1's, left out when absent (the filters' facts) */
-    FACT_FIRST_NUMBER,  /* part 1's, left out when absent */
-    FACT_FIRST_BOOL,
-    FACT_SUM_COUNT,
-    FACT_SUM_SECONDS
-} fact_rule;
-typedef struct {
-    const char *key;
-    fact_rule rule;
-} fact;
-
-/* What cli/embed.c and cli/related.c write (write_facts), key for key; "output" becomes OUT. Counts and seconds
- * are added up: seconds are the shards' time together, not the job's wall time. */
-static const fact embed_facts[] = {
-    {"input", FACT_FIRST_STRING}, {"format", FACT_FIRST_STRING}, {"text_col", FACT_FIRST_STRING},
-    {"id_col", FACT_FIRST_STRING}, {"output", FACT_FIRST_STRING}, {"model", FACT_FIRST_STRING},
-    {"test_weights", FACT_FIRST_BOOL}, {"tokenizer", FACT_FIRST_STRING}, {"encoder", FACT_FIRST_STRING},
-    {"device", FACT_FIRST_STRING}, {"precision", FACT_FIRST_STRING}, {"dtype", FACT_FIRST_STRING},
-    {"threads", FACT_FIRST_NUMBER}, {"rows_read", FACT_SUM_COUNT}, {"embedded", FACT_SUM_COUNT},
-    {"rejected", FACT_SUM_COUNT}, {"clipped", FACT_SUM_COUNT}, {"repaired", FACT_SUM_COUNT},
-    {"tokens", FACT_SUM_COUNT}, {"seconds", FACT_SUM_SECONDS}, {"tokenize_seconds", FACT_SUM_SECONDS},
-    {"encode_seconds", FACT_SUM_SECONDS}, {"write_seconds", FACT_SUM_SECONDS}};
-static const fact related_facts[] = {
-    {"emb", FACT_FIRST_STRING}, {"ids", FACT_FIRST_STRING}, {"queries", FACT_FIRST_STRING},
-    {"output", FACT_FIRST_STRING}, {"k", FACT_FIRST_NUMBER}, {"include_self", FACT_FIRST_BOOL},
-    {"min_score", FACT_FIRST_NUMBER}, {"dedupe_above", FACT_FIRST_NUMBER}, {"only_same", FACT_IF_STRING},
-    {"only_other", FACT_IF_STRING}, {"catalog", FACT_IF_STRING}, {"groups", FACT_FIRST_NUMBER},
-    {"device", FACT_FIRST_STRING}, {"precision", FACT_FIRST_STRING}, {"query_rows", FACT_SUM_COUNT},
-    {"items", FACT_FIRST_NUMBER}, {"seconds", FACT_SUM_SECONDS}};
-#define MAX_FACTS (sizeof embed_facts / sizeof *embed_facts)
-
-/* OUT.embed.json or OUT.related.json: part 1's facts with OUT as the output and the parts' counts added up. */
-static int write_facts(merger *m, char *err, size_t err_len) {
-    const fact *facts = m->embed ? embed_facts : related_facts;
-    const size_t n_facts = m->embed ? MAX_FACTS : sizeof related_facts / sizeof *related_facts;
-    const char *suffix = m->embed ? ".embed.json" : ".related.json", *names[MAX_FACTS];
-    char *first[MAX_FACTS] = {0}, *values[MAX_FACTS];
-    double sums[MAX_FACTS] = {0};
-    for (size_t f = 0; f < n_facts; f++) names[f] = facts[f].key;
-    int rc = 0;
-    for (size_t i = 0; i < m->n && !rc; i++) {
-        char *path = output_sibling(m->parts[i].path, suffix);
-        rc = !path ? ERR(err, err_len, "out of memory") : run_facts_read(path, names, n_facts, values, err, err_len);
-        free(path);
-        for (size_t f = 0; f < n_facts && !rc; f++) {
-            if (values[f]) sums[f] += strtod(values[f], NULL);
-            if (i) free(values[f]);
-            else first[f] = values[f];
-        }
-    }
-    run_facts rf;
-    if (!rc) rc = run_facts_open_beside(&rf, m->out, suffix, m->embed ? "embed" : "related", err, err_len);
-    for (size_t f = 0; f < n_facts && !rc; f++) {
-        const char *v = first[f];
-        if (!strcmp(facts[f].key, "output")) run_facts_string(&rf, "output", m->out);
-        else if (facts[f].rule == FACT_FIRST_STRING || (facts[f].rule == FACT_IF_STRING && v))
-            run_facts_string(&rf, facts[f].key, v);
-        else if (facts[f].rule == FACT_FIRST_BOOL && v) run_facts_bool(&rf, facts[f].key, !strcmp(v, "true"));
-        else if (facts[f].rule == FACT_FIRST_NUMBER && v) run_facts_number(&rf, facts[f].key, strtod(v, NULL));
-        else if (facts[f].rule == FACT_SUM_COUNT && v) run_facts_count(&rf, facts[f].key, (size_t)sums[f]);
-        else if (facts[f].rule == FACT_SUM_SECONDS && v) run_facts_number(&rf, facts[f].key, sums[f]);
-    }
-    if (!rc) {
-        run_facts_count(&rf, "shards", m->n);
-        rc = run_facts_commit(&rf, err, err_len);
-    }
-    for (size_t f = 0; f < n_facts; f++) free(first[f]);
+    run_facts facts = {.file.slot = -1};
+    if (!rc) rc = open_facts(m, &facts, err, err_len);
+    if (rc) abort_outputs(&o, &facts);
+    else rc = commit_outputs(&o, &facts, err, err_len);
     return rc;
 }
 
@@ -455,6 +489,7 @@ int merge_run(const merge_job *job, merge_summary *sum, char *err, size_t err_le
         if (load_part(&m, i, err, err_len)) rc = USEREC_ERR_IO;              /* missing or unreadable */
         else if (check_part(&m, i, err, err_len)) rc = USEREC_ERR_FORMAT;    /* another job's, changed or cut short */
     }
+    if (!rc && check_ids_across_parts(&m, err, err_len)) rc = USEREC_ERR_FORMAT;
     snprintf(sum->command, sizeof sum->command, "%s", m.embed ? "embed" : "related");
     sum->parts = m.n;
     for (size_t i = 0; i < m.n && m.parts && !rc; i++) {
@@ -472,9 +507,6 @@ int merge_run(const merge_job *job, merge_summary *sum, char *err, size_t err_le
                                                          "rejects files list them)", sum->rejected, sum->rows,
                                            100.0 * (double)sum->rejected / (double)sum->rows, job->max_reject_rate));
     if (!rc && write_outputs(&m, sum, err, err_len)) rc = FAIL_OUTPUT;
-    char why[512];
-    if (!rc && write_facts(&m, why, sizeof why))
-        rc = FAIL_AS(FAIL_OUTPUT, ERR(err, err_len, "the merged files were written, but their facts file was not: %s", why));
     for (size_t i = 0; i < m.n && m.parts; i++) {
         for (int k = 0; k < N_KEYS; k++) free(m.parts[i].v[k]);
         free(m.parts[i].path);

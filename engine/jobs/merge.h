@@ -3,7 +3,8 @@
  * for byte, and the facts file beside them with the parts' counts added up. Every part is checked first: all N
  * present and complete (their manifests), from the same input, model and options, their blocks adjoining; a
  * missing or foreign part is an error naming it, and nothing is written. The files are copied in chunks:
- * memory does not grow with the catalogue. */
+ * memory does not grow with the catalogue, but for the ids of an --id-col job: an id two parts hold (a shard sees
+ * repeats only in its block) is refused, which takes one hash-set entry per id. */
 #ifndef USEREC_MERGE_H
 #define USEREC_MERGE_H
 
