@@ -57,7 +57,7 @@ static timing product_probe(const cpu_kernels *k, int rows, int repeats, product
         if (kind == PRODUCT_OPENBLAS)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, n, depth, 1, a, depth, b, n, 0, c, n);
         else
-            ok = !gemm_dense(k, a, (size_t)rows, &packed, c, GEMM_BIAS);
+            ok = !gemm_dense(k, a, (size_t)rows, NULL, &packed, c, GEMM_BIAS);
         if (r >= 0) secs[r] = now_seconds() - t;
     }
     gemm_weights_free(&packed);

@@ -2,6 +2,7 @@
  * Both products of a head run on the GEMM micro-kernel (cpu_gemm.h): scores = q . k^T with k packed as the
  * columns, then ctx = softmax(scores) . v, the softmax written straight into the packed layout the second
  * product reads. A sentence has at most max_len (128) tokens, so a head's operands fit in L2. */
+#include <immintrin.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -30,6 +31,21 @@ static size_t head_scratch_at(float *base, size_t max_len, size_t depth, size_t 
     return used;
 }
 
+/* The largest of x[0..n), in 16 running maxima (SSE, so every x86-64 CPU; one chain of compares had the latency
+ * of a compare per score), folded at the end. _mm_max_ps(a, b) is `a > b ? a : b`, the scalar loop's. Any order
+ * gives the same largest value (a +0 and a -0 may trade places, and x - max is then the same). */
+static float row_max(const float *x, size_t n) {
+    __m128 lanes[4] = {_mm_set1_ps(-INFINITY), _mm_set1_ps(-INFINITY), _mm_set1_ps(-INFINITY), _mm_set1_ps(-INFINITY)};
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16)
+        for (int l = 0; l < 4; l++) lanes[l] = _mm_max_ps(_mm_loadu_ps(x + j + 4 * l), lanes[l]);
+    float folded[16], max = -INFINITY;
+    for (int l = 0; l < 4; l++) _mm_storeu_ps(folded + 4 * l, lanes[l]);
+    for (int l = 0; l < 16; l++) max = folded[l] > max ? folded[l] : max;
+    for (; j < n; j++) max = x[j] > max ? x[j] : max;
+    return max;
+}
+
 /* One head of one sentence: ctx[i] = softmax_j(q_i . k_j * scale) . v_j for i, j < len. */
 static void attend_head(const cpu_kernels *kernels, const float *qkv, size_t len, uint32_t w, uint32_t depth,
                         uint32_t head, float scale, float *ctx, head_scratch *h) {
@@ -41,16 +57,13 @@ static void attend_head(const cpu_kernels *kernels, const float *qkv, size_t len
     for (size_t i = 0; i < round_up(len, mr) * depth; i++) h->q[i] *= scale;
     g->pack_rows(k, len, stride, 0, depth, GEMM_NR, depth * GEMM_NR, h->k);
     gemm_packed(g, len, len, depth, h->q, h->k, depth * GEMM_NR, h->scores, h->ld_scores, 0, NULL, 0);
-    /* Softmax per query row, its probabilities stored k-major in mr-row panels for the second product. */
+    /* Softmax per query row in place, then packed k-major in mr-row panels for the second product. */
     for (size_t i = 0; i < len; i++) {
-        float *row = h->scores + i * h->ld_scores, *panel = h->p + i / mr * len * mr + i % mr;
-        float max = -INFINITY;
-        for (size_t j = 0; j < len; j++) max = row[j] > max ? row[j] : max;
-        const float sum = kernels->exp_shifted(row, len, max);
-        for (size_t j = 0; j < len; j++) panel[j * mr] = row[j] / sum;
+        float *row = h->scores + i * h->ld_scores;
+        const float sum = kernels->exp_shifted(row, len, row_max(row, len));
+        for (size_t j = 0; j < len; j++) row[j] /= sum;
     }
-    for (size_t i = len; i < round_up(len, mr); i++) /* the last panel's padding rows */
-        for (size_t j = 0; j < len; j++) h->p[i / mr * len * mr + i % mr + j * mr] = 0.0f;
+    g->pack_rows(h->scores, len, h->ld_scores, 0, len, mr, len * mr, h->p);
     gemm_pack_cols(v, len, stride, depth, h->v);
     gemm_packed(g, len, depth, len, h->p, h->v, len * GEMM_NR, ctx + (size_t)head * depth, w, 0, NULL, 0);
 }

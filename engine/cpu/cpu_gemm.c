@@ -119,8 +119,24 @@ static size_t a_panels_bytes(const gemm_kernel *g, size_t in) { return round_up(
 
 static char *a_panels_alloc(const gemm_kernel *g, size_t in) { return aligned_alloc(64, a_panels_bytes(g, in)); }
 
-int gemm_dense(const cpu_kernels *k, const float *x, size_t rows, const gemm_weights *w, float *y,
-               gemm_epilogue epilogue) {
+/* Room for a block's normalised rows of in columns (NULL, and no failure, without a norm). */
+static float *normed_alloc(const gemm_norm *norm, size_t in, int *failed) {
+    float *normed = norm ? malloc(GEMM_MC * in * sizeof *normed) : NULL;
+    *failed |= norm && !normed;
+    return normed;
+}
+
+/* The input of a block of rows rows of x (row stride *ld): x itself, or its rows normalised into normed. */
+static const float *block_input(const cpu_kernels *k, const gemm_norm *norm, const float *x, size_t rows, size_t in,
+                                float *normed, size_t *ld) {
+    *ld = in;
+    if (!norm) return x;
+    for (size_t r = 0; r < rows; r++) k->layer_norm_row(x + r * in, (uint32_t)in, norm->scale, norm->bias, norm->eps, normed + r * in);
+    return normed;
+}
+
+int gemm_dense(const cpu_kernels *k, const float *x, size_t rows, const gemm_norm *norm, const gemm_weights *w,
+               float *y, gemm_epilogue epilogue) {
     const gemm_kernel *g = kernel_for(k, w);
     const size_t out = w->out, col_panels = round_up(out, GEMM_NR) / GEMM_NR, tile_panels = g->nr / GEMM_NR;
     const size_t row_blocks = round_up(rows, GEMM_MC) / GEMM_MC;
@@ -133,21 +149,25 @@ int gemm_dense(const cpu_kernels *k, const float *x, size_t rows, const gemm_wei
     {
         char *a_panels = a_panels_alloc(g, w->in);
         failed = !a_panels;
+        float *normed = normed_alloc(norm, w->in, &failed);
 #pragma omp for schedule(dynamic)
         for (size_t task = 0; task < row_blocks * groups; task++) {
             const size_t r0 = task / groups * GEMM_MC, block_rows = rows - r0 < GEMM_MC ? rows - r0 : GEMM_MC;
             const size_t p0 = task % groups * panels_per_group;
             const size_t p1 = p0 + panels_per_group < col_panels ? p0 + panels_per_group : col_panels;
-            if (a_panels && p0 < p1) /* p0 >= p1: the last groups of an uneven split */
-                block_product(g, x + r0 * w->in, w->in, block_rows, w, p0, p1, y + r0 * out, out, epilogue, a_panels);
+            if (failed || p0 >= p1) continue; /* p0 >= p1: the last groups of an uneven split */
+            size_t ld;
+            const float *in = block_input(k, norm, x + r0 * w->in, block_rows, w->in, normed, &ld);
+            block_product(g, in, ld, block_rows, w, p0, p1, y + r0 * out, out, epilogue, a_panels);
         }
         free(a_panels);
+        free(normed);
     }
     return failed ? -1 : 0;
 }
 
-int gemm_mlp(const cpu_kernels *k, const float *x, size_t rows, const gemm_weights *up, const gemm_weights *down,
-             float *y) {
+int gemm_mlp(const cpu_kernels *k, const float *x, size_t rows, const gemm_norm *norm, const gemm_weights *up,
+             const gemm_weights *down, float *y) {
     const gemm_kernel *g_up = kernel_for(k, up), *g_down = kernel_for(k, down);
     const size_t threads = (size_t)omp_get_max_threads(), mr = g_up->mr > g_down->mr ? g_up->mr : g_down->mr;
     /* Blocks of GEMM_MC rows, smaller when that leaves a thread idle (small batches). */
@@ -162,23 +182,27 @@ int gemm_mlp(const cpu_kernels *k, const float *x, size_t rows, const gemm_weigh
         char *a_panels = aligned_alloc(64, a_up > a_down ? a_up : a_down);
         float *hidden = malloc(GEMM_MC * up->out * sizeof *hidden);
         failed = !a_panels || !hidden;
+        float *normed = normed_alloc(norm, up->in, &failed);
 #pragma omp for schedule(dynamic)
         for (size_t b = 0; b < blocks; b++) {
             const size_t r0 = b * block, block_rows = rows - r0 < block ? rows - r0 : block;
             if (failed) continue;
-            block_product(g_up, x + r0 * up->in, up->in, block_rows, up, 0, round_up(up->out, GEMM_NR) / GEMM_NR,
-                          hidden, up->out, GEMM_BIAS_RELU, a_panels);
+            size_t ld;
+            const float *in = block_input(k, norm, x + r0 * up->in, block_rows, up->in, normed, &ld);
+            block_product(g_up, in, ld, block_rows, up, 0, round_up(up->out, GEMM_NR) / GEMM_NR, hidden, up->out,
+                          GEMM_BIAS_RELU, a_panels);
             block_product(g_down, hidden, up->out, block_rows, down, 0, round_up(down->out, GEMM_NR) / GEMM_NR,
                           y + r0 * down->out, down->out, GEMM_BIAS_ADD, a_panels);
         }
         free(a_panels);
         free(hidden);
+        free(normed);
     }
     return failed ? -1 : 0;
 }
 
-int gemm_relu_mean(const cpu_kernels *k, const float *x, const size_t *starts, size_t n, const gemm_weights *w,
-                   float *pooled) {
+int gemm_relu_mean(const cpu_kernels *k, const float *x, const size_t *starts, size_t n, const gemm_norm *norm,
+                   const gemm_weights *w, float *pooled) {
     const gemm_kernel *g = kernel_for(k, w);
     /* Tasks are runs of whole sentences, at least GEMM_MC rows each (but the last): one thread then adds every
      * row of a sentence, in order, so the sums are cpu_mean_pool's whatever the threads do. */
@@ -197,6 +221,7 @@ int gemm_relu_mean(const cpu_kernels *k, const float *x, const size_t *starts, s
         char *a_panels = a_panels_alloc(g, w->in);
         float *hidden = malloc(GEMM_MC * out * sizeof *hidden);
         failed = !a_panels || !hidden;
+        float *normed = normed_alloc(norm, w->in, &failed);
 #pragma omp for schedule(dynamic)
         for (size_t t = 0; t < tasks; t++) {
             if (failed) continue;
@@ -205,8 +230,9 @@ int gemm_relu_mean(const cpu_kernels *k, const float *x, const size_t *starts, s
             size_t s = s0;
             for (size_t r0 = starts[s0]; r0 < end; r0 += GEMM_MC) { /* blocks may cross sentences */
                 const size_t block_rows = end - r0 < GEMM_MC ? end - r0 : GEMM_MC;
-                block_product(g, x + r0 * w->in, w->in, block_rows, w, 0, col_panels, hidden, out, GEMM_BIAS_RELU,
-                              a_panels);
+                size_t ld;
+                const float *in = block_input(k, norm, x + r0 * w->in, block_rows, w->in, normed, &ld);
+                block_product(g, in, ld, block_rows, w, 0, col_panels, hidden, out, GEMM_BIAS_RELU, a_panels);
                 for (size_t r = r0; r < r0 + block_rows; r++) {
                     while (starts[s + 1] <= r) s++;
                     float *sum = pooled + s * out;
@@ -223,6 +249,7 @@ int gemm_relu_mean(const cpu_kernels *k, const float *x, const size_t *starts, s
         }
         free(a_panels);
         free(hidden);
+        free(normed);
     }
     free(task_first);
     return failed ? -1 : 0;

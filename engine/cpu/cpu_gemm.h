@@ -61,24 +61,33 @@ typedef enum {
     GEMM_BIAS_ADD,  /* y += x . W + b (the residual stream already in y) */
 } gemm_epilogue;
 
-/* y = epilogue(x . W + b) for rows rows of x ([rows, W.in], row-major) into y ([rows, W.out]), on all OpenMP
- * threads, with k's kernels (bf16 weights need k->bf16). Returns -1 when the threads' packing buffers cannot be
- * had (y is then incomplete). */
-int gemm_dense(const cpu_kernels *k, const float *x, size_t rows, const gemm_weights *w, float *y,
-               gemm_epilogue epilogue);
+/* A layer norm the products below apply to each row of x as they pack it, so that the normalised rows stay in
+ * the thread's cache instead of making a round trip through memory: the bits of cpu_layer_norm (k's
+ * layer_norm_row) then the product. NULL where a product takes x as it is. */
+typedef struct {
+    const float *scale, *bias; /* W.in each */
+    float eps;
+} gemm_norm;
 
-/* The feed-forward block, y += relu(x . up + b_up) . down + b_down, a block of rows at a time: the hidden
- * activations ([block, up.out]) stay in the thread's cache instead of making a round trip through memory.
- * The same bits as the two gemm_dense calls. Returns -1 when out of memory (y is then incomplete). */
-int gemm_mlp(const cpu_kernels *k, const float *x, size_t rows, const gemm_weights *up, const gemm_weights *down,
-             float *y);
+/* y = epilogue(norm?(x) . W + b) for rows rows of x ([rows, W.in], row-major) into y ([rows, W.out]), on all
+ * OpenMP threads, with k's kernels (bf16 weights need k->bf16). Returns -1 when the threads' scratch buffers
+ * cannot be had (y is then incomplete). */
+int gemm_dense(const cpu_kernels *k, const float *x, size_t rows, const gemm_norm *norm, const gemm_weights *w,
+               float *y, gemm_epilogue epilogue);
 
-/* pooled[s] = the mean of relu(x . W + b) over the rows starts[s] .. starts[s+1] of sentence s (zeros for an
- * empty one), for n sentences: a feed-forward block's first product straight into per-sentence means, a block
+/* The feed-forward block, y += relu(norm?(x) . up + b_up) . down + b_down, a block of rows at a time: the
+ * hidden activations ([block, up.out]) stay in the thread's cache instead of making a round trip through memory.
+ * y may be x (each block reads its rows before writing them). The same bits as the two gemm_dense calls.
+ * Returns -1 when out of memory (y is then incomplete). */
+int gemm_mlp(const cpu_kernels *k, const float *x, size_t rows, const gemm_norm *norm, const gemm_weights *up,
+             const gemm_weights *down, float *y);
+
+/* pooled[s] = the mean of relu(norm?(x) . W + b) over the rows starts[s] .. starts[s+1] of sentence s (zeros for
+ * an empty one), for n sentences: a feed-forward block's first product straight into per-sentence means, a block
  * of rows at a time, so its hidden activations ([rows, W.out]) never leave the thread's cache. The same bits as
  * gemm_dense(.., GEMM_BIAS_RELU) then cpu_mean_pool. Returns -1 when out of memory (pooled is then incomplete). */
-int gemm_relu_mean(const cpu_kernels *k, const float *x, const size_t *starts, size_t n, const gemm_weights *w,
-                   float *pooled);
+int gemm_relu_mean(const cpu_kernels *k, const float *x, const size_t *starts, size_t n, const gemm_norm *norm,
+                   const gemm_weights *w, float *pooled);
 
 /* The CPU's arithmetic ceiling in GFLOP/s: the best of repeats runs of k's fma probe (bf16: its bf16 dot-product
  * probe, which k->bf16_probe must have) on every OpenMP thread (cpu_peak.c). */

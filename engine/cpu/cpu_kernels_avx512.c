@@ -1,6 +1,7 @@
 /* cpu_kernels_avx512.c: the kernels for AVX-512 (F, BW, VL, DQ; compiled with those -m flags and -mfma):
  * 16-float registers, 32 of them. */
 #include "cpu/cpu_lanes.h"
+#include "cpu/cpu_pack_avx512.h"
 #include "cpu/cpu_tile_avx512.h"
 
 /* 12 x 32 outputs (cpu_tile_avx512.h): 24 accumulators and 2 B vectors; each A value is broadcast from memory
@@ -23,13 +24,36 @@ static void micro_kernel(size_t kc, const void *a_panel, const void *b_panels, s
     tile_finish(acc, c, ldc, relu);
 }
 
+/* gemm_kernel.pack_rows for fp32: widths up to 16 through cpu_pack_avx512.h's transpose (the attention's keys and
+ * the top-k items are packed 16 wide, the products' rows 12 wide), the plain loop for wider panels. */
+static void pack_rows_avx512(const float *src, size_t n, size_t ld, size_t k0, size_t kc, size_t width,
+                             size_t panel_stride, void *dst_panels) {
+    if (width > PACK_BLOCK) {
+        lanes_pack_rows(src, n, ld, k0, kc, width, panel_stride, dst_panels);
+        return;
+    }
+    float *dst = dst_panels;
+    for (size_t p0 = 0; p0 < n; p0 += width, dst += panel_stride) {
+        const size_t rows = n - p0 < width ? n - p0 : width;
+        for (size_t k = 0; k < kc; k += PACK_BLOCK) {
+            const size_t steps = kc - k < PACK_BLOCK ? kc - k : PACK_BLOCK;
+            const __mmask16 cols = (__mmask16)((1u << steps) - 1);
+            __m512 v[PACK_BLOCK];
+#pragma GCC unroll 16
+            for (size_t r = 0; r < PACK_BLOCK; r++)
+                v[r] = r < rows ? _mm512_maskz_loadu_ps(cols, src + (p0 + r) * ld + k0 + k) : _mm512_setzero_ps();
+            pack_block_store(v, steps, width, dst + k * width);
+        }
+    }
+}
+
 FMA_PROBE(__m512, 16, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_cvtss_f32)
 
 const cpu_kernels cpu_kernels_avx512 = {
     .isa = CPU_ISA_AVX512,
     .name = "avx512",
     .fp32 = {.mr = TILE_MR, .nr = 2 * GEMM_NR, .kc = 256, .k_step = 1, .bytes = 4, .kernel = micro_kernel,
-             .pack_rows = lanes_pack_rows},
+             .pack_rows = pack_rows_avx512},
     .exp_shifted = lanes_exp_shifted,
     .layer_norm_row = lanes_layer_norm_row,
     .fma_probe = fma_probe,

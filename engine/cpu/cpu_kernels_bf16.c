@@ -4,6 +4,7 @@
  * since Cooper Lake), twice the FLOPs per instruction. Operands are packed in k pairs: A as [k/2][mr][2],
  * B panels as [k/2][GEMM_NR][2], so one 32-bit broadcast of A meets one 16-column vector of B. The tile is the
  * fp32 kernel's 12 x 32 (cpu_tile_avx512.h). */
+#include "cpu/cpu_pack_avx512.h"
 #include "cpu/cpu_tile_avx512.h"
 
 static void micro_kernel(size_t kc, const void *a_panel, const void *b_panels, size_t b_panel_stride, float *c,
@@ -24,30 +25,34 @@ static void micro_kernel(size_t kc, const void *a_panel, const void *b_panels, s
     tile_finish(acc, c, ldc, relu);
 }
 
-/* gemm_kernel.pack_rows in bf16 pairs, rounded to nearest even; an odd kc gets a zero partner. */
+/* Row r's bf16 pairs of k values [k, k + 2 * PACK_BLOCK) (within kc), rounded to nearest even; pairs past kc are
+ * zeros, and so is the partner of an odd kc's last value. */
+static __m512 bf16_pairs(const float *row, size_t k, size_t kc) {
+    if (k + 2 * PACK_BLOCK <= kc)
+        return (__m512)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + k + PACK_BLOCK), _mm512_loadu_ps(row + k));
+    uint32_t pairs[PACK_BLOCK] = {0};
+    for (size_t s = 0; k + 2 * s < kc; s++)
+        pairs[s] = gemm_bf16_round(row[k + 2 * s]) |
+                   (k + 2 * s + 1 < kc ? (uint32_t)gemm_bf16_round(row[k + 2 * s + 1]) << 16 : 0);
+    return _mm512_loadu_ps(pairs);
+}
+
+/* gemm_kernel.pack_rows in bf16 pairs (one 32-bit element each), widths up to 16, through cpu_pack_avx512.h's
+ * transpose. */
 static void pack_rows(const float *src, size_t n, size_t ld, size_t k0, size_t kc, size_t width, size_t panel_stride,
                       void *dst) {
-    uint32_t *pairs = dst;
+    float *pairs = dst; /* the pairs' bits, moved as 32-bit elements */
     const size_t steps = (kc + 1) / 2;
-    for (size_t p0 = 0; p0 < n; p0 += width, pairs += panel_stride / 2)
-        for (size_t r = 0; r < width; r++) {
-            uint32_t *out = pairs + r;
-            if (p0 + r >= n) {
-                for (size_t s = 0; s < steps; s++) out[s * width] = 0;
-                continue;
-            }
-            const float *row = src + (p0 + r) * ld + k0;
-            size_t s = 0;
-            for (; 2 * s + 32 <= kc; s += 16) { /* 32 floats, rounded by the CPU, to 16 pairs */
-                uint32_t converted[16];
-                const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + 2 * s + 16), _mm512_loadu_ps(row + 2 * s));
-                _mm512_storeu_si512(converted, (__m512i)v);
-                for (int q = 0; q < 16; q++) out[(s + q) * width] = converted[q];
-            }
-            for (; s < steps; s++)
-                out[s * width] = gemm_bf16_round(row[2 * s]) |
-                                 (2 * s + 1 < kc ? (uint32_t)gemm_bf16_round(row[2 * s + 1]) << 16 : 0);
+    for (size_t p0 = 0; p0 < n; p0 += width, pairs += panel_stride / 2) {
+        const size_t rows = n - p0 < width ? n - p0 : width;
+        for (size_t s = 0; s < steps; s += PACK_BLOCK) {
+            __m512 v[PACK_BLOCK];
+#pragma GCC unroll 16
+            for (size_t r = 0; r < PACK_BLOCK; r++)
+                v[r] = r < rows ? bf16_pairs(src + (p0 + r) * ld + k0, 2 * s, kc) : _mm512_setzero_ps();
+            pack_block_store(v, steps - s < PACK_BLOCK ? steps - s : PACK_BLOCK, width, pairs + s * width);
         }
+    }
 }
 
 const gemm_kernel cpu_gemm_bf16_avx512 = {.mr = TILE_MR, .nr = 2 * GEMM_NR, .kc = 256, .k_step = 2, .bytes = 2,

@@ -89,7 +89,7 @@ static void lanes_layer_norm_row(const float *x, uint32_t w, const float *scale,
 
 /* gemm_kernel.pack_rows for fp32: rows [0, n) of src (row stride ld), columns [k0, k0 + kc), into panels of
  * `width` rows, each panel k-major ([kc][width]) and panel_stride floats apart; rows past n are zeros. */
-static void lanes_pack_rows(const float *src, size_t n, size_t ld, size_t k0, size_t kc, size_t width,
+static inline void lanes_pack_rows(const float *src, size_t n, size_t ld, size_t k0, size_t kc, size_t width,
                             size_t panel_stride, void *dst_panels) {
     float *dst = dst_panels;
     for (size_t p0 = 0; p0 < n; p0 += width, dst += panel_stride)

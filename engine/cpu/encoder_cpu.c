@@ -19,7 +19,7 @@ struct cpu_workspace {
     layer_weights layers[USEW_MAX_LAYERS]; /* the model's fp32 packs, or bf16 ones owned by the workspace */
     gemm_weights *bf16;                    /* the owned bf16 packs (NULL in fp32), bf16_count of them */
     size_t bf16_count;
-    float *x, *x0, *h, *qkv, *ctx; /* per token */
+    float *x, *x0, *qkv, *ctx; /* per token */
     float *pooled, *pooled_hidden; /* per sentence */
     size_t *starts;
     size_t rows, n; /* capacity: tokens and sentences */
@@ -28,13 +28,12 @@ struct cpu_workspace {
 static void buffers_release(cpu_workspace *ws) {
     free(ws->x);
     free(ws->x0);
-    free(ws->h);
     free(ws->qkv);
     free(ws->ctx);
     free(ws->pooled);
     free(ws->pooled_hidden);
     free(ws->starts);
-    ws->x = ws->x0 = ws->h = ws->qkv = ws->ctx = ws->pooled = ws->pooled_hidden = NULL;
+    ws->x = ws->x0 = ws->qkv = ws->ctx = ws->pooled = ws->pooled_hidden = NULL;
     ws->starts = NULL;
     ws->rows = ws->n = 0;
 }
@@ -108,13 +107,12 @@ static int workspace_reserve(cpu_workspace *ws, const usew_hparams *hp, size_t r
     for (uint32_t i = 0; i < hp->n_layers; i++) widest = hp->layer_width[i] > widest ? hp->layer_width[i] : widest;
     ws->x = malloc(rows * hp->d_model * sizeof(float));
     ws->x0 = malloc(rows * hp->layer_width[0] * sizeof(float));
-    ws->h = malloc(rows * widest * sizeof(float));
     ws->qkv = malloc(rows * 3 * widest * sizeof(float));
     ws->ctx = malloc(rows * widest * sizeof(float));
     ws->pooled = malloc(n * hp->d_model * sizeof(float));
     ws->pooled_hidden = malloc(n * hp->d_ffn * sizeof(float));
     ws->starts = malloc((n + 1) * sizeof(size_t));
-    if (ws->x && ws->x0 && ws->h && ws->qkv && ws->ctx && ws->pooled && ws->pooled_hidden && ws->starts) {
+    if (ws->x && ws->x0 && ws->qkv && ws->ctx && ws->pooled && ws->pooled_hidden && ws->starts) {
         ws->rows = rows, ws->n = n;
         return 0;
     }
@@ -141,15 +139,15 @@ static int attention_block(const userec_model *m, uint32_t i, const float *x_in,
     const usew_hparams *hp = &m->hp;
     const encoder_layer *l = &m->layers[i];
     const layer_weights *w = &ws->layers[i];
-    cpu_layer_norm(ws->k, x_in, rows, l->width, &l->attn_norm, hp->ln_eps, ws->h);
-    if (gemm_dense(ws->k, ws->h, rows, w->qkv, ws->qkv, GEMM_BIAS)) return -1;
+    const gemm_norm norm = {l->attn_norm.scale, l->attn_norm.bias, hp->ln_eps};
+    if (gemm_dense(ws->k, x_in, rows, &norm, w->qkv, ws->qkv, GEMM_BIAS)) return -1; /* qkv = LN(x_in) . Wqkv + b */
     if (cpu_attention(ws->k, ws->qkv, ws->starts, n, l->width, hp->n_heads, ws->ctx)) return -1;
     if (l->proj.w) { /* the residual changes width: x = x_in . Wd + bd, written fresh */
-        if (gemm_dense(ws->k, x_in, rows, w->proj, ws->x, GEMM_BIAS)) return -1;
+        if (gemm_dense(ws->k, x_in, rows, NULL, w->proj, ws->x, GEMM_BIAS)) return -1;
     } else if (x_in != ws->x) {
         memcpy(ws->x, x_in, rows * hp->d_model * sizeof *ws->x);
     }
-    return gemm_dense(ws->k, ws->ctx, rows, w->out, ws->x, GEMM_BIAS_ADD); /* x += ctx . Wo + bo */
+    return gemm_dense(ws->k, ws->ctx, rows, NULL, w->out, ws->x, GEMM_BIAS_ADD); /* x += ctx . Wo + bo */
 }
 
 /* The last layer's feed-forward block straight into the pooled sentence vectors. Only the mean over a sentence's
@@ -160,10 +158,10 @@ static int attention_block(const userec_model *m, uint32_t i, const float *x_in,
 static int pooled_ffn_block(const userec_model *m, uint32_t i, size_t rows, cpu_workspace *ws, size_t n) {
     const usew_hparams *hp = &m->hp;
     const encoder_layer *l = &m->layers[i];
-    cpu_layer_norm(ws->k, ws->x, rows, hp->d_model, &l->ffn_norm, hp->ln_eps, ws->h);
-    if (gemm_relu_mean(ws->k, ws->h, ws->starts, n, ws->layers[i].ffn_up, ws->pooled_hidden)) return -1;
+    const gemm_norm norm = {l->ffn_norm.scale, l->ffn_norm.bias, hp->ln_eps};
+    if (gemm_relu_mean(ws->k, ws->x, ws->starts, n, &norm, ws->layers[i].ffn_up, ws->pooled_hidden)) return -1;
     cpu_mean_pool(ws->x, ws->starts, n, hp->d_model, ws->pooled);
-    if (gemm_dense(ws->k, ws->pooled_hidden, n, &l->ffn_down.packed, ws->pooled, GEMM_BIAS_ADD)) return -1;
+    if (gemm_dense(ws->k, ws->pooled_hidden, n, NULL, &l->ffn_down.packed, ws->pooled, GEMM_BIAS_ADD)) return -1;
     for (size_t s = 0; s < n; s++) /* an empty sentence pools to zeros (SPEC 1.6), not to b2 */
         if (ws->starts[s + 1] == ws->starts[s]) memset(ws->pooled + s * hp->d_model, 0, hp->d_model * sizeof(float));
     return 0;
@@ -175,8 +173,9 @@ static int encoder_forward(const userec_model *m, size_t rows, cpu_workspace *ws
         const layer_weights *w = &ws->layers[i];
         if (attention_block(m, i, i == 0 ? ws->x0 : ws->x, rows, ws, n)) return -1;
         if (i + 1 == m->hp.n_layers) return pooled_ffn_block(m, i, rows, ws, n);
-        cpu_layer_norm(ws->k, ws->x, rows, m->hp.d_model, &m->layers[i].ffn_norm, m->hp.ln_eps, ws->h);
-        if (gemm_mlp(ws->k, ws->h, rows, w->ffn_up, w->ffn_down, ws->x)) return -1; /* x += FFN(h) */
+        const layer_norm *ln = &m->layers[i].ffn_norm;
+        const gemm_norm norm = {ln->scale, ln->bias, m->hp.ln_eps};
+        if (gemm_mlp(ws->k, ws->x, rows, &norm, w->ffn_up, w->ffn_down, ws->x)) return -1; /* x += FFN(LN(x)) */
     }
     return 0;
 }
@@ -196,7 +195,7 @@ userec_status cpu_encode_ids(const userec_model *m, cpu_workspace *ws, const int
     }
     embed_tokens(m, ids, offsets, ws->starts, n, ws->x0);
     /* Then the tanh head and L2 normalisation straight into out. */
-    if (encoder_forward(m, rows, ws, n) || gemm_dense(ws->k, ws->pooled, n, &m->head.packed, out, GEMM_BIAS))
+    if (encoder_forward(m, rows, ws, n) || gemm_dense(ws->k, ws->pooled, n, NULL, &m->head.packed, out, GEMM_BIAS))
         return set_error(err, USEREC_ERR_NOMEM, "out of memory for the threads' scratch buffers");
     cpu_tanh_l2_normalize(out, n, hp->d_model, hp->l2_floor);
     if (counts) {

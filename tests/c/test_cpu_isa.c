@@ -1,6 +1,7 @@
 /* test_cpu_isa.c: every ISA this CPU runs gives the generic kernels' bits in the forward pass's own steps
  * (engine/cpu/cpu_kernels.h): layer norm rows of every width class (whole 16-lane blocks, tails, fewer than 16),
- * and attention over sentences of 1 to 128 tokens with heads of 64 and 128 channels. ISAs the CPU lacks are
+ * attention over sentences of 1 to 128 tokens with heads of 64 and 128 channels, and the packing of products'
+ * rows against a per-element copy. ISAs the CPU lacks are
  * skipped, saying so. Also: the layer norm's statistics against float64, and the generic kernels' fma emulation
  * against fmaf. (The products: test_gemm.c; the softmax's
  * exponentials: test_softmax_exp.c; whole vectors and top-k scores through the CLI: tests/test_cpu_isa.py.) */
@@ -123,6 +124,45 @@ static void check_generic_fma(void) {
           first_got, first_want, naive_wrong);
 }
 
+/* pack_rows of k's products (and of its bf16 ones) against the plain per-element packing: panels of every width
+ * class (narrower than, equal to and wider than a register's rows), row counts that leave a partial panel, k
+ * ranges with tails; nothing written past the last panel. */
+static void check_pack_rows(const cpu_kernels *k) {
+    const size_t widths[] = {1, 5, 6, 8, 12, 13, 16, 20}, counts[] = {1, 7, 12, 40}, kcs[] = {1, 7, 16, 33, 256};
+    const size_t k0 = 3, guard = 64;
+    size_t tried = 0, wrong = 0, overrun = 0;
+    for (int bf16 = 0; bf16 < 2; bf16++) {
+        const gemm_kernel *g = bf16 ? k->bf16 : &k->fp32;
+        if (!g) continue;
+        for (size_t w = 0; w < sizeof widths / sizeof *widths; w++)
+            for (size_t c = 0; c < sizeof counts / sizeof *counts; c++)
+                for (size_t q = 0; q < sizeof kcs / sizeof *kcs; q++) {
+                    const size_t width = widths[w], n = counts[c], kc = kcs[q], ld = k0 + kc + 5;
+                    if (bf16 && width > 16) continue; /* the bf16 products pack only their 12-row panels */
+                    const size_t steps = bf16 ? (kc + 1) / 2 : kc, panels = (n + width - 1) / width;
+                    const size_t words = panels * steps * width; /* 32-bit elements: a float, or a bf16 pair */
+                    float *src = random_floats(n * ld, 2.0f, 0.0f);
+                    uint32_t *got = malloc((words + guard) * sizeof *got), *want = calloc(words, sizeof *want);
+                    memset(got, 0xa5, (words + guard) * sizeof *got);
+                    g->pack_rows(src, n, ld, k0, kc, width, steps * width * (bf16 ? 2 : 1), got);
+                    for (size_t r = 0; r < n; r++)
+                        for (size_t s = 0; s < steps; s++) {
+                            uint32_t *to = want + r / width * steps * width + s * width + r % width;
+                            const float *from = src + r * ld + k0 + (bf16 ? 2 * s : s);
+                            if (!bf16) memcpy(to, from, sizeof *to);
+                            else *to = gemm_bf16_round(from[0]) | (2 * s + 1 < kc ? (uint32_t)gemm_bf16_round(from[1]) << 16 : 0);
+                        }
+                    tried++;
+                    wrong += memcmp(got, want, words * sizeof *got) != 0;
+                    for (size_t i = words; i < words + guard; i++) overrun += got[i] != 0xa5a5a5a5u;
+                    free(src), free(got), free(want);
+                }
+    }
+    char name[128];
+    snprintf(name, sizeof name, "%s: pack_rows (fp32%s) equals the per-element packing", k->name, k->bf16 ? ", bf16" : "");
+    CHECK(!wrong && !overrun, name, "%zu of %zu packings differ; %zu words written past the panels", wrong, tried, overrun);
+}
+
 int main(void) {
     check_generic_fma();
     for (int isa = 0; isa < CPU_ISAS; isa++) {
@@ -132,6 +172,7 @@ int main(void) {
             continue;
         }
         check_layer_norm(k);
+        check_pack_rows(k);
         if (k->isa != CPU_ISA_GENERIC) check_attention(k);
     }
     CHECK_DONE();

@@ -454,7 +454,7 @@ static void test_gemm(gemm_context *g, userec_precision p, size_t rows, int in, 
     gemm_weights packed, packed_abs;
     if (gemm_weights_pack(w, bias, (uint32_t)in, (uint32_t)out, &packed) ||
         gemm_weights_pack(w_abs, b_abs, (uint32_t)in, (uint32_t)out, &packed_abs) ||
-        gemm_dense(cpu, x, rows, &packed, want, epilogue) || gemm_dense(cpu, x_abs, rows, &packed_abs, terms, GEMM_BIAS)) {
+        gemm_dense(cpu, x, rows, NULL, &packed, want, epilogue) || gemm_dense(cpu, x_abs, rows, NULL, &packed_abs, terms, GEMM_BIAS)) {
         CHECK(0, "gemm_dense reference", "out of memory");
         exit(1);
     }
