@@ -24,27 +24,18 @@ static void micro_kernel(size_t kc, const void *a_panel, const void *b_panels, s
     tile_finish(acc, c, ldc, relu);
 }
 
+/* pack_load for fp32: values [s, s + 16) of the row, masked at kc. */
+static __m512 fp32_values(const float *row, size_t s, size_t kc) {
+    const size_t have = kc - s < PACK_BLOCK ? kc - s : PACK_BLOCK;
+    return _mm512_maskz_loadu_ps((__mmask16)((1u << have) - 1), row + s);
+}
+
 /* gemm_kernel.pack_rows for fp32: widths up to 16 through cpu_pack_avx512.h's transpose (the attention's keys and
  * the top-k items are packed 16 wide, the products' rows 12 wide), the plain loop for wider panels. */
 static void pack_rows_avx512(const float *src, size_t n, size_t ld, size_t k0, size_t kc, size_t width,
                              size_t panel_stride, void *dst_panels) {
-    if (width > PACK_BLOCK) {
-        lanes_pack_rows(src, n, ld, k0, kc, width, panel_stride, dst_panels);
-        return;
-    }
-    float *dst = dst_panels;
-    for (size_t p0 = 0; p0 < n; p0 += width, dst += panel_stride) {
-        const size_t rows = n - p0 < width ? n - p0 : width;
-        for (size_t k = 0; k < kc; k += PACK_BLOCK) {
-            const size_t steps = kc - k < PACK_BLOCK ? kc - k : PACK_BLOCK;
-            const __mmask16 cols = (__mmask16)((1u << steps) - 1);
-            __m512 v[PACK_BLOCK];
-#pragma GCC unroll 16
-            for (size_t r = 0; r < PACK_BLOCK; r++)
-                v[r] = r < rows ? _mm512_maskz_loadu_ps(cols, src + (p0 + r) * ld + k0 + k) : _mm512_setzero_ps();
-            pack_block_store(v, steps, width, dst + k * width);
-        }
-    }
+    if (width > PACK_BLOCK) lanes_pack_rows(src, n, ld, k0, kc, width, panel_stride, dst_panels);
+    else pack_panels(src, n, ld, k0, kc, kc, width, panel_stride, dst_panels, fp32_values);
 }
 
 FMA_PROBE(__m512, 16, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_cvtss_f32)

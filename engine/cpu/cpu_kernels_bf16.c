@@ -25,34 +25,29 @@ static void micro_kernel(size_t kc, const void *a_panel, const void *b_panels, s
     tile_finish(acc, c, ldc, relu);
 }
 
-/* Row r's bf16 pairs of k values [k, k + 2 * PACK_BLOCK) (within kc), rounded to nearest even; pairs past kc are
- * zeros, and so is the partner of an odd kc's last value. */
-static __m512 bf16_pairs(const float *row, size_t k, size_t kc) {
-    if (k + 2 * PACK_BLOCK <= kc)
-        return (__m512)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + k + PACK_BLOCK), _mm512_loadu_ps(row + k));
+/* The pairs from value k on where fewer than 2 * PACK_BLOCK values are left: rounded one by one (a row's last block
+ * only, so kept out of line). */
+static __m512 bf16_last_pairs(const float *row, size_t k, size_t kc) {
     uint32_t pairs[PACK_BLOCK] = {0};
-    for (size_t s = 0; k + 2 * s < kc; s++)
-        pairs[s] = gemm_bf16_round(row[k + 2 * s]) |
-                   (k + 2 * s + 1 < kc ? (uint32_t)gemm_bf16_round(row[k + 2 * s + 1]) << 16 : 0);
+    for (size_t i = 0; k + 2 * i < kc; i++)
+        pairs[i] = gemm_bf16_round(row[k + 2 * i]) |
+                   (k + 2 * i + 1 < kc ? (uint32_t)gemm_bf16_round(row[k + 2 * i + 1]) << 16 : 0);
     return _mm512_loadu_ps(pairs);
 }
 
-/* gemm_kernel.pack_rows in bf16 pairs (one 32-bit element each), widths up to 16, through cpu_pack_avx512.h's
- * transpose. */
+/* pack_load for bf16: the row's bf16 pairs [s, s + 16) (values 2s ..), rounded to nearest even; pairs past kc are
+ * zeros, and so is the partner of an odd kc's last value. */
+static inline __m512 bf16_pairs(const float *row, size_t s, size_t kc) {
+    const size_t k = 2 * s;
+    if (k + 2 * PACK_BLOCK > kc) return bf16_last_pairs(row, k, kc);
+    return (__m512)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + k + PACK_BLOCK), _mm512_loadu_ps(row + k));
+}
+
+/* gemm_kernel.pack_rows in bf16 pairs (one 32-bit element each), widths up to 16: the bf16 products pack only their
+ * 12-row panels. */
 static void pack_rows(const float *src, size_t n, size_t ld, size_t k0, size_t kc, size_t width, size_t panel_stride,
                       void *dst) {
-    float *pairs = dst; /* the pairs' bits, moved as 32-bit elements */
-    const size_t steps = (kc + 1) / 2;
-    for (size_t p0 = 0; p0 < n; p0 += width, pairs += panel_stride / 2) {
-        const size_t rows = n - p0 < width ? n - p0 : width;
-        for (size_t s = 0; s < steps; s += PACK_BLOCK) {
-            __m512 v[PACK_BLOCK];
-#pragma GCC unroll 16
-            for (size_t r = 0; r < PACK_BLOCK; r++)
-                v[r] = r < rows ? bf16_pairs(src + (p0 + r) * ld + k0, 2 * s, kc) : _mm512_setzero_ps();
-            pack_block_store(v, steps - s < PACK_BLOCK ? steps - s : PACK_BLOCK, width, pairs + s * width);
-        }
-    }
+    pack_panels(src, n, ld, k0, kc, (kc + 1) / 2, width, panel_stride / 2, dst, bf16_pairs);
 }
 
 const gemm_kernel cpu_gemm_bf16_avx512 = {.mr = TILE_MR, .nr = 2 * GEMM_NR, .kc = 256, .k_step = 2, .bytes = 2,

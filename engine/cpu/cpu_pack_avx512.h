@@ -48,4 +48,22 @@ static inline void pack_block_store(__m512 v[PACK_BLOCK], size_t steps, size_t w
         if (j < steps) _mm512_mask_storeu_ps(dst + j * width, row_mask, v[j]);
 }
 
+/* Row `row`'s 32-bit elements [s, s + PACK_BLOCK) of a pack of kc source values (zeros past the last one). */
+typedef __m512 (*pack_load)(const float *row, size_t s, size_t kc);
+
+/* gemm_kernel.pack_rows for widths up to 16, of `steps` 32-bit elements per row made by load from the kc values at
+ * column k0 (fp32: one value each; bf16: a pair): panels of width rows, panel_words 32-bit elements apart. */
+static inline void pack_panels(const float *src, size_t n, size_t ld, size_t k0, size_t kc, size_t steps, size_t width,
+                               size_t panel_words, float *dst, pack_load load) {
+    for (size_t p0 = 0; p0 < n; p0 += width, dst += panel_words) {
+        const size_t rows = n - p0 < width ? n - p0 : width;
+        for (size_t s = 0; s < steps; s += PACK_BLOCK) {
+            __m512 v[PACK_BLOCK];
+#pragma GCC unroll 16
+            for (size_t r = 0; r < PACK_BLOCK; r++) v[r] = r < rows ? load(src + (p0 + r) * ld + k0, s, kc) : _mm512_setzero_ps();
+            pack_block_store(v, steps - s < PACK_BLOCK ? steps - s : PACK_BLOCK, width, dst + s * width);
+        }
+    }
+}
+
 #endif
