@@ -15,6 +15,7 @@
 #include "input/json_scan.h"
 #include "model/model.h"
 #include "common/util.h"
+#include "common/whole_file.h"
 
 /* weights/published.json, built in (the Makefile rebuilds this file's object when the JSON changes). */
 __asm__(".section .rodata\n"
@@ -158,20 +159,6 @@ static int parse_reference(const char *json_text, size_t len, const char *label,
         snprintf(why, sizeof why, "%s", err);
         ERR(err, err_len, "%s: %s", label, why);
     }
-    return rc;
-}
-
-/* Returns 0, or the failure's class with err set. */
-static int read_whole(const char *path, byte_buf *out, char *err, size_t err_len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return FAIL_AS(USEREC_ERR_IO, SYS_ERR(err, err_len, path, "open"));
-    char chunk[65536];
-    size_t got;
-    int rc = 0;
-    while (!rc && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (byte_buf_append(out, chunk, got, err, err_len)) rc = USEREC_ERR_NOMEM;
-    if (!rc && ferror(f)) rc = FAIL_AS(USEREC_ERR_IO, SYS_ERR(err, err_len, path, "read"));
-    fclose(f);
     return rc;
 }
 
@@ -365,14 +352,14 @@ int cmd_verify(int argc, char **argv) {
     reference ref = {0};
     byte_buf file = {0};
     const char *label = ref_path ? ref_path : "the built-in published figures";
-    int rc = ref_path ? read_whole(ref_path, &file, err, sizeof err) : 0;
+    int rc = ref_path ? whole_file_read(ref_path, &file, err, sizeof err) : 0;
     if (!rc) rc = ref_path ? parse_reference((const char *)file.data, file.len, label, &ref, err, sizeof err)
                            : parse_reference(userec_published_json, strlen(userec_published_json), label, &ref, err,
                                              sizeof err);
     free(file.data);
     if (rc) {
         reference_free(&ref);
-        /* read_whole classes its failures; parse_reference's (-1) are a malformed reference */
+        /* whole_file_read classes its failures; parse_reference's (-1) are a malformed reference */
         return cli_failed("verify", rc < 0 ? USEREC_ERR_FORMAT : rc, "%s", err);
     }
     userec_error uerr;

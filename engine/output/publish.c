@@ -1,7 +1,6 @@
 /* publish.c: several outputs made visible together (publish.h). */
 #include "output/publish.h"
 
-#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/random.h>
 #include <time.h>
@@ -11,6 +10,7 @@
 #include "common/grow.h"
 #include "common/json_string.h"
 #include "common/util.h"
+#include "common/whole_file.h"
 #include "input/json_scan.h"
 #include "output/temp_files.h"
 
@@ -107,22 +107,9 @@ int publish_commit(publish_set *p, run_facts *manifest, char *err, size_t err_le
 
 int publish_manifest_read(const char *path, publish_manifest *m, char *err, size_t err_len) {
     *m = (publish_manifest){.files_at = SIZE_MAX};
-    const int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return errno == ENOENT ? 1 : FAIL_AS(USEREC_ERR_IO, SYS_ERR(err, err_len, path, "open"));
     byte_buf text = {0};
-    int rc = 0;
-    for (;;) {
-        if (GROW(text.data, text.cap, text.len + 4096)) {
-            rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "%s: out of memory", path));
-            break;
-        }
-        const ssize_t got = read(fd, text.data + text.len, text.cap - text.len);
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0) rc = FAIL_AS(USEREC_ERR_IO, SYS_ERR(err, err_len, path, "read"));
-        if (got <= 0) break;
-        text.len += (size_t)got;
-    }
-    close(fd);
+    int rc = whole_file_read(path, &text, err, err_len);
+    if (rc == USEREC_ERR_IO && errno == ENOENT) return 1;
     static const char *const keys[] = {"run", "files"};
     size_t at[2];
     byte_buf scratch = {0}, run = {0};

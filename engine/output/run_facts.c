@@ -5,6 +5,7 @@
 #include "common/error.h"
 #include "common/grow.h"
 #include "common/json_string.h"
+#include "common/whole_file.h"
 #include "common/util.h"
 #include "input/json_scan.h"
 #include "output/run_facts.h"
@@ -83,16 +84,9 @@ int run_facts_commit(run_facts *rf, char *err, size_t err_len) {
 int run_facts_read(const char *path, const char *const *keys, size_t n_keys, char **values, char *err,
                    size_t err_len) {
     for (size_t k = 0; k < n_keys; k++) values[k] = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return FAIL_AS(USEREC_ERR_IO, SYS_ERR(err, err_len, path, "open"));
     byte_buf text = {0}, scratch = {0}, value = {0};
-    char chunk[4096], why[160];
-    size_t got;
-    int rc = 0;
-    while (!rc && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (byte_buf_append(&text, chunk, got, err, err_len)) rc = USEREC_ERR_NOMEM;
-    if (!rc && ferror(f)) rc = FAIL_AS(USEREC_ERR_IO, SYS_ERR(err, err_len, path, "read"));
-    fclose(f);
+    char why[160];
+    int rc = whole_file_read(path, &text, err, err_len);
     size_t *at = malloc((n_keys ? n_keys : 1) * sizeof *at);
     if (!rc && !at) rc = FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "%s: out of memory", path));
     if (!rc && json_scan_object(text.data, text.len, keys, n_keys, at, &scratch, why, sizeof why))
