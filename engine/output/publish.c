@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/grow.h"
 #include "common/json_string.h"
@@ -29,10 +30,8 @@ void publish_abort(publish_set *p, run_facts *manifest) {
 static void new_run_id(char out[64]) {
     uint32_t r = 0;
     if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r) r = (uint32_t)getpid() ^ (uint32_t)clock();
-    const time_t now = time(NULL);
-    struct tm utc;
-    char when[32];
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &utc));
+    char when[UTC_TIMESTAMP_LEN];
+    utc_timestamp(when);
     snprintf(out, 64, "%s-%08x", when, r);
 }
 

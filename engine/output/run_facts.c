@@ -1,7 +1,7 @@
 /* run_facts.c: the JSON record of how an output was made (run_facts.h). */
 #include <stdlib.h>
-#include <time.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/grow.h"
 #include "common/json_string.h"
@@ -29,10 +29,8 @@ static void key(run_facts *rf, const char *name) {
 int run_facts_open(run_facts *rf, const char *path, const char *command, char *err, size_t err_len) {
     *rf = (run_facts){0};
     if (atomic_open(&rf->file, path, err, err_len)) return -1;
-    char created[32];
-    const time_t now = time(NULL);
-    struct tm utc;
-    strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &utc));
+    char created[UTC_TIMESTAMP_LEN];
+    utc_timestamp(created);
     run_facts_string(rf, "command", command);
     run_facts_string(rf, "userec", userec_version());
     run_facts_string(rf, "created", created);

@@ -71,11 +71,9 @@ static int take_lock(store *s, double wait_seconds, char *err, size_t err_len) {
         nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
     }
     if (!rc) { /* ours: say who holds it, for the next one */
-        char host[256] = "?", when[32], text[400];
+        char host[256] = "?", when[UTC_TIMESTAMP_LEN], text[400];
         gethostname(host, sizeof host - 1);
-        const time_t now = time(NULL);
-        struct tm utc;
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &utc));
+        utc_timestamp(when);
         const int n = snprintf(text, sizeof text, "pid %ld on %s since %s\n", (long)getpid(), host, when);
         if (ftruncate(s->lock_fd, 0) || pwrite(s->lock_fd, text, (size_t)n, 0) != n)
             rc = FAIL_AS(FAIL_OUTPUT, SYS_ERR(err, err_len, path, "write"));
