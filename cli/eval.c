@@ -226,10 +226,9 @@ static double dot(const float *a, const float *b, size_t n) {
 static int run_matching(eval_run *run, const char *name, const char *dir, const char *left, const char *left_text,
                         const char *right, const char *right_text, const char *mapping, const char *map_left,
                         const char *map_right, char *err, size_t err_len) {
-    char *lp = NULL, *rp = NULL, *mp = NULL;
-    if (asprintf(&lp, "%s/%s", dir, left) < 0 || asprintf(&rp, "%s/%s", dir, right) < 0 ||
-        asprintf(&mp, "%s/%s", dir, mapping) < 0)
-        return free(lp), free(rp), FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
+    char *lp = path_join(dir, left), *rp = path_join(dir, right), *mp = path_join(dir, mapping);
+    if (!lp || !rp || !mp)
+        return free(lp), free(rp), free(mp), FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
     eval_matching m;
     float *lv = NULL, *rv = NULL, *score = NULL, *qv = NULL;
     int32_t *index = NULL;
@@ -381,9 +380,9 @@ static int run_movies(eval_run *run, const char *dir, const char *tmdb, char *er
 
 /* path under --data, or NULL when it is not there (the dataset is then listed as not found). */
 static char *under_data(eval_run *run, const char *rel) {
-    char *path = NULL;
+    char *path = path_join(run->opt->data, rel);
     struct stat st;
-    if (asprintf(&path, "%s/%s", run->opt->data, rel) < 0) return NULL;
+    if (!path) return NULL;
     if (!stat(path, &st)) return path;
     free(path);
     if (!GROW(run->skipped, run->skipped_cap, run->n_skipped + 1)) run->skipped[run->n_skipped++] = strdup(rel);

@@ -1,4 +1,4 @@
-/* util.h: error reporting and little-endian reads shared by the engine's files. */
+/* util.h: error reporting, path pieces and little-endian reads shared by the engine's files. */
 #ifndef USEREC_UTIL_H
 #define USEREC_UTIL_H
 
@@ -29,6 +29,12 @@ static inline const char *path_base_name(const char *path) {
 static inline int path_same_directory(const char *a, const char *b) {
     const size_t da = (size_t)(path_base_name(a) - a), db = (size_t)(path_base_name(b) - b);
     return da == db && !memcmp(a, b, da);
+}
+
+/* dir/name, malloc'd; NULL when memory ran out. */
+static inline char *path_join(const char *dir, const char *name) {
+    char *path;
+    return asprintf(&path, "%s/%s", dir, name) < 0 ? NULL : path;
 }
 
 static inline uint32_t rd_u32(const uint8_t *p) {

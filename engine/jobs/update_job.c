@@ -90,11 +90,6 @@ static void old_free(old_generation *o) {
     *o = (old_generation){0};
 }
 
-static char *join(const char *dir, const char *name) {
-    char *p;
-    return asprintf(&p, "%s/%s", dir, name) < 0 ? NULL : p;
-}
-
 /* Reads the live generation's manifest facts and ids, and when its vectors can be reused (reuse, and the same
  * fingerprint) its state and vectors. */
 static int old_load(store *st, const char *fingerprint_hex, size_t dim, int reuse, old_generation *o, char *err,
@@ -102,8 +97,8 @@ static int old_load(store *st, const char *fingerprint_hex, size_t dim, int reus
     *o = (old_generation){0};
     if (!(o->dir = store_generation_path(st, st->current)))
         return FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
-    char *manifest = join(o->dir, "manifest.json"), *state = join(o->dir, "state.bin");
-    char *vectors = join(o->dir, "vectors.npy"), *ids = join(o->dir, "vectors.ids");
+    char *manifest = path_join(o->dir, "manifest.json"), *state = path_join(o->dir, "state.bin");
+    char *vectors = path_join(o->dir, "vectors.npy"), *ids = path_join(o->dir, "vectors.ids");
     int rc = manifest && state && vectors && ids ? 0 : FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
     if (!rc) rc = run_facts_read(manifest, fact_keys, 4, o->facts, err, err_len);
     o->vectors_usable = !rc && reuse && o->facts[F_FINGERPRINT] && !strcmp(o->facts[F_FINGERPRINT], fingerprint_hex);

@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/fault.h"
+#include "common/grow.h"
 #include "common/util.h"
 #include "output/temp_files.h"
 
@@ -25,6 +26,9 @@ static const char *const generation_files[] = {"vectors.npy",   "vectors.ids",  
                                                "rejects.tsv",   "changes.jsonl", "state.bin",   "manifest.json"};
 #define N_GENERATION_FILES (sizeof generation_files / sizeof *generation_files)
 static int file_slot[N_GENERATION_FILES] = {-1, -1, -1, -1, -1, -1, -1, -1};
+
+/* The directory name of generation n: "gen-000042". */
+static void generation_name(uint64_t n, char out[32]) { snprintf(out, 32, GEN_PREFIX "%06llu", (unsigned long long)n); }
 
 /* "gen-000042" -> 42; 0 when name is not a complete generation's. */
 static uint64_t generation_number(const char *name) {
@@ -44,8 +48,8 @@ static void holder_of(int fd, char *out, size_t out_len) {
 }
 
 static int take_lock(store *s, double wait_seconds, char *err, size_t err_len) {
-    char *path;
-    if (asprintf(&path, "%s/lock", s->dir) < 0) return FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
+    char *path = path_join(s->dir, "lock");
+    if (!path) return FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
     s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
     if (s->lock_fd < 0) {
         const int rc = FAIL_AS(FAIL_OUTPUT, SYS_ERR(err, err_len, path, "open"));
@@ -84,8 +88,8 @@ static int take_lock(store *s, double wait_seconds, char *err, size_t err_len) {
 
 /* The generation `current` links to, or 0 when there is no link. */
 static int read_current(store *s, char *err, size_t err_len) {
-    char *path, target[256];
-    if (asprintf(&path, "%s/current", s->dir) < 0) return FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
+    char *path = path_join(s->dir, "current"), target[256];
+    if (!path) return FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
     const ssize_t n = readlink(path, target, sizeof target - 1);
     int rc = 0;
     s->current = 0;
@@ -151,14 +155,12 @@ size_t store_clean(store *s) {
 }
 
 char *store_generation_path(const store *s, uint64_t n) {
-    char *path;
-    return asprintf(&path, "%s/" GEN_PREFIX "%06llu", s->dir, (unsigned long long)n) < 0 ? NULL : path;
+    char name[32];
+    generation_name(n, name);
+    return path_join(s->dir, name);
 }
 
-char *store_building_file(const store *s, const char *name) {
-    char *path;
-    return asprintf(&path, "%s/%s", s->building, name) < 0 ? NULL : path;
-}
+char *store_building_file(const store *s, const char *name) { return path_join(s->building, name); }
 
 static void forget_building(store *s) {
     temp_forget(s->building_slot);
@@ -214,17 +216,13 @@ static void prune(store *s, unsigned keep) {
     for (struct dirent *e; (e = readdir(d));) {
         const uint64_t g = generation_number(e->d_name);
         if (!g || g >= s->current) continue;
-        if (n == cap) {
-            uint64_t *grown = realloc(older, (cap = cap ? 2 * cap : 16) * sizeof *grown);
-            if (!grown) break;
-            older = grown;
-        }
+        if (GROW(older, cap, n + 1)) break;
         older[n++] = g;
     }
     qsort(older, n, sizeof *older, newest_first);
     for (size_t i = keep; i < n; i++) {
         char name[32];
-        snprintf(name, sizeof name, GEN_PREFIX "%06llu", (unsigned long long)older[i]);
+        generation_name(older[i], name);
         remove_tree(dirfd(d), name);
     }
     free(older);
@@ -233,9 +231,9 @@ static void prune(store *s, unsigned keep) {
 
 int store_commit(store *s, unsigned keep, char *err, size_t err_len) {
     const uint64_t next = s->current + 1;
-    char *final = store_generation_path(s, next), *link_tmp = NULL, *link = NULL, target[32];
-    snprintf(target, sizeof target, GEN_PREFIX "%06llu", (unsigned long long)next);
-    int rc = final && asprintf(&link, "%s/current", s->dir) >= 0 &&
+    char *final = store_generation_path(s, next), *link_tmp = NULL, *link = path_join(s->dir, "current"), target[32];
+    generation_name(next, target);
+    int rc = final && link &&
                      asprintf(&link_tmp, "%s/current%s%ld", s->dir, TEMP_MARK, (long)getpid()) >= 0
                  ? 0
                  : FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
