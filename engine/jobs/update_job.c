@@ -124,20 +124,27 @@ static int old_load(store *st, const char *fingerprint_hex, size_t dim, int reus
     return rc;
 }
 
+/* SHA-256 (as hex) and size of the regular file at path. */
+static int file_digest(const char *path, char hex[2 * SHA256_BYTES + 1], uint64_t *size, char *err, size_t err_len) {
+    struct stat st;
+    int why;
+    const int fd = open_regular_file(path, &st, &why, err, err_len);
+    if (fd < 0) return USEREC_ERR_IO;
+    uint8_t d[SHA256_BYTES];
+    const int failed = sha256_fd(fd, d, size);
+    close(fd);
+    if (failed) return FAIL_AS(USEREC_ERR_IO, SYS_ERR(err, err_len, path, "read"));
+    sha256_hex(d, SHA256_BYTES, hex);
+    return 0;
+}
+
 /* The vector fingerprint, as text for the manifest and as the SHA-256 rows are hashed under. */
 static int fingerprint(const update_job *job, const userec_encoder *enc, char *text, size_t text_len,
                        uint8_t digest[SHA256_BYTES], char *err, size_t err_len) {
-    struct stat st;
-    int why;
-    const int fd = open_regular_file(job->model_path, &st, &why, err, err_len);
-    if (fd < 0) return USEREC_ERR_IO;
-    uint8_t model[SHA256_BYTES];
-    uint64_t size;
-    const int failed = sha256_fd(fd, model, &size);
-    close(fd);
-    if (failed) return FAIL_AS(USEREC_ERR_IO, SYS_ERR(err, err_len, job->model_path, "read"));
     char hex[2 * SHA256_BYTES + 1];
-    sha256_hex(model, SHA256_BYTES, hex);
+    uint64_t size;
+    const int rc = file_digest(job->model_path, hex, &size, err, err_len);
+    if (rc) return rc;
     snprintf(text, text_len, "model_sha256=%s tokenizer=%s strict=%d encoder=%s", hex,
              job->embed.tok ? tokenizer_kind_name(tokenizer_kind(job->embed.tok)) : "none (token ids)", job->embed.strict,
              userec_encoder_name(enc));
@@ -158,17 +165,7 @@ static void options_text(const update_job *job, char *out, size_t len) {
 static int input_digest(const char *path, char hex[2 * SHA256_BYTES + 1], uint64_t *size, char *err, size_t err_len) {
     hex[0] = 0;
     *size = 0;
-    if (!strcmp(path, "-")) return 0;
-    struct stat st;
-    int why;
-    const int fd = open_regular_file(path, &st, &why, err, err_len);
-    if (fd < 0) return USEREC_ERR_IO;
-    uint8_t d[SHA256_BYTES];
-    const int failed = sha256_fd(fd, d, size);
-    close(fd);
-    if (failed) return FAIL_AS(USEREC_ERR_IO, SYS_ERR(err, err_len, path, "read"));
-    sha256_hex(d, SHA256_BYTES, hex);
-    return 0;
+    return strcmp(path, "-") ? file_digest(path, hex, size, err, err_len) : 0;
 }
 
 /* Whether item r's written list (its first `want` entries) differs from its old one (ids and scores). */
