@@ -1,5 +1,5 @@
-/* topk_cpu.c: exact cosine top-k on the CPU. Queries and items are cut into blocks of TILE rows; each task
- * scores one query block against one item block into a per-thread TILE x TILE tile (engine/topk_tile.c:
+/* topk_cpu.c: exact cosine top-k on the CPU. Queries and items are cut into blocks of TOPK_TILE rows; each task
+ * scores one query block against one item block into a per-thread TOPK_TILE x TOPK_TILE tile (engine/topk_tile.c:
  * position-independent fp32 sums, so duplicates tie exactly), then feeds the tile to bounded per-query heaps.
  * OpenMP runs the tasks in parallel; a lock per query block serialises its heap updates. All-pairs (queries ==
  * items) scores only the tiles on and above the diagonal: score(i, j) == score(j, i) bit for bit, so one
@@ -14,9 +14,6 @@
 #include "topk/topk_tile.h"
 #include "common/util.h"
 
-/* 512 x 512 scores (1 MiB) per task: 268 MFLOP of arithmetic against 262144 cheap threshold tests, and
- * tasks small enough that the threads finish together (measured faster than 1024 on the 2-core machine). */
-#define TILE 512
 
 /* The filters of userec_topk_options: whether item may be query q's neighbour with score s. Tested only for a
  * candidate that beats its heap's threshold, so a heap holds the best candidates that pass, and a search
@@ -65,20 +62,19 @@ static void select_columns(const float *tile, size_t ld, size_t rows, size_t col
 int topk_cpu_search(const cpu_kernels *kernels, const float *queries, size_t n_queries, const float *items,
                     size_t n_items, size_t dim, const userec_topk_options *opt, int32_t *index, float *score, char *err,
                     size_t err_len) {
-    const size_t k = opt->k, q_blocks = (n_queries + TILE - 1) / TILE, i_blocks = (n_items + TILE - 1) / TILE;
-    /* Symmetry needs the same rows on both sides and the same blocking (TILE) of both. */
+    const size_t k = opt->k, q_blocks = (n_queries + TOPK_TILE - 1) / TOPK_TILE;
+    const size_t i_blocks = (n_items + TOPK_TILE - 1) / TOPK_TILE;
+    /* Symmetry needs the same rows on both sides and the same blocking (TOPK_TILE) of both. */
     const int symmetric = queries == items && n_queries == n_items && !opt->query_offset;
     const int threads = omp_get_max_threads();
     heap *heaps = malloc(n_queries * sizeof *heaps);
     omp_lock_t *locks = malloc(q_blocks * sizeof *locks);
-    topk_tile *tiles = calloc((size_t)threads, sizeof *tiles);
-    float *thresholds = malloc((size_t)threads * TILE * sizeof *thresholds);
-    int failed = !heaps || !locks || !tiles || !thresholds;
-    for (int t = 0; t < threads && !failed; t++) failed = topk_tile_init(&tiles[t], kernels, TILE, TILE, dim);
-    if (failed) {
-        for (int t = 0; tiles && t < threads; t++) topk_tile_free(&tiles[t]);
-        free(heaps), free(locks), free(tiles), free(thresholds);
-        return ERR(err, err_len, "top-k: out of memory for %d score tiles of %d x %d", threads, TILE, TILE);
+    topk_tile *tiles = topk_tiles_new(kernels, threads, dim);
+    float *thresholds = malloc((size_t)threads * TOPK_TILE * sizeof *thresholds);
+    if (!heaps || !locks || !tiles || !thresholds) {
+        topk_tiles_free(tiles, threads);
+        free(heaps), free(locks), free(thresholds);
+        return ERR(err, err_len, "top-k: out of memory for %d score tiles of %d x %d", threads, TOPK_TILE, TOPK_TILE);
     }
     for (size_t q = 0; q < n_queries; q++) heaps[q] = (heap){.score = score + q * k, .index = index + q * k, .k = k};
     for (size_t b = 0; b < q_blocks; b++) omp_init_lock(&locks[b]);
@@ -88,14 +84,14 @@ int topk_cpu_search(const cpu_kernels *kernels, const float *queries, size_t n_q
 #pragma omp parallel num_threads(threads)
     {
         topk_tile *tile = &tiles[omp_get_thread_num()];
-        float *column_thresholds = thresholds + (size_t)omp_get_thread_num() * TILE;
+        float *column_thresholds = thresholds + (size_t)omp_get_thread_num() * TOPK_TILE;
 #pragma omp for collapse(2) schedule(dynamic)
         for (size_t qb = 0; qb < q_blocks; qb++) {
             for (size_t ib = 0; ib < i_blocks; ib++) {
                 if (symmetric && ib < qb) continue; /* that tile is the transpose of tile (ib, qb) */
-                const size_t q0 = qb * TILE, i0 = ib * TILE;
-                const size_t rows = n_queries - q0 < TILE ? n_queries - q0 : TILE;
-                const size_t cols = n_items - i0 < TILE ? n_items - i0 : TILE;
+                const size_t q0 = qb * TOPK_TILE, i0 = ib * TOPK_TILE;
+                const size_t rows = n_queries - q0 < TOPK_TILE ? n_queries - q0 : TOPK_TILE;
+                const size_t cols = n_items - i0 < TOPK_TILE ? n_items - i0 : TOPK_TILE;
                 topk_tile_score(tile, queries + q0 * dim, rows, items + i0 * dim, cols);
                 omp_set_lock(&locks[qb]);
                 select_rows(tile->scores, tile->ld, rows, cols, q0, i0, opt, heaps);
@@ -117,10 +113,9 @@ int topk_cpu_search(const cpu_kernels *kernels, const float *queries, size_t n_q
 #pragma omp parallel for schedule(static)
     for (size_t q = 0; q < n_queries; q++) heap_finish(&heaps[q]);
     for (size_t b = 0; b < q_blocks; b++) omp_destroy_lock(&locks[b]);
-    for (int t = 0; t < threads; t++) topk_tile_free(&tiles[t]);
+    topk_tiles_free(tiles, threads);
     free(heaps);
     free(locks);
-    free(tiles);
     free(thresholds);
     return 0;
 }

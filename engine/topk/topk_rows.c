@@ -1,6 +1,6 @@
-/* topk_rows.c: some items' top-k against all items, with column feeding (topk_rows.h). Blocks of TILE rows x TILE
- * items are scored by the tile kernel into a per-thread tile; a lock per row block guards the rows' heaps, a lock per
- * item block the columns' lists. */
+/* topk_rows.c: some items' top-k against all items, with column feeding (topk_rows.h). Blocks of TOPK_TILE rows x
+ * TOPK_TILE items are scored by the tile kernel into a per-thread tile; a lock per row block guards the rows' heaps,
+ * a lock per item block the columns' lists. */
 #include "topk/topk_rows.h"
 
 #include <math.h>
@@ -12,7 +12,6 @@
 #include "common/util.h"
 #include "topk/topk_tile.h"
 
-#define TILE 512
 
 typedef struct {
     const int32_t *rows;
@@ -60,18 +59,16 @@ int topk_search_rows(const float *items, size_t n_items, size_t dim, const int32
     /* the kernels userec_topk_search runs: every ISA gives the same scores, so these equal a full search's */
     const cpu_kernels *kernels = cpu_kernels_choose(err, err_len);
     if (!kernels) return USEREC_ERR_DEVICE;
-    const size_t r_blocks = (n_rows + TILE - 1) / TILE, i_blocks = (n_items + TILE - 1) / TILE;
+    const size_t r_blocks = (n_rows + TOPK_TILE - 1) / TOPK_TILE, i_blocks = (n_items + TOPK_TILE - 1) / TOPK_TILE;
     const int threads = omp_get_max_threads();
     heap *heaps = malloc((n_rows ? n_rows : 1) * sizeof *heaps);
     float *packed = malloc((n_rows ? n_rows : 1) * dim * sizeof *packed); /* the rows' vectors, gathered */
     omp_lock_t *row_locks = malloc((r_blocks ? r_blocks : 1) * sizeof *row_locks);
     omp_lock_t *item_locks = malloc((i_blocks ? i_blocks : 1) * sizeof *item_locks);
-    topk_tile *tiles = calloc((size_t)threads, sizeof *tiles);
-    int failed = !heaps || !packed || !row_locks || !item_locks || !tiles;
-    for (int t = 0; t < threads && !failed; t++) failed = topk_tile_init(&tiles[t], kernels, TILE, TILE, dim);
-    if (failed) {
-        for (int t = 0; tiles && t < threads; t++) topk_tile_free(&tiles[t]);
-        free(heaps), free(packed), free(row_locks), free(item_locks), free(tiles);
+    topk_tile *tiles = topk_tiles_new(kernels, threads, dim);
+    if (!heaps || !packed || !row_locks || !item_locks || !tiles) {
+        topk_tiles_free(tiles, threads);
+        free(heaps), free(packed), free(row_locks), free(item_locks);
         return FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "top-k: out of memory for %zu rows of %zu values", n_rows, dim));
     }
     for (size_t r = 0; r < n_rows; r++) {
@@ -87,9 +84,9 @@ int topk_search_rows(const float *items, size_t n_items, size_t dim, const int32
 #pragma omp for collapse(2) schedule(dynamic)
         for (size_t rb = 0; rb < r_blocks; rb++)
             for (size_t ib = 0; ib < i_blocks; ib++) {
-                const size_t r0 = rb * TILE, i0 = ib * TILE;
-                const size_t n = n_rows - r0 < TILE ? n_rows - r0 : TILE;
-                const size_t cols = n_items - i0 < TILE ? n_items - i0 : TILE;
+                const size_t r0 = rb * TOPK_TILE, i0 = ib * TOPK_TILE;
+                const size_t n = n_rows - r0 < TOPK_TILE ? n_rows - r0 : TOPK_TILE;
+                const size_t cols = n_items - i0 < TOPK_TILE ? n_items - i0 : TOPK_TILE;
                 topk_tile_score(tile, packed + r0 * dim, n, items + i0 * dim, cols);
                 omp_set_lock(&row_locks[rb]);
                 select_rows(tile->scores, tile->ld, n, cols, r0, i0, &f);
@@ -105,7 +102,7 @@ int topk_search_rows(const float *items, size_t n_items, size_t dim, const int32
     for (size_t r = 0; r < n_rows; r++) heap_finish(&heaps[r]);
     for (size_t b = 0; b < r_blocks; b++) omp_destroy_lock(&row_locks[b]);
     for (size_t b = 0; b < i_blocks; b++) omp_destroy_lock(&item_locks[b]);
-    for (int t = 0; t < threads; t++) topk_tile_free(&tiles[t]);
-    free(heaps), free(packed), free(row_locks), free(item_locks), free(tiles);
+    topk_tiles_free(tiles, threads);
+    free(heaps), free(packed), free(row_locks), free(item_locks);
     return 0;
 }

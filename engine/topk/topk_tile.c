@@ -28,6 +28,20 @@ void topk_tile_free(topk_tile *t) {
     *t = (topk_tile){0};
 }
 
+topk_tile *topk_tiles_new(const cpu_kernels *k, int threads, size_t dim) {
+    topk_tile *tiles = calloc((size_t)threads, sizeof *tiles);
+    int failed = !tiles;
+    for (int t = 0; t < threads && !failed; t++) failed = topk_tile_init(&tiles[t], k, TOPK_TILE, TOPK_TILE, dim);
+    if (!failed) return tiles;
+    topk_tiles_free(tiles, threads);
+    return NULL;
+}
+
+void topk_tiles_free(topk_tile *tiles, int threads) {
+    for (int t = 0; tiles && t < threads; t++) topk_tile_free(&tiles[t]);
+    free(tiles);
+}
+
 void topk_tile_score(topk_tile *t, const float *queries, size_t rows, const float *items, size_t cols) {
     const gemm_kernel *g = t->kernel;
     const size_t dim = t->dim, ld = t->ld, padded_rows = round_up(rows, g->mr);

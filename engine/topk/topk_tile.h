@@ -20,6 +20,15 @@ typedef struct {
 int topk_tile_init(topk_tile *t, const cpu_kernels *k, size_t max_rows, size_t max_cols, size_t dim);
 void topk_tile_free(topk_tile *t);
 
+/* The CPU searches' tasks: TOPK_TILE x TOPK_TILE scores (1 MiB) each, 268 MFLOP of arithmetic against 262144 cheap
+ * threshold tests, and tasks small enough that the threads finish together (measured faster than 1024 on the
+ * 2-core machine). */
+#define TOPK_TILE 512
+
+/* One TOPK_TILE x TOPK_TILE tile per thread, for threads threads; NULL when memory ran out (nothing is left). */
+topk_tile *topk_tiles_new(const cpu_kernels *k, int threads, size_t dim);
+void topk_tiles_free(topk_tile *tiles, int threads);
+
 /* t->scores[i * t->ld + j] = queries[i] . items[j] for i < rows, j < cols (row-major inputs of t->dim floats). */
 void topk_tile_score(topk_tile *t, const float *queries, size_t rows, const float *items, size_t cols);
 
