@@ -193,16 +193,14 @@ static int check_outputs(const embed_options *opt) {
 }
 
 /* A run that rejected too many rows publishes nothing: its message shows the first rejected rows instead. */
-static int fail_on_rejects(const embed_options *opt, const embed_summary *sum, embed_outputs *out) {
+static int fail_on_rejects(const embed_options *opt, const char *too_many, embed_outputs *out) {
     char first[2048];
     embed_outputs_first_rejects(out, 10, first, sizeof first);
     embed_outputs_discard(out);
-    const double rate = (double)sum->rejected / (double)sum->read;
-    fprintf(stderr, "userec embed: %zu of %zu rows (%.2f%%) were rejected, more than --max-reject-rate %g (%.2f%%): "
-                    "nothing was written, the previous outputs are untouched. The first rejected rows (line, id, "
-                    "reason):\n%s(to list them all without replacing the outputs: the same command with -o elsewhere "
-                    "and --max-reject-rate 1)\n",
-            sum->rejected, sum->read, 100 * rate, opt->max_reject_rate, 100 * opt->max_reject_rate, first);
+    fprintf(stderr, "userec embed: %s (%.2f%%): nothing was written, the previous outputs are untouched. The first "
+                    "rejected rows (line, id, reason):\n%s(to list them all without replacing the outputs: the same "
+                    "command with -o elsewhere and --max-reject-rate 1)\n",
+            too_many, 100 * opt->max_reject_rate, first);
     return EXIT_DATAERR;
 }
 
@@ -239,10 +237,11 @@ int cmd_embed(int argc, char **argv) {
         userec_free(m);
         return cli_failed("embed", rc, "%s (nothing was written)", err);
     }
-    if (sum.read && (double)sum.rejected / (double)sum.read > opt.max_reject_rate) {
+    char too_many[160];
+    if (embed_rejects_over(sum.rejected, sum.read, opt.max_reject_rate, too_many, sizeof too_many)) {
         userec_encoder_close(enc);
         userec_free(m);
-        return fail_on_rejects(&opt, &sum, &out);
+        return fail_on_rejects(&opt, too_many, &out);
     }
     run_facts facts;
     rc = write_facts(&opt, &sum, enc, test_weights, &facts, err, sizeof err);

@@ -326,6 +326,14 @@ int embed_outputs_publish(embed_outputs *o, run_facts *manifest, char *err, size
     return rc;
 }
 
+int embed_rejects_over(size_t rejected, size_t read, double max_rate, char *text, size_t text_len) {
+    const double rate = read ? (double)rejected / (double)read : 0;
+    if (!read || rate <= max_rate) return 0;
+    snprintf(text, text_len, "%zu of %zu rows (%.2f%%) were rejected, more than --max-reject-rate %g", rejected, read,
+             100.0 * rate, max_rate);
+    return 1;
+}
+
 void embed_outputs_first_rejects(const embed_outputs *o, size_t max_lines, char *text, size_t text_len) {
     text[0] = 0;
     if (!o->rejects.fp || fflush(o->rejects.fp)) return;

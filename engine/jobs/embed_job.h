@@ -76,6 +76,11 @@ void embed_outputs_discard(embed_outputs *o);
 /* Up to max_lines of the rejects file's rows (after its header), for a message; "" when there are none. */
 void embed_outputs_first_rejects(const embed_outputs *o, size_t max_lines, char *text, size_t text_len);
 
+/* Whether rejected of read rows is more than --max-reject-rate max_rate allows (never when nothing was read); then
+ * text says so: "R of N rows (P%) were rejected, more than --max-reject-rate M". embed, update and merge judge a
+ * run by it. */
+int embed_rejects_over(size_t rejected, size_t read, double max_rate, char *text, size_t text_len);
+
 /* One row's tokens as embed makes them (update uses the same, so its vectors and rejects are embed's): tok NULL
  * reads space-separated token ids (checked against vocab_rows); else the text is tokenized, keeping at most max_ids
  * ids (the model's max_len + 1: one more tells the encoder the text was clipped). Appends the ids to

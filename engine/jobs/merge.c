@@ -19,8 +19,9 @@
 #include "common/error.h"
 #include "common/id_set.h"
 #include "common/util.h"
-#include "output/publish.h"
+#include "jobs/embed_job.h"
 #include "jobs/shard.h"
+#include "output/publish.h"
 #include "output/atomic_file.h"
 #include "output/npy.h"
 
@@ -501,11 +502,10 @@ int merge_run(const merge_job *job, merge_summary *sum, char *err, size_t err_le
         sum->rejected += (size_t)rejected;
     }
     /* the whole job's share of rejects, judged as one run judges it: over the rate, nothing is written */
-    if (!rc && m.embed && sum->rows && (double)sum->rejected / (double)sum->rows > job->max_reject_rate)
-        rc = FAIL_AS(USEREC_ERR_INPUT, ERR(err, err_len, "%zu of %zu rows (%.2f%%) were rejected, more than "
-                                                         "--max-reject-rate %g: nothing was written (the parts' "
-                                                         "rejects files list them)", sum->rejected, sum->rows,
-                                           100.0 * (double)sum->rejected / (double)sum->rows, job->max_reject_rate));
+    char too_many[160];
+    if (!rc && m.embed && embed_rejects_over(sum->rejected, sum->rows, job->max_reject_rate, too_many, sizeof too_many))
+        rc = FAIL_AS(USEREC_ERR_INPUT, ERR(err, err_len, "%s: nothing was written (the parts' rejects files list them)",
+                                           too_many));
     if (!rc && write_outputs(&m, sum, err, err_len)) rc = FAIL_OUTPUT;
     for (size_t i = 0; i < m.n && m.parts; i++) {
         for (int k = 0; k < N_KEYS; k++) free(m.parts[i].v[k]);

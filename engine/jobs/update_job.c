@@ -301,12 +301,10 @@ int update_job_run(const update_job *job, store *st, userec_encoder *enc, size_t
     sum->read = es.read, sum->items = es.embedded, sum->rejected = es.rejected, sum->duplicates = es.duplicates;
     sum->reused = es.reused, sum->encoded = es.embedded - es.reused;
     sum->read_s = es.wall_s;
-    if (es.read && (double)es.rejected / (double)es.read > job->max_reject_rate) {
+    char too_many[160];
+    if (embed_rejects_over(es.rejected, es.read, job->max_reject_rate, too_many, sizeof too_many)) {
         embed_outputs_first_rejects(&eo, 10, sum->first_rejects, sizeof sum->first_rejects);
-        rc = FAIL_AS(USEREC_ERR_INPUT, ERR(err, err_len, "%zu of %zu rows (%.2f%%) were rejected, more than "
-                                                         "--max-reject-rate %g: no generation was made, the live one "
-                                                         "is untouched", es.rejected, es.read,
-                                           100.0 * (double)es.rejected / (double)es.read, job->max_reject_rate));
+        rc = FAIL_AS(USEREC_ERR_INPUT, ERR(err, err_len, "%s: no generation was made, the live one is untouched", too_many));
         goto done;
     }
     fault_point("embedded");
