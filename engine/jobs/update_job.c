@@ -240,6 +240,23 @@ static int open_file(store *st, const char *name, atomic_file *f, char *err, siz
     return rc;
 }
 
+void update_summary_facts(run_facts *rf, const update_summary *s) {
+    run_facts_count(rf, "rows_read", s->read);
+    run_facts_count(rf, "items", s->items);
+    run_facts_count(rf, "rejected", s->rejected);
+    run_facts_count(rf, "duplicates", s->duplicates);
+    run_facts_count(rf, "added", s->added);
+    run_facts_count(rf, "changed", s->changed);
+    run_facts_count(rf, "removed", s->removed);
+    run_facts_count(rf, "encoded", s->encoded);
+    run_facts_count(rf, "reused", s->reused);
+    run_facts_count(rf, "lists_changed", s->lists_changed);
+    run_facts_count(rf, "lists_searched", s->lists_searched);
+    run_facts_bool(rf, "full_search", s->full_search);
+    run_facts_number(rf, "read_embed_seconds", s->read_s);
+    run_facts_number(rf, "search_seconds", s->search_s);
+}
+
 int update_job_run(const update_job *job, store *st, userec_encoder *enc, size_t dim, uint32_t vocab_rows,
                    update_summary *sum, char *err, size_t err_len) {
     const double t_start = now_seconds();
@@ -374,20 +391,7 @@ int update_job_run(const update_job *job, store *st, userec_encoder *enc, size_t
     run_facts_string(mf, "fingerprint", fp_hex);
     run_facts_string(mf, "options", options);
     run_facts_count(mf, "k", job->k);
-    run_facts_count(mf, "rows_read", sum->read);
-    run_facts_count(mf, "items", sum->items);
-    run_facts_count(mf, "rejected", sum->rejected);
-    run_facts_count(mf, "duplicates", sum->duplicates);
-    run_facts_count(mf, "added", sum->added);
-    run_facts_count(mf, "changed", sum->changed);
-    run_facts_count(mf, "removed", sum->removed);
-    run_facts_count(mf, "encoded", sum->encoded);
-    run_facts_count(mf, "reused", sum->reused);
-    run_facts_count(mf, "lists_changed", sum->lists_changed);
-    run_facts_count(mf, "lists_searched", sum->lists_searched);
-    run_facts_bool(mf, "full_search", sum->full_search);
-    run_facts_number(mf, "read_embed_seconds", sum->read_s);
-    run_facts_number(mf, "search_seconds", sum->search_s);
+    update_summary_facts(mf, sum);
     fault_point("written");
     publish_set set = {0};
     publish_add(&set, &eo.npy.file);

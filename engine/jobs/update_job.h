@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "jobs/embed_job.h"
+#include "output/run_facts.h"
 #include "store/store.h"
 #include "userec.h"
 
@@ -45,5 +46,8 @@ typedef struct {
  * max_reject_rate of its rows fails with USEREC_ERR_INPUT. */
 int update_job_run(const update_job *job, store *st, userec_encoder *enc, size_t dim, uint32_t vocab_rows,
                    update_summary *sum, char *err, size_t err_len);
+
+/* The summary's counts and times that a generation's manifest and --status-file both record. */
+void update_summary_facts(run_facts *rf, const update_summary *s);
 
 #endif
