@@ -34,7 +34,7 @@ static void release(atomic_file *af) {
 int atomic_finish(atomic_file *af, char *err, size_t err_len) {
     if (fflush(af->fp) || ferror(af->fp)) return FAIL_AS(FAIL_OUTPUT, SYS_ERR(err, err_len, af->tmp_path, "write"));
     if (fsync(fileno(af->fp))) return FAIL_AS(FAIL_OUTPUT, SYS_ERR(err, err_len, af->tmp_path, "fsync"));
-    /* mkstemp made it 0600; give it the mode a plain fopen would have */
+    /* temp_create made it 0600; give it the mode a plain fopen would have */
     const mode_t mask = umask(0);
     umask(mask);
     if (fchmod(fileno(af->fp), 0666 & ~mask)) return FAIL_AS(FAIL_OUTPUT, SYS_ERR(err, err_len, af->tmp_path, "chmod"));

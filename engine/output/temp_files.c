@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -80,25 +81,67 @@ static void split_path(const char *path, char *dir, size_t dir_len, const char *
     }
 }
 
-int temp_create(const char *path, char **tmp_path, int *slot, char *err, size_t err_len) {
+/* Six characters of [A-Za-z0-9] for a temp name, as mkstemp's. */
+static void random_suffix(char out[7]) {
+    static const char letters[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    static atomic_uint counter;
+    unsigned char r[6];
+    if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) { /* no entropy yet: the clock and a counter */
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        const uint64_t x = (uint64_t)t.tv_nsec * 0x9e3779b97f4a7c15ULL ^ atomic_fetch_add(&counter, 1);
+        for (int i = 0; i < 6; i++) r[i] = (unsigned char)(x >> (8 * i));
+    }
+    for (int i = 0; i < 6; i++) out[i] = letters[r[i] % (sizeof letters - 1)];
+    out[6] = 0;
+}
+
+/* The temp file (or directory) of path, registered *before* it exists: a signal at any moment then finds every temp
+ * path on disk in the registry (mkstemp's creating first left a window in which a SIGTERM left the file behind).
+ * Returns the descriptor of the file, 0 for a directory, or -1 with err set. */
+static int create_registered(const char *path, int is_dir, char **tmp_path, int *slot, char *err, size_t err_len) {
     *tmp_path = NULL;
     *slot = -1;
-    if (asprintf(tmp_path, "%s%s%ld-XXXXXX", path, TEMP_MARK, (long)getpid()) < 0) {
-        *tmp_path = NULL;
-        return ERR(err, err_len, "%s: out of memory", path);
-    }
-    const int fd = mkostemp(*tmp_path, O_CLOEXEC);
-    if (fd < 0) {
-        SYS_ERR(err, err_len, *tmp_path, "creating the temporary output");
+    for (int attempt = 0; attempt < 100; attempt++) {
+        char suffix[7];
+        random_suffix(suffix);
+        if (asprintf(tmp_path, "%s%s%ld-%s", path, TEMP_MARK, (long)getpid(), suffix) < 0) {
+            *tmp_path = NULL;
+            return ERR(err, err_len, "%s: out of memory", path);
+        }
+        *slot = temp_register(*tmp_path, is_dir);
+        if (atomic_load(&dying)) break; /* the handler may have read the registry already: create nothing */
+        const int fd = is_dir ? mkdir(*tmp_path, 0700) : open(*tmp_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) return fd;
+        const int why = errno;
+        temp_forget(*slot);
+        *slot = -1;
+        if (why != EEXIST) {
+            errno = why;
+            SYS_ERR(err, err_len, *tmp_path, is_dir ? "creating the temporary directory" : "creating the temporary output");
+            free(*tmp_path);
+            *tmp_path = NULL;
+            return -1;
+        }
         free(*tmp_path);
         *tmp_path = NULL;
-        return -1;
     }
-    *slot = temp_register(*tmp_path, 0);
+    if (*tmp_path) temp_forget(*slot), free(*tmp_path);
+    *tmp_path = NULL;
+    *slot = -1;
+    return ERR(err, err_len, "%s: no temporary name could be made beside it", path);
+}
+
+int temp_create(const char *path, char **tmp_path, int *slot, char *err, size_t err_len) {
+    const int fd = create_registered(path, 0, tmp_path, slot, err, err_len);
     /* the lock tells a sweeping run that this file is in use; flock cannot fail on a new file but for EINTR */
-    while (flock(fd, LOCK_EX | LOCK_NB) && errno == EINTR) {
+    while (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) && errno == EINTR) {
     }
     return fd;
+}
+
+int temp_create_dir(const char *path, char **tmp_path, int *slot, char *err, size_t err_len) {
+    return create_registered(path, 1, tmp_path, slot, err, err_len) < 0 ? -1 : 0;
 }
 
 /* Whether the temp file `name` in dir is stale: nobody holds its lock, and its writer is gone or it is old. */

@@ -19,6 +19,9 @@
 /* Creates and opens a temp file beside path, locked and registered. Returns the descriptor, and the temp file's
  * name in *tmp_path (malloc'd) and its registry slot in *slot; or -1 with err set (FAIL_OUTPUT's message). */
 int temp_create(const char *path, char **tmp_path, int *slot, char *err, size_t err_len);
+/* The same for a temp directory beside path (mode 0700, no lock). Returns 0, or -1 with err set. Both register the
+ * name before creating it, so a signal never leaves one behind that the registry does not list. */
+int temp_create_dir(const char *path, char **tmp_path, int *slot, char *err, size_t err_len);
 
 /* Registers a path for removal on a signal (a directory when is_dir: rmdir, after every registered file, so the
  * files in it must be registered too). Returns the slot, or -1 when the registry is full (the path is then not

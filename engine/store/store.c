@@ -170,19 +170,10 @@ static void forget_building(store *s) {
 
 int store_begin(store *s, char *err, size_t err_len) {
     char *final = store_generation_path(s, s->current + 1);
-    if (!final || asprintf(&s->building, "%s%s%ld-XXXXXX", final, TEMP_MARK, (long)getpid()) < 0) {
-        free(final);
-        s->building = NULL;
-        return FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
-    }
+    if (!final) return FAIL_AS(USEREC_ERR_NOMEM, ERR(err, err_len, "out of memory"));
+    const int failed = temp_create_dir(final, &s->building, &s->building_slot, err, err_len);
     free(final);
-    if (!mkdtemp(s->building)) {
-        const int rc = FAIL_AS(FAIL_OUTPUT, SYS_ERR(err, err_len, s->building, "creating the generation's directory"));
-        free(s->building);
-        s->building = NULL;
-        return rc;
-    }
-    s->building_slot = temp_register(s->building, 1);
+    if (failed) return FAIL_OUTPUT;
     for (size_t i = 0; i < N_GENERATION_FILES; i++) {
         char *path = store_building_file(s, generation_files[i]);
         if (path) file_slot[i] = temp_register(path, 0);
