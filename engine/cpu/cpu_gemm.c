@@ -10,11 +10,16 @@
 #include <string.h>
 
 void gemm_pack_cols(const float *src, size_t k, size_t ld, size_t n, float *dst) {
-    for (size_t c0 = 0; c0 < n; c0 += GEMM_NR, dst += k * GEMM_NR) {
-        const size_t cols = n - c0 < GEMM_NR ? n - c0 : GEMM_NR;
-        for (size_t r = 0; r < k; r++) {
-            memcpy(dst + r * GEMM_NR, src + r * ld + c0, cols * sizeof *dst);
-            memset(dst + r * GEMM_NR + cols, 0, (GEMM_NR - cols) * sizeof *dst);
+    const size_t full = n / GEMM_NR * GEMM_NR, tail = n - full;
+    /* Row by row, so that the source is read in order (a panel at a time walked down a column, one new page per
+     * row of a wide matrix). */
+    for (size_t r = 0; r < k; r++) {
+        const float *row = src + r * ld;
+        float *out = dst + r * GEMM_NR;
+        for (size_t c0 = 0; c0 < full; c0 += GEMM_NR, out += k * GEMM_NR) memcpy(out, row + c0, GEMM_NR * sizeof *dst);
+        if (tail) {
+            memcpy(out, row + full, tail * sizeof *dst);
+            memset(out + tail, 0, (GEMM_NR - tail) * sizeof *dst);
         }
     }
 }
