@@ -59,13 +59,24 @@ static inline float exp_nonpositive(float x) {
     return e;
 }
 
-/* cpu_kernels.exp_shifted. A lane that gets no element of a short tail adds nothing, as +0 would. */
+/* A row's last n % CPU_LANES values, zero-padded to a whole group of lanes: the loops over whole groups then
+ * have a constant trip count per group and vectorise into registers (a tail loop that adds into the lanes kept
+ * them in memory and ran 3x slower). Adding a padding +0 leaves a lane as it was: a lane is never -0 (it starts
+ * at +0, and round-to-nearest sums are -0 only when both terms are). */
+static inline size_t lanes_tail(const float *x, size_t n, float tail[CPU_LANES]) {
+    const size_t whole = n / CPU_LANES * CPU_LANES;
+    memset(tail, 0, CPU_LANES * sizeof *tail);
+    memcpy(tail, x + whole, (n - whole) * sizeof *x);
+    return whole;
+}
+
+/* cpu_kernels.exp_shifted. A lane that gets no element of a short tail adds nothing (lanes_tail). */
 static float lanes_exp_shifted(float *x, size_t n, float shift) {
-    float lanes[CPU_LANES] = {0};
-    size_t j = 0;
-    for (; j + CPU_LANES <= n; j += CPU_LANES)
+    float lanes[CPU_LANES] = {0}, tail[CPU_LANES];
+    const size_t whole = lanes_tail(x, n, tail);
+    for (size_t j = 0; j < whole; j += CPU_LANES)
         for (int l = 0; l < CPU_LANES; l++) lanes[l] += x[j + l] = exp_nonpositive(x[j + l] - shift);
-    for (int l = 0; j + l < n; l++) lanes[l] += x[j + l] = exp_nonpositive(x[j + l] - shift);
+    for (size_t l = 0; whole + l < n; l++) lanes[l] += x[whole + l] = exp_nonpositive(tail[l] - shift);
     return lanes_fold(lanes);
 }
 
@@ -73,18 +84,18 @@ static float lanes_exp_shifted(float *x, size_t n, float shift) {
  * arithmetic in the graph's order ((x - mean) * inv * scale + bias). */
 static void lanes_layer_norm_row(const float *x, uint32_t w, const float *scale, const float *bias, float eps,
                                  float *y) {
-    float lanes[CPU_LANES] = {0};
-    uint32_t c = 0;
-    for (; c + CPU_LANES <= w; c += CPU_LANES)
+    float lanes[CPU_LANES] = {0}, tail[CPU_LANES];
+    const size_t whole = lanes_tail(x, w, tail);
+    for (size_t c = 0; c < whole; c += CPU_LANES)
         for (int l = 0; l < CPU_LANES; l++) lanes[l] += x[c + l];
-    for (int l = 0; c + l < w; l++) lanes[l] += x[c + l];
+    for (int l = 0; l < CPU_LANES; l++) lanes[l] += tail[l];
     const float mean = lanes_fold(lanes) / (float)w;
     memset(lanes, 0, sizeof lanes);
-    for (c = 0; c + CPU_LANES <= w; c += CPU_LANES)
+    for (size_t c = 0; c < whole; c += CPU_LANES)
         for (int l = 0; l < CPU_LANES; l++) lanes[l] += (x[c + l] - mean) * (x[c + l] - mean);
-    for (int l = 0; c + l < w; l++) lanes[l] += (x[c + l] - mean) * (x[c + l] - mean);
+    for (size_t l = 0; whole + l < w; l++) lanes[l] += (tail[l] - mean) * (tail[l] - mean);
     const float inv = 1.0f / sqrtf(lanes_fold(lanes) / (float)w + eps);
-    for (c = 0; c < w; c++) y[c] = (x[c] - mean) * inv * scale[c] + bias[c];
+    for (size_t c = 0; c < w; c++) y[c] = (x[c] - mean) * inv * scale[c] + bias[c];
 }
 
 /* gemm_kernel.pack_rows for fp32: rows [0, n) of src (row stride ld), columns [k0, k0 + kc), into panels of
