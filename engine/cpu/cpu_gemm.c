@@ -131,10 +131,10 @@ static float *normed_alloc(const gemm_norm *norm, size_t in, int *failed) {
     return normed;
 }
 
-/* The input of a block of rows rows of x (row stride *ld): x itself, or its rows normalised into normed. */
+/* The input of a block of rows rows of x (in columns, row stride in): x itself, or its rows normalised into normed
+ * (the same stride). */
 static const float *block_input(const cpu_kernels *k, const gemm_norm *norm, const float *x, size_t rows, size_t in,
-                                float *normed, size_t *ld) {
-    *ld = in;
+                                float *normed) {
     if (!norm) return x;
     for (size_t r = 0; r < rows; r++) k->layer_norm_row(x + r * in, (uint32_t)in, norm->scale, norm->bias, norm->eps, normed + r * in);
     return normed;
@@ -161,9 +161,8 @@ int gemm_dense(const cpu_kernels *k, const float *x, size_t rows, const gemm_nor
             const size_t p0 = task % groups * panels_per_group;
             const size_t p1 = p0 + panels_per_group < col_panels ? p0 + panels_per_group : col_panels;
             if (failed || p0 >= p1) continue; /* p0 >= p1: the last groups of an uneven split */
-            size_t ld;
-            const float *in = block_input(k, norm, x + r0 * w->in, block_rows, w->in, normed, &ld);
-            block_product(g, in, ld, block_rows, w, p0, p1, y + r0 * out, out, epilogue, a_panels);
+            const float *in = block_input(k, norm, x + r0 * w->in, block_rows, w->in, normed);
+            block_product(g, in, w->in, block_rows, w, p0, p1, y + r0 * out, out, epilogue, a_panels);
         }
         free(a_panels);
         free(normed);
@@ -192,9 +191,8 @@ int gemm_mlp(const cpu_kernels *k, const float *x, size_t rows, const gemm_norm 
         for (size_t b = 0; b < blocks; b++) {
             const size_t r0 = b * block, block_rows = rows - r0 < block ? rows - r0 : block;
             if (failed) continue;
-            size_t ld;
-            const float *in = block_input(k, norm, x + r0 * up->in, block_rows, up->in, normed, &ld);
-            block_product(g_up, in, ld, block_rows, up, 0, round_up(up->out, GEMM_NR) / GEMM_NR, hidden, up->out,
+            const float *in = block_input(k, norm, x + r0 * up->in, block_rows, up->in, normed);
+            block_product(g_up, in, up->in, block_rows, up, 0, round_up(up->out, GEMM_NR) / GEMM_NR, hidden, up->out,
                           GEMM_BIAS_RELU, a_panels);
             block_product(g_down, hidden, up->out, block_rows, down, 0, round_up(down->out, GEMM_NR) / GEMM_NR,
                           y + r0 * down->out, down->out, GEMM_BIAS_ADD, a_panels);
@@ -235,9 +233,8 @@ int gemm_relu_mean(const cpu_kernels *k, const float *x, const size_t *starts, s
             size_t s = s0;
             for (size_t r0 = starts[s0]; r0 < end; r0 += GEMM_MC) { /* blocks may cross sentences */
                 const size_t block_rows = end - r0 < GEMM_MC ? end - r0 : GEMM_MC;
-                size_t ld;
-                const float *in = block_input(k, norm, x + r0 * w->in, block_rows, w->in, normed, &ld);
-                block_product(g, in, ld, block_rows, w, 0, col_panels, hidden, out, GEMM_BIAS_RELU, a_panels);
+                const float *in = block_input(k, norm, x + r0 * w->in, block_rows, w->in, normed);
+                block_product(g, in, w->in, block_rows, w, 0, col_panels, hidden, out, GEMM_BIAS_RELU, a_panels);
                 for (size_t r = r0; r < r0 + block_rows; r++) {
                     while (starts[s + 1] <= r) s++;
                     float *sum = pooled + s * out;
