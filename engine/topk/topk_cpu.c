@@ -14,7 +14,6 @@
 #include "topk/topk_tile.h"
 #include "common/util.h"
 
-
 /* The filters of userec_topk_options: whether item may be query q's neighbour with score s. Tested only for a
  * candidate that beats its heap's threshold, so a heap holds the best candidates that pass, and a search
  * without filters pays one test of the flags per such candidate. */

@@ -12,7 +12,6 @@
 #include "common/util.h"
 #include "topk/topk_tile.h"
 
-
 typedef struct {
     const int32_t *rows;
     const int32_t *column_of;
