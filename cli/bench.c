@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "common/clock.h"
 #include "cpu/cpu_gemm.h"
+#include "cpu/cpu_ops.h"
 #include "gpu/gpu.h"
 #include "model/model.h"
 #include "topk/topk.h"
@@ -289,7 +290,8 @@ static int time_workload(bench_run *b, userec_encoder *enc, userec_precision p, 
     const timing t = summarize(secs, b->repeats);
     if (vectors) *vectors = out, *encode_s = t.median;
     const double tokens_s = (double)counts.tokens / t.median, sentences_s = (double)w->n / t.median;
-    const double gflops = (tokens_s * b->info.flops_per_token + sentences_s * b->info.flops_per_sentence) / 1e9;
+    const double per_token = gpu ? b->info.flops_per_token : cpu_flops_per_token(b->model);
+    const double gflops = (tokens_s * per_token + sentences_s * b->info.flops_per_sentence) / 1e9;
     const char *device = userec_encoder_name(enc);
     const double peak = gpu ? 1000 * gpu_peak_tflops(device, p) * (b->alone ? 1 : b->gpus) : *cpu_peak_of(b, p);
     userec_encoder_stats split = {0};

@@ -71,7 +71,7 @@ static inline size_t lanes_tail(const float *x, size_t n, float tail[CPU_LANES])
 }
 
 /* cpu_kernels.exp_shifted. A lane that gets no element of a short tail adds nothing (lanes_tail). */
-static float lanes_exp_shifted(float *x, size_t n, float shift) {
+static inline float lanes_exp_shifted(float *x, size_t n, float shift) {
     float lanes[CPU_LANES] = {0}, tail[CPU_LANES];
     const size_t whole = lanes_tail(x, n, tail);
     for (size_t j = 0; j < whole; j += CPU_LANES)
@@ -80,10 +80,8 @@ static float lanes_exp_shifted(float *x, size_t n, float shift) {
     return lanes_fold(lanes);
 }
 
-/* cpu_kernels.layer_norm_row: mean and biased variance in the lanes' order, then one pass of element-wise
- * arithmetic in the graph's order ((x - mean) * inv * scale + bias). */
-static void lanes_layer_norm_row(const float *x, uint32_t w, const float *scale, const float *bias, float eps,
-                                 float *y) {
+/* A row's mean and 1 / sqrt(biased variance + eps), in the lanes' order: layer norm's statistics. */
+static inline void lanes_row_stats(const float *x, uint32_t w, float eps, float *mean_out, float *inv_out) {
     float lanes[CPU_LANES] = {0}, tail[CPU_LANES];
     const size_t whole = lanes_tail(x, w, tail);
     for (size_t c = 0; c < whole; c += CPU_LANES)
@@ -94,7 +92,16 @@ static void lanes_layer_norm_row(const float *x, uint32_t w, const float *scale,
     for (size_t c = 0; c < whole; c += CPU_LANES)
         for (int l = 0; l < CPU_LANES; l++) lanes[l] += (x[c + l] - mean) * (x[c + l] - mean);
     for (size_t l = 0; whole + l < w; l++) lanes[l] += (tail[l] - mean) * (tail[l] - mean);
-    const float inv = 1.0f / sqrtf(lanes_fold(lanes) / (float)w + eps);
+    *mean_out = mean;
+    *inv_out = 1.0f / sqrtf(lanes_fold(lanes) / (float)w + eps);
+}
+
+/* cpu_kernels.layer_norm_row: the row's statistics, then one pass of element-wise arithmetic in the graph's
+ * order ((x - mean) * inv * scale + bias). */
+static inline void lanes_layer_norm_row(const float *x, uint32_t w, const float *scale, const float *bias, float eps,
+                                 float *y) {
+    float mean, inv;
+    lanes_row_stats(x, w, eps, &mean, &inv);
     for (size_t c = 0; c < w; c++) y[c] = (x[c] - mean) * inv * scale[c] + bias[c];
 }
 

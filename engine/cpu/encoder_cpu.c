@@ -5,21 +5,24 @@
 #include <string.h>
 
 #include "cpu/cpu_ops.h"
+#include "cpu/layer0_tables.h"
 #include "model/model.h"
 
-/* The weights of one layer's per-token products, as this workspace computes them. */
+/* The weights of one layer's per-token products, as this workspace computes them (layer 0's qkv comes from its
+ * tables, and its residual projection is the only one). */
 typedef struct {
-    const gemm_weights *qkv, *out, *proj, *ffn_up, *ffn_down;
+    const gemm_weights *qkv, *out, *ffn_up, *ffn_down;
 } layer_weights;
 
 /* Activations of one batch, kept by a userec_encoder between calls: buffers this size are mmapped fresh by
  * malloc, and page-faulting them in again for every batch cost about 5% of the encoder's time. */
 struct cpu_workspace {
     const cpu_kernels *k;
+    const layer0_tables *layer0;
     layer_weights layers[USEW_MAX_LAYERS]; /* the model's fp32 packs, or bf16 ones owned by the workspace */
     gemm_weights *bf16;                    /* the owned bf16 packs (NULL in fp32), bf16_count of them */
     size_t bf16_count;
-    float *x, *x0, *qkv, *ctx; /* per token */
+    float *x, *qkv, *ctx; /* per token */
     float *pooled, *pooled_hidden; /* per sentence */
     size_t *starts;
     size_t rows, n; /* capacity: tokens and sentences */
@@ -27,13 +30,12 @@ struct cpu_workspace {
 
 static void buffers_release(cpu_workspace *ws) {
     free(ws->x);
-    free(ws->x0);
     free(ws->qkv);
     free(ws->ctx);
     free(ws->pooled);
     free(ws->pooled_hidden);
     free(ws->starts);
-    ws->x = ws->x0 = ws->qkv = ws->ctx = ws->pooled = ws->pooled_hidden = NULL;
+    ws->x = ws->qkv = ws->ctx = ws->pooled = ws->pooled_hidden = NULL;
     ws->starts = NULL;
     ws->rows = ws->n = 0;
 }
@@ -46,19 +48,19 @@ void cpu_workspace_free(cpu_workspace *ws) {
     free(ws);
 }
 
-/* The per-token products of every layer in bf16 (packed from the file's fp32 weights). The last layer's
- * down-projection runs per sentence, after pooling, and stays fp32 with the head. */
+/* The per-token products of every layer in bf16 (packed from the file's fp32 weights). Layer 0's tables stay
+ * fp32; the last layer's down-projection runs per sentence, after pooling, and stays fp32 with the head. */
 static userec_status pack_bf16(const userec_model *m, cpu_workspace *ws, userec_error *err) {
     const uint32_t layers = m->hp.n_layers;
-    if (!(ws->bf16 = calloc(5 * (size_t)layers, sizeof *ws->bf16))) return set_error(err, USEREC_ERR_NOMEM, "out of memory");
+    if (!(ws->bf16 = calloc(4 * (size_t)layers, sizeof *ws->bf16))) return set_error(err, USEREC_ERR_NOMEM, "out of memory");
     for (uint32_t i = 0; i < layers; i++) {
         const encoder_layer *l = &m->layers[i];
-        const dense *of_layer[] = {&l->qkv, &l->out, &l->proj, &l->ffn_up, i + 1 < layers ? &l->ffn_down : NULL};
-        const gemm_weights **to[] = {&ws->layers[i].qkv, &ws->layers[i].out, &ws->layers[i].proj,
-                                     &ws->layers[i].ffn_up, &ws->layers[i].ffn_down};
-        for (size_t j = 0; j < 5; j++) {
+        const dense *of_layer[] = {i ? &l->qkv : NULL, &l->out, &l->ffn_up, i + 1 < layers ? &l->ffn_down : NULL};
+        const gemm_weights **to[] = {&ws->layers[i].qkv, &ws->layers[i].out, &ws->layers[i].ffn_up,
+                                     &ws->layers[i].ffn_down};
+        for (size_t j = 0; j < 4; j++) {
             const dense *d = of_layer[j];
-            if (!d || !d->w) continue;
+            if (!d) continue;
             gemm_weights *packed = &ws->bf16[ws->bf16_count];
             if (gemm_weights_pack_bf16(d->w, d->b, d->packed.in, d->packed.out, packed))
                 return set_error(err, USEREC_ERR_NOMEM, "out of memory for the bf16 weights");
@@ -86,10 +88,10 @@ userec_status cpu_workspace_new(const userec_model *m, userec_precision precisio
     ws->k = k;
     for (uint32_t i = 0; i < m->hp.n_layers; i++) {
         const encoder_layer *l = &m->layers[i];
-        ws->layers[i] = (layer_weights){&l->qkv.packed, &l->out.packed, &l->proj.packed, &l->ffn_up.packed,
-                                        &l->ffn_down.packed};
+        ws->layers[i] = (layer_weights){i ? &l->qkv.packed : NULL, &l->out.packed, &l->ffn_up.packed, &l->ffn_down.packed};
     }
-    userec_status status = precision == USEREC_BF16 ? pack_bf16(m, ws, err) : USEREC_OK;
+    userec_status status = layer0_tables_of(m, &ws->layer0, err);
+    if (!status && precision == USEREC_BF16) status = pack_bf16(m, ws, err);
     if (status) cpu_workspace_free(ws);
     else *out = ws;
     return status;
@@ -106,13 +108,12 @@ static int workspace_reserve(cpu_workspace *ws, const usew_hparams *hp, size_t r
     size_t widest = hp->d_model;
     for (uint32_t i = 0; i < hp->n_layers; i++) widest = hp->layer_width[i] > widest ? hp->layer_width[i] : widest;
     ws->x = malloc(rows * hp->d_model * sizeof(float));
-    ws->x0 = malloc(rows * hp->layer_width[0] * sizeof(float));
     ws->qkv = malloc(rows * 3 * widest * sizeof(float));
     ws->ctx = malloc(rows * widest * sizeof(float));
     ws->pooled = malloc(n * hp->d_model * sizeof(float));
     ws->pooled_hidden = malloc(n * hp->d_ffn * sizeof(float));
     ws->starts = malloc((n + 1) * sizeof(size_t));
-    if (ws->x && ws->x0 && ws->qkv && ws->ctx && ws->pooled && ws->pooled_hidden && ws->starts) {
+    if (ws->x && ws->qkv && ws->ctx && ws->pooled && ws->pooled_hidden && ws->starts) {
         ws->rows = rows, ws->n = n;
         return 0;
     }
@@ -120,33 +121,14 @@ static int workspace_reserve(cpu_workspace *ws, const usew_hparams *hp, size_t r
     return -1;
 }
 
-/* x0 = 2*E[id] + PE[p] (the EMB_TWICE quirk, which userec_load requires) for every kept token, packed. */
-static void embed_tokens(const userec_model *m, const int32_t *ids, const size_t *offsets, const size_t *starts,
-                         size_t n, float *x0) {
-    const uint32_t w = m->hp.layer_width[0];
-#pragma omp parallel for schedule(static)
-    for (size_t s = 0; s < n; s++)
-        for (size_t p = 0; p < starts[s + 1] - starts[s]; p++) {
-            const float *e = m->embed + (size_t)ids[offsets[s] + p] * w, *pe = m->timing + p * w;
-            float *out = x0 + (starts[s] + p) * w;
-            for (uint32_t c = 0; c < w; c++) out[c] = (e[c] + pe[c]) + e[c]; /* the graph's order of additions */
-        }
-}
-
-/* A layer's attention block, ws->x = residual(x_in) + MHA(LN(x_in)); -1 when scratch memory cannot be had. */
-static int attention_block(const userec_model *m, uint32_t i, const float *x_in, size_t rows, cpu_workspace *ws,
-                           size_t n) {
-    const usew_hparams *hp = &m->hp;
+/* A layer's attention block, x += MHA(LN(x)) (layer 0: x and qkv come from its tables, layer0_tables_apply);
+ * -1 when scratch memory cannot be had. */
+static int attention_block(const userec_model *m, uint32_t i, size_t rows, cpu_workspace *ws, size_t n) {
     const encoder_layer *l = &m->layers[i];
     const layer_weights *w = &ws->layers[i];
-    const gemm_norm norm = {l->attn_norm.scale, l->attn_norm.bias, hp->ln_eps};
-    if (gemm_dense(ws->k, x_in, rows, &norm, w->qkv, ws->qkv, GEMM_BIAS)) return -1; /* qkv = LN(x_in) . Wqkv + b */
-    if (cpu_attention(ws->k, ws->qkv, ws->starts, n, l->width, hp->n_heads, ws->ctx)) return -1;
-    if (l->proj.w) { /* the residual changes width: x = x_in . Wd + bd, written fresh */
-        if (gemm_dense(ws->k, x_in, rows, NULL, w->proj, ws->x, GEMM_BIAS)) return -1;
-    } else if (x_in != ws->x) {
-        memcpy(ws->x, x_in, rows * hp->d_model * sizeof *ws->x);
-    }
+    const gemm_norm norm = {l->attn_norm.scale, l->attn_norm.bias, m->hp.ln_eps};
+    if (i && gemm_dense(ws->k, ws->x, rows, &norm, w->qkv, ws->qkv, GEMM_BIAS)) return -1; /* qkv = LN(x) . Wqkv + b */
+    if (cpu_attention(ws->k, ws->qkv, ws->starts, n, l->width, m->hp.n_heads, ws->ctx)) return -1;
     return gemm_dense(ws->k, ws->ctx, rows, NULL, w->out, ws->x, GEMM_BIAS_ADD); /* x += ctx . Wo + bo */
 }
 
@@ -171,7 +153,7 @@ static int pooled_ffn_block(const userec_model *m, uint32_t i, size_t rows, cpu_
 static int encoder_forward(const userec_model *m, size_t rows, cpu_workspace *ws, size_t n) {
     for (uint32_t i = 0; i < m->hp.n_layers; i++) {
         const layer_weights *w = &ws->layers[i];
-        if (attention_block(m, i, i == 0 ? ws->x0 : ws->x, rows, ws, n)) return -1;
+        if (attention_block(m, i, rows, ws, n)) return -1;
         if (i + 1 == m->hp.n_layers) return pooled_ffn_block(m, i, rows, ws, n);
         const layer_norm *ln = &m->layers[i].ffn_norm;
         const gemm_norm norm = {ln->scale, ln->bias, m->hp.ln_eps};
@@ -193,9 +175,9 @@ userec_status cpu_encode_ids(const userec_model *m, cpu_workspace *ws, const int
         size_t len = offsets[s + 1] - offsets[s];
         ws->starts[s + 1] = ws->starts[s] + (len > hp->max_len ? hp->max_len : len);
     }
-    embed_tokens(m, ids, offsets, ws->starts, n, ws->x0);
-    /* Then the tanh head and L2 normalisation straight into out. */
-    if (encoder_forward(m, rows, ws, n) || gemm_dense(ws->k, ws->pooled, n, NULL, &m->head.packed, out, GEMM_BIAS))
+    /* Layer 0's q|k|v and residual, every layer, then the tanh head and L2 normalisation straight into out. */
+    if (layer0_tables_apply(ws->layer0, m, ids, offsets, ws->starts, n, ws->qkv, ws->x) || encoder_forward(m, rows, ws, n) ||
+        gemm_dense(ws->k, ws->pooled, n, NULL, &m->head.packed, out, GEMM_BIAS))
         return set_error(err, USEREC_ERR_NOMEM, "out of memory for the threads' scratch buffers");
     cpu_tanh_l2_normalize(out, n, hp->d_model, hp->l2_floor);
     if (counts) {
@@ -204,6 +186,10 @@ userec_status cpu_encode_ids(const userec_model *m, cpu_workspace *ws, const int
         counts->clipped += clipped;
     }
     return USEREC_OK;
+}
+
+double cpu_flops_per_token(const userec_model *m) {
+    return userec_info(m).flops_per_token - 2.0 * m->hp.layer_width[0] * layer0_tables_cols(m);
 }
 
 userec_status userec_encode_ids(const userec_model *m, const int32_t *ids, const size_t *offsets, size_t n,

@@ -2,6 +2,8 @@
  * checks its shape against the header, and precomputes the timing signal. */
 #include "model/model.h"
 
+#include "cpu/layer0_tables.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -190,6 +192,11 @@ userec_model *model_from_file(usew_file *f, userec_error *err) {
         return NULL;
     }
     m->file = f;
+    if (!(m->cpu_cache = calloc(1, sizeof *m->cpu_cache))) {
+        set_error(err, USEREC_ERR_NOMEM, "%s: out of memory", path);
+        goto fail;
+    }
+    pthread_mutex_init(&m->cpu_cache->lock, NULL);
     /* m->hp is set only once the header passed the check: userec_free walks m->hp.n_layers layers of a
      * fixed array, so it must never see a count the check refused */
     if (check_architecture(&f->hp, path, err)) goto fail;
@@ -252,6 +259,11 @@ void userec_free(userec_model *m) {
     usew_close(m->file);
     for (int k = 0; k < 3; k++) tokenizer_free(m->tokenizers[k]);
     free(m->timing);
+    if (m->cpu_cache) {
+        layer0_tables_free(m->cpu_cache->layer0);
+        pthread_mutex_destroy(&m->cpu_cache->lock);
+        free(m->cpu_cache);
+    }
     free(m);
 }
 

@@ -2,6 +2,8 @@
 #ifndef USEREC_MODEL_H
 #define USEREC_MODEL_H
 
+#include <pthread.h>
+
 #include "common/error.h"
 #include "cpu/cpu_gemm.h"
 #include "tokenizer/tokenizer.h"
@@ -24,6 +26,12 @@ typedef struct {
     dense ffn_up, ffn_down;
 } encoder_layer;
 
+/* What a CPU encoder builds from the weights on first use (the GPU needs none of it), under lock. */
+typedef struct {
+    pthread_mutex_t lock;
+    struct layer0_tables *layer0; /* cpu/layer0_tables.h */
+} model_cpu_cache;
+
 struct userec_model {
     usew_file *file;
     usew_hparams hp;
@@ -32,6 +40,7 @@ struct userec_model {
     encoder_layer layers[USEW_MAX_LAYERS];
     dense head;
     tokenizer *tokenizers[3]; /* by enum usew_tokenizer; NULL where the file has no such payload */
+    model_cpu_cache *cpu_cache;
 };
 
 /* The model's tokenizer of that kind (USEW_TOK_NONE: the file's default), or NULL with err set. */
