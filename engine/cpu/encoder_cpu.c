@@ -8,8 +8,8 @@
 #include "cpu/layer0_tables.h"
 #include "model/model.h"
 
-/* The weights of one layer's per-token products, as this workspace computes them (layer 0's qkv comes from its
- * tables, and its residual projection is the only one). */
+/* The weights of one layer's per-token products, as this workspace computes them (layer 0's qkv is NULL: it
+ * comes from layer 0's tables, with the residual projection, the only one in the model). */
 typedef struct {
     const gemm_weights *qkv, *out, *ffn_up, *ffn_down;
 } layer_weights;
