@@ -99,7 +99,7 @@ static inline void lanes_row_stats(const float *x, uint32_t w, float eps, float 
 /* cpu_kernels.layer_norm_row: the row's statistics, then one pass of element-wise arithmetic in the graph's
  * order ((x - mean) * inv * scale + bias). */
 static inline void lanes_layer_norm_row(const float *x, uint32_t w, const float *scale, const float *bias, float eps,
-                                 float *y) {
+                                        float *y) {
     float mean, inv;
     lanes_row_stats(x, w, eps, &mean, &inv);
     for (size_t c = 0; c < w; c++) y[c] = (x[c] - mean) * inv * scale[c] + bias[c];

@@ -55,7 +55,7 @@ static userec_status pack_bf16(const userec_model *m, cpu_workspace *ws, userec_
     if (!(ws->bf16 = calloc(4 * (size_t)layers, sizeof *ws->bf16))) return set_error(err, USEREC_ERR_NOMEM, "out of memory");
     for (uint32_t i = 0; i < layers; i++) {
         const encoder_layer *l = &m->layers[i];
-        const dense *of_layer[] = {i ? &l->qkv : NULL, &l->out, &l->ffn_up, i + 1 < layers ? &l->ffn_down : NULL};
+        const dense *of_layer[] = {ws->layers[i].qkv ? &l->qkv : NULL, &l->out, &l->ffn_up, i + 1 < layers ? &l->ffn_down : NULL};
         const gemm_weights **to[] = {&ws->layers[i].qkv, &ws->layers[i].out, &ws->layers[i].ffn_up,
                                      &ws->layers[i].ffn_down};
         for (size_t j = 0; j < 4; j++) {
@@ -88,7 +88,8 @@ userec_status cpu_workspace_new(const userec_model *m, userec_precision precisio
     ws->k = k;
     for (uint32_t i = 0; i < m->hp.n_layers; i++) {
         const encoder_layer *l = &m->layers[i];
-        ws->layers[i] = (layer_weights){i ? &l->qkv.packed : NULL, &l->out.packed, &l->ffn_up.packed, &l->ffn_down.packed};
+        ws->layers[i] = (layer_weights){i ? &l->qkv.packed : NULL, &l->out.packed, &l->ffn_up.packed,
+                                        &l->ffn_down.packed};
     }
     userec_status status = layer0_tables_of(m, &ws->layer0, err);
     if (!status && precision == USEREC_BF16) status = pack_bf16(m, ws, err);
@@ -127,7 +128,8 @@ static int attention_block(const userec_model *m, uint32_t i, size_t rows, cpu_w
     const encoder_layer *l = &m->layers[i];
     const layer_weights *w = &ws->layers[i];
     const gemm_norm norm = {l->attn_norm.scale, l->attn_norm.bias, m->hp.ln_eps};
-    if (i && gemm_dense(ws->k, ws->x, rows, &norm, w->qkv, ws->qkv, GEMM_BIAS)) return -1; /* qkv = LN(x) . Wqkv + b */
+    /* qkv = LN(x) . Wqkv + b; without qkv weights (layer 0) ws->qkv already holds the looked-up values */
+    if (w->qkv && gemm_dense(ws->k, ws->x, rows, &norm, w->qkv, ws->qkv, GEMM_BIAS)) return -1;
     if (cpu_attention(ws->k, ws->qkv, ws->starts, n, l->width, m->hp.n_heads, ws->ctx)) return -1;
     return gemm_dense(ws->k, ws->ctx, rows, NULL, w->out, ws->x, GEMM_BIAS_ADD); /* x += ctx . Wo + bo */
 }
@@ -176,8 +178,8 @@ userec_status cpu_encode_ids(const userec_model *m, cpu_workspace *ws, const int
         ws->starts[s + 1] = ws->starts[s] + (len > hp->max_len ? hp->max_len : len);
     }
     /* Layer 0's q|k|v and residual, every layer, then the tanh head and L2 normalisation straight into out. */
-    if (layer0_tables_apply(ws->layer0, m, ids, offsets, ws->starts, n, ws->qkv, ws->x) || encoder_forward(m, rows, ws, n) ||
-        gemm_dense(ws->k, ws->pooled, n, NULL, &m->head.packed, out, GEMM_BIAS))
+    if (layer0_tables_apply(ws->layer0, m, ids, offsets, ws->starts, n, ws->qkv, ws->x) ||
+        encoder_forward(m, rows, ws, n) || gemm_dense(ws->k, ws->pooled, n, NULL, &m->head.packed, out, GEMM_BIAS))
         return set_error(err, USEREC_ERR_NOMEM, "out of memory for the threads' scratch buffers");
     cpu_tanh_l2_normalize(out, n, hp->d_model, hp->l2_floor);
     if (counts) {
