@@ -71,6 +71,19 @@ CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcub
 LIB_LIBS += $(CUDA_LIBS)
 endif
 
+# A change of compiler or flags rebuilds every object: a `make CFLAGS=-march=native` left behind would otherwise
+# keep AVX-512 instructions in files meant for any x86-64 CPU (tests/test_cpu_isa.py looks for them). The stamp
+# is rewritten only when the flags differ from the last build's (never under make -n), so its age tells make
+# which objects are stale.
+FLAGS_STAMP := $(BUILD)/.build-flags
+BUILD_FLAGS := $(CC) $(CFLAGS) $(if $(filter 1,$(CUDA)),$(NVCC) $(NVCCFLAGS))
+ifneq ($(BUILD_FLAGS),$(file <$(FLAGS_STAMP)))
+ifeq ($(findstring n,$(firstword -$(MAKEFLAGS))),)
+$(shell mkdir -p $(BUILD))
+$(file >$(FLAGS_STAMP),$(BUILD_FLAGS))
+endif
+endif
+
 STATIC_LIB := $(BUILD)/libuserec.a
 SHARED_LIB := $(BUILD)/libuserec.so.$(VERSION)
 SONAME := libuserec.so.$(SOVERSION)
@@ -85,11 +98,13 @@ $(DEPS_STAMP): tools/install-deps.sh
 	@mkdir -p $(@D) && touch $@
 deps: $(DEPS_STAMP)
 
-$(BUILD)/%.o: %.c $(DEPS_STAMP)
+$(FLAGS_STAMP): ;
+
+$(BUILD)/%.o: %.c $(DEPS_STAMP) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/%.o: %.cu $(DEPS_STAMP)
+$(BUILD)/%.o: %.cu $(DEPS_STAMP) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(NVCC) $(NVCCFLAGS) -MMD -MP -c $< -o $@
 

@@ -2,9 +2,12 @@
 forces a lower one, and every ISA gives the same vectors and the same top-k scores, bit for bit. ISAs this CPU
 lacks are skipped, saying so. bf16 on the CPU (avx512_bf16): within the issue's accuracy of fp32 on a real
 catalogue, and refused with a clear message where the kernels have none."""
+import glob
 import json
 import os
+import platform
 import re
+import shutil
 import tempfile
 
 import numpy as np
@@ -82,6 +85,96 @@ def test_generic_gives_the_vectors_and_scores_of_the_widest_isa():
     """The generic kernels (any x86-64: fp32 fmas through fmaf, slow) against the widest on fewer tokens."""
     lengths = [0, 1, 3, 13, 16, 17, 33, 128, 140, 6, 9, 24]
     compare_isas(lengths, ["generic", cpu_isas()[0][-1]])
+
+
+# CPUs older than this one, as QEMU's user-mode emulator runs them (its TCG goes up to AVX2, no AVX-512), with
+# the ISA userec must pick on each: an AVX2-only server CPU, and the first x86-64 (SSE2, no fma).
+OLDER_CPUS = {"Haswell-v4": "avx2", "qemu64": "generic"}
+
+
+def under_qemu(cpu, cmd):
+    """cmd run by qemu-x86_64 as that CPU. OMP_WAIT_POLICY is set because otherwise the CLI runs itself again
+    (cli/main.c), and that exec would leave the emulator and run natively."""
+    qemu = shutil.which("qemu-x86_64")
+    if platform.machine() != "x86_64" or not qemu:
+        raise common.Skip("qemu-x86_64 is absent (Debian's qemu-user; sh tools/install-deps.sh installs it)")
+    env = {k: v for k, v in os.environ.items() if k != "USEREC_CPU_ISA"}
+    return run([qemu, "-cpu", cpu] + cmd, env=dict(env, OMP_WAIT_POLICY="passive"))
+
+
+def texts_workload(path, rng, n):
+    """n lines of 0 to 150 words, some accented, CJK and emoji, so texts are clipped at 128 tokens too."""
+    words = ["cotton", "shirt", "navy", "pack", "of", "3", "café", "Größe", "naïve", "日本語", "👟", "slim-fit",
+             "women's", "kurta", "XL", "100%", "polyester", "Ⅻ", "ﬁne", "denim"]
+    with open(path, "w", encoding="utf-8") as f:
+        f.writelines(" ".join(rng.choice(words, rng.integers(0, 150))) + "\n" for _ in range(n))
+
+
+def embed_outputs(cmd, texts, model, out):
+    """`embed --format lines` of texts through cmd (a list that runs userec): the bytes of its vectors, ids and
+    rejects."""
+    cmd(["embed", "--model", model, "--input", texts, "--format", "lines", "-o", out + ".npy", "--quiet"])
+    cmd(["related", "--emb", out + ".npy", "-k", "10", "-o", out + ".csv", "--quiet"])
+    outputs = {}
+    for suffix in (".npy", ".ids", ".rejects.tsv", ".csv"):
+        with open(out + suffix, "rb") as f:
+            outputs[suffix] = f.read()
+    return outputs
+
+
+def test_older_cpus_run_the_same_binary_with_the_same_vectors():
+    """The binary as an AVX2-only CPU and as the first x86-64 (QEMU): it picks the kernels that CPU has, never
+    executes an instruction that CPU lacks (QEMU stops it with SIGILL), and writes the same bytes as this CPU's
+    widest ISA: vectors, ids, rejects and related lists with their scores. The tiny model on every CPU; the
+    full-size test model (layer 0's tables, the real widths) on the AVX2 CPU only, as emulation is slow."""
+    native_isa = cpu_isas()[0][-1]
+    tiny, full = common.tiny_usew(), common.test_usew()
+    with tempfile.TemporaryDirectory(prefix="userec-qemu-") as tmp:
+        texts, short = os.path.join(tmp, "texts.txt"), os.path.join(tmp, "short.txt")
+        texts_workload(texts, np.random.default_rng(16), 60)
+        texts_workload(short, np.random.default_rng(17), 8)
+        native = lambda args: run([BIN] + args, env={k: v for k, v in os.environ.items() if k != "USEREC_CPU_ISA"})
+        want = {(model, workload): embed_outputs(native, workload, model, os.path.join(tmp, f"native-{i}"))
+                for i, (model, workload) in enumerate([(tiny, texts), (full, short)])}
+        for cpu, isa in OLDER_CPUS.items():
+            line = next(l for l in under_qemu(cpu, [BIN, "devices"]).stdout.splitlines() if l.startswith("cpu "))
+            assert f"; kernels {isa};" in line and "avx512" not in line, f"as {cpu}: {line}"
+            runs = [(tiny, texts)] + ([(full, short)] if isa == "avx2" else [])
+            for i, (model, workload) in enumerate(runs):
+                got = embed_outputs(lambda args: under_qemu(cpu, [BIN] + args), workload, model,
+                                    os.path.join(tmp, f"{cpu}-{i}"))
+                for suffix, data in want[model, workload].items():
+                    assert got[suffix] == data, f"as {cpu} ({isa}): {suffix} differs from this CPU's {native_isa}"
+                vectors = np.load(os.path.join(tmp, f"{cpu}-{i}.npy"))
+                print(f"as {cpu} (QEMU), kernels {isa}: {len(vectors)} vectors of {os.path.basename(model)} and "
+                      f"their related lists, the same bytes as this CPU's {native_isa}")
+
+
+@common.quick
+def test_only_the_isa_kernel_files_use_avx():
+    """Every VEX or EVEX instruction (AVX and later) of the library and the CLI lies in the per-ISA kernel files,
+    which run only on CPUs that have them: any other object built with a -m flag or -march (a stale one, a
+    flag in CFLAGS) would crash the binary on an older CPU."""
+    objdump = shutil.which("objdump")
+    if platform.machine() != "x86_64" or not objdump:
+        raise common.Skip("objdump is absent or this is not x86-64")
+    objects = [os.path.join(common.BUILD, "libuserec.a")] + sorted(glob.glob(os.path.join(common.BUILD, "cli", "*.o")))
+    listing = run([objdump, "-d"] + objects).stdout
+    allowed = {f"cpu_kernels_{isa}.o" for isa in ("avx2", "avx512", "bf16")}
+    found, member, counts = set(), None, {}
+    for line in listing.splitlines():
+        if "file format" in line:
+            member = os.path.basename(line.split(":")[0])
+            found.add(member)
+        # objdump's instruction lines: "  addr:<TAB>bytes<TAB>mnemonic"; in 64-bit mode c4/c5 open a VEX
+        # instruction and 62 an EVEX one.
+        elif re.match(r"\s*[0-9a-f]+:\t(c4|c5|62) ", line):
+            counts[member] = counts.get(member, 0) + 1
+    assert allowed <= found and len(found) > 20, sorted(found)
+    offenders = {m: n for m, n in counts.items() if m not in allowed}
+    assert not offenders, f"AVX instructions outside the kernel files (object: count): {offenders}"
+    print(f"{len(found)} objects; AVX instructions only in " +
+          ", ".join(f"{m} ({counts.get(m, 0)})" for m in sorted(allowed)))
 
 
 @common.quick

@@ -3,7 +3,8 @@
 # As root it installs what is missing; otherwise it names the missing packages in one line and fails.
 set -eu
 # clang-14, libclang-rt-14-dev (libFuzzer and the sanitizer runtimes) and libomp-14-dev (OpenMP for clang): `make fuzz`.
-PKGS="build-essential pkg-config libopenblas-dev libutf8proc-dev zlib1g-dev python3 python3-numpy python3-sentencepiece nodejs npm clang-14 libclang-rt-14-dev libomp-14-dev"
+# qemu-user: the tests run the binary as CPUs older than this one (an AVX2-only Haswell, the first x86-64).
+PKGS="build-essential pkg-config libopenblas-dev libutf8proc-dev zlib1g-dev python3 python3-numpy python3-sentencepiece nodejs npm clang-14 libclang-rt-14-dev libomp-14-dev qemu-user"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
