@@ -90,6 +90,24 @@ def test_batch_invariance():
     assert_close("reversed order, one thread", reordered[::-1], mixed, 1e-6)
 
 
+def test_threads_and_batches_change_no_bit():
+    """A batch of --threads N >= 2 and at least 2,048 tokens per thread is cut into one run of sentences per thread
+    (engine/cpu/encoder_cpu.c); every thread count, cut and batch size gives the same bytes, down to every
+    sentence alone, with empty sentences among the others."""
+    model = common.test_usew()
+    seqs = oracle_sequences() * 4
+    for i in range(0, len(seqs), 37):
+        seqs.insert(i, [])
+    want, summary = engine_embed(model, seqs, "--threads", "1", "--batch-tokens", "30000")
+    for extra in (["--threads", "2"], ["--threads", "3"], ["--threads", "4"], ["--threads", "5"],
+                  ["--threads", "2", "--batch-tokens", "1"]):
+        got, _ = engine_embed(model, seqs, "--batch-tokens", "30000", *extra)
+        differ = np.flatnonzero(np.any(got.view(np.uint32) != want.view(np.uint32), axis=1))
+        assert not len(differ), (f"{' '.join(extra)}: {len(differ)} of {len(want)} vectors differ from one thread's, "
+                                 f"first row {differ[0]}: max |diff| {np.abs(got - want).max():.3g}")
+    print(f"{len(seqs)} sentences ({summary.strip()}): the same bits on 1 to 5 threads and one sentence per batch")
+
+
 def test_embed_rejects_are_accounted_for():
     model = common.test_usew()
     with tempfile.TemporaryDirectory(prefix="userec-test-") as tmp:

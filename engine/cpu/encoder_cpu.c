@@ -1,12 +1,19 @@
 /* encoder_cpu.c: the CPU forward pass of USE-lite (SPEC 1); in fp32 the reference every other path is checked
  * against. Sentences are packed without padding: every per-token step runs over the real tokens only, so
  * FLOPs track tokens and no padding can leak into a valid position. */
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cpu/cpu_ops.h"
 #include "cpu/layer0_tables.h"
 #include "model/model.h"
+
+/* A batch of at least RUN_MIN_TOKENS tokens per thread is cut into one run of sentences per thread (at most
+ * MAX_RUNS), each run through the whole pass on its thread; a smaller one shares every step among the threads. A
+ * run ends at a sentence boundary, within half a sentence (64 tokens, 3% of a run) of its equal share. */
+#define RUN_MIN_TOKENS 2048
+#define MAX_RUNS 64
 
 /* The weights of one layer's per-token products, as this workspace computes them (layer 0's qkv is NULL: it
  * comes from layer 0's tables, with the residual projection, the only one in the model). */
@@ -24,9 +31,18 @@ struct cpu_workspace {
     size_t bf16_count;
     float *x, *qkv, *ctx; /* per token */
     float *pooled, *pooled_hidden; /* per sentence */
-    size_t *starts;
+    size_t *starts; /* each run's, n + MAX_RUNS entries (batch_run) */
     size_t rows, n; /* capacity: tokens and sentences */
+    size_t widest;  /* the widest layer */
 };
+
+/* A run of whole sentences of the batch, sentences [first, first + n): its rows of the workspace's buffers, and
+ * its sentences' first rows counted from its own first row (starts[0] = 0, starts[n] = rows). */
+typedef struct {
+    float *x, *qkv, *ctx, *pooled, *pooled_hidden;
+    const size_t *starts;
+    size_t rows, n, first;
+} batch_run;
 
 static void buffers_release(cpu_workspace *ws) {
     free(ws->x);
@@ -108,12 +124,13 @@ static int workspace_reserve(cpu_workspace *ws, const usew_hparams *hp, size_t r
     buffers_release(ws);
     size_t widest = hp->d_model;
     for (uint32_t i = 0; i < hp->n_layers; i++) widest = hp->layer_width[i] > widest ? hp->layer_width[i] : widest;
+    ws->widest = widest;
     ws->x = malloc(rows * hp->d_model * sizeof(float));
     ws->qkv = malloc(rows * 3 * widest * sizeof(float));
     ws->ctx = malloc(rows * widest * sizeof(float));
     ws->pooled = malloc(n * hp->d_model * sizeof(float));
     ws->pooled_hidden = malloc(n * hp->d_ffn * sizeof(float));
-    ws->starts = malloc((n + 1) * sizeof(size_t));
+    ws->starts = malloc((n + MAX_RUNS) * sizeof(size_t));
     if (ws->x && ws->qkv && ws->ctx && ws->pooled && ws->pooled_hidden && ws->starts) {
         ws->rows = rows, ws->n = n;
         return 0;
@@ -124,14 +141,14 @@ static int workspace_reserve(cpu_workspace *ws, const usew_hparams *hp, size_t r
 
 /* A layer's attention block, x += MHA(LN(x)) (layer 0: x and qkv come from its tables, layer0_tables_apply);
  * -1 when scratch memory cannot be had. */
-static int attention_block(const userec_model *m, uint32_t i, size_t rows, cpu_workspace *ws, size_t n) {
+static int attention_block(const userec_model *m, uint32_t i, const cpu_workspace *ws, const batch_run *b) {
     const encoder_layer *l = &m->layers[i];
     const layer_weights *w = &ws->layers[i];
     const gemm_norm norm = {l->attn_norm.scale, l->attn_norm.bias, m->hp.ln_eps};
-    /* qkv = LN(x) . Wqkv + b; without qkv weights (layer 0) ws->qkv already holds the looked-up values */
-    if (w->qkv && gemm_dense(ws->k, ws->x, rows, &norm, w->qkv, ws->qkv, GEMM_BIAS)) return -1;
-    if (cpu_attention(ws->k, ws->qkv, ws->starts, n, l->width, m->hp.n_heads, ws->ctx)) return -1;
-    return gemm_dense(ws->k, ws->ctx, rows, NULL, w->out, ws->x, GEMM_BIAS_ADD); /* x += ctx . Wo + bo */
+    /* qkv = LN(x) . Wqkv + b; without qkv weights (layer 0) b->qkv already holds the looked-up values */
+    if (w->qkv && gemm_dense(ws->k, b->x, b->rows, &norm, w->qkv, b->qkv, GEMM_BIAS)) return -1;
+    if (cpu_attention(ws->k, b->qkv, b->starts, b->n, l->width, m->hp.n_heads, b->ctx)) return -1;
+    return gemm_dense(ws->k, b->ctx, b->rows, NULL, w->out, b->x, GEMM_BIAS_ADD); /* x += ctx . Wo + bo */
 }
 
 /* The last layer's feed-forward block straight into the pooled sentence vectors. Only the mean over a sentence's
@@ -139,29 +156,71 @@ static int attention_block(const userec_model *m, uint32_t i, size_t rows, cpu_w
  *   mean_p(x_p + relu(h_p . W1 + b1) . W2 + b2) = mean_p x_p + mean_p(relu(h_p . W1 + b1)) . W2 + b2
  * which moves W2, a sixth of the model's FLOPs, from every token to every sentence (in fp32 whatever the
  * workspace's precision, as the head). */
-static int pooled_ffn_block(const userec_model *m, uint32_t i, size_t rows, cpu_workspace *ws, size_t n) {
+static int pooled_ffn_block(const userec_model *m, uint32_t i, const cpu_workspace *ws, const batch_run *b) {
     const usew_hparams *hp = &m->hp;
     const encoder_layer *l = &m->layers[i];
     const gemm_norm norm = {l->ffn_norm.scale, l->ffn_norm.bias, hp->ln_eps};
-    if (gemm_relu_mean(ws->k, ws->x, ws->starts, n, &norm, ws->layers[i].ffn_up, ws->pooled_hidden)) return -1;
-    cpu_mean_pool(ws->x, ws->starts, n, hp->d_model, ws->pooled);
-    if (gemm_dense(ws->k, ws->pooled_hidden, n, NULL, &l->ffn_down.packed, ws->pooled, GEMM_BIAS_ADD)) return -1;
-    for (size_t s = 0; s < n; s++) /* an empty sentence pools to zeros (SPEC 1.6), not to b2 */
-        if (ws->starts[s + 1] == ws->starts[s]) memset(ws->pooled + s * hp->d_model, 0, hp->d_model * sizeof(float));
+    if (gemm_relu_mean(ws->k, b->x, b->starts, b->n, &norm, ws->layers[i].ffn_up, b->pooled_hidden)) return -1;
+    cpu_mean_pool(b->x, b->starts, b->n, hp->d_model, b->pooled);
+    if (gemm_dense(ws->k, b->pooled_hidden, b->n, NULL, &l->ffn_down.packed, b->pooled, GEMM_BIAS_ADD)) return -1;
+    for (size_t s = 0; s < b->n; s++) /* an empty sentence pools to zeros (SPEC 1.6), not to b2 */
+        if (b->starts[s + 1] == b->starts[s]) memset(b->pooled + s * hp->d_model, 0, hp->d_model * sizeof(float));
     return 0;
 }
 
-/* Every layer, then the pooled sentence vectors in ws->pooled; -1 when scratch memory cannot be had. */
-static int encoder_forward(const userec_model *m, size_t rows, cpu_workspace *ws, size_t n) {
+/* Layer 0's lookups, every layer, the pooled vectors, then the tanh head and L2 normalisation into out (a row of
+ * d_model per sentence of the run; offsets: the run's first sentence's); -1 when scratch memory cannot be had. */
+static int run_forward(const userec_model *m, const cpu_workspace *ws, const int32_t *ids, const size_t *offsets,
+                       const batch_run *b, float *out) {
+    if (layer0_tables_apply(ws->layer0, m, ids, offsets, b->starts, b->n, b->qkv, b->x)) return -1;
     for (uint32_t i = 0; i < m->hp.n_layers; i++) {
         const layer_weights *w = &ws->layers[i];
-        if (attention_block(m, i, rows, ws, n)) return -1;
-        if (i + 1 == m->hp.n_layers) return pooled_ffn_block(m, i, rows, ws, n);
+        if (attention_block(m, i, ws, b)) return -1;
+        if (i + 1 == m->hp.n_layers) {
+            if (pooled_ffn_block(m, i, ws, b)) return -1;
+            break;
+        }
         const layer_norm *ln = &m->layers[i].ffn_norm;
         const gemm_norm norm = {ln->scale, ln->bias, m->hp.ln_eps};
-        if (gemm_mlp(ws->k, ws->x, rows, &norm, w->ffn_up, w->ffn_down, ws->x)) return -1; /* x += FFN(LN(x)) */
+        if (gemm_mlp(ws->k, b->x, b->rows, &norm, w->ffn_up, w->ffn_down, b->x)) return -1; /* x += FFN(LN(x)) */
     }
+    if (gemm_dense(ws->k, b->pooled, b->n, NULL, &m->head.packed, out, GEMM_BIAS)) return -1;
+    cpu_tanh_l2_normalize(out, b->n, m->hp.d_model, m->hp.l2_floor);
     return 0;
+}
+
+/* Sentence s's tokens, after clipping to max_len. */
+static size_t clipped_len(const usew_hparams *hp, const size_t *offsets, size_t s) {
+    const size_t len = offsets[s + 1] - offsets[s];
+    return len > hp->max_len ? hp->max_len : len;
+}
+
+/* A sentence's work in tokens' worth of products: attention adds a share that grows with its length (about 5%
+ * at 128 tokens). */
+static double sentence_cost(size_t len) { return (double)len * (1.0 + (double)len / 2560.0); }
+
+/* The batch's n sentences cut into runs[0..count) of about equal cost, consecutive and in order; a sentence goes
+ * to the run its cost's midpoint falls in. */
+static void cut_runs(const usew_hparams *hp, cpu_workspace *ws, const size_t *offsets, size_t n, size_t count,
+                     batch_run *runs) {
+    double total = 0, done = 0;
+    for (size_t s = 0; s < n; s++) total += sentence_cost(clipped_len(hp, offsets, s));
+    size_t *starts = ws->starts, s = 0, row = 0;
+    for (size_t r = 0; r < count; r++) {
+        const size_t first = s, first_row = row;
+        const size_t *run_starts = starts;
+        *starts++ = 0;
+        for (; s < n; s++) {
+            const double cost = sentence_cost(clipped_len(hp, offsets, s));
+            if (r + 1 < count && done + cost / 2 > total * (double)(r + 1) / (double)count) break;
+            done += cost;
+            row += clipped_len(hp, offsets, s);
+            *starts++ = row - first_row;
+        }
+        runs[r] = (batch_run){ws->x + first_row * hp->d_model, ws->qkv + first_row * 3 * ws->widest,
+                              ws->ctx + first_row * ws->widest, ws->pooled + first * hp->d_model,
+                              ws->pooled_hidden + first * hp->d_ffn, run_starts, row - first_row, s - first, first};
+    }
 }
 
 userec_status cpu_encode_ids(const userec_model *m, cpu_workspace *ws, const int32_t *ids, const size_t *offsets,
@@ -172,16 +231,20 @@ userec_status cpu_encode_ids(const userec_model *m, cpu_workspace *ws, const int
     if (status) return status;
     if (workspace_reserve(ws, hp, rows, n))
         return set_error(err, USEREC_ERR_NOMEM, "out of memory for a batch of %zu sentences, %zu tokens", n, rows);
-    ws->starts[0] = 0;
-    for (size_t s = 0; s < n; s++) {
-        size_t len = offsets[s + 1] - offsets[s];
-        ws->starts[s + 1] = ws->starts[s] + (len > hp->max_len ? hp->max_len : len);
+    const size_t threads = (size_t)omp_get_max_threads();
+    const size_t count = threads > 1 && n >= threads && rows >= threads * RUN_MIN_TOKENS
+                             ? (threads < MAX_RUNS ? threads : MAX_RUNS) : 1;
+    batch_run runs[MAX_RUNS];
+    cut_runs(hp, ws, offsets, n, count, runs);
+    /* A thread per run, and no thread waits for another between steps (the steps' own parallel regions then have
+     * one thread each). A sentence's vector does not depend on the rest of its batch: the cut changes no bit. */
+    int failed = 0;
+#pragma omp parallel for num_threads(count) schedule(static, 1) reduction(| : failed) if (count > 1)
+    for (size_t r = 0; r < count; r++) {
+        if (count > 1) omp_set_num_threads(1);
+        failed |= run_forward(m, ws, ids, offsets + runs[r].first, &runs[r], out + runs[r].first * hp->d_model);
     }
-    /* Layer 0's q|k|v and residual, every layer, then the tanh head and L2 normalisation straight into out. */
-    if (layer0_tables_apply(ws->layer0, m, ids, offsets, ws->starts, n, ws->qkv, ws->x) ||
-        encoder_forward(m, rows, ws, n) || gemm_dense(ws->k, ws->pooled, n, NULL, &m->head.packed, out, GEMM_BIAS))
-        return set_error(err, USEREC_ERR_NOMEM, "out of memory for the threads' scratch buffers");
-    cpu_tanh_l2_normalize(out, n, hp->d_model, hp->l2_floor);
+    if (failed) return set_error(err, USEREC_ERR_NOMEM, "out of memory for the threads' scratch buffers");
     if (counts) {
         counts->sentences += n;
         counts->tokens += rows;
