@@ -92,14 +92,15 @@ def test_generic_gives_the_vectors_and_scores_of_the_widest_isa():
 OLDER_CPUS = {"Haswell-v4": "avx2", "qemu64": "generic"}
 
 
-def under_qemu(cpu, cmd):
-    """cmd run by qemu-x86_64 as that CPU. OMP_WAIT_POLICY is set because otherwise the CLI runs itself again
-    (cli/main.c), and that exec would leave the emulator and run natively."""
+def under_qemu(cpu, cmd, isa=None, check=True):
+    """cmd run by qemu-x86_64 as that CPU, with USEREC_CPU_ISA=isa when given. OMP_WAIT_POLICY is set because
+    otherwise the CLI runs itself again (cli/main.c), and that exec would leave the emulator and run natively."""
     qemu = shutil.which("qemu-x86_64")
     if platform.machine() != "x86_64" or not qemu:
         raise common.Skip("qemu-x86_64 is absent (Debian's qemu-user; sh tools/install-deps.sh installs it)")
     env = {k: v for k, v in os.environ.items() if k != "USEREC_CPU_ISA"}
-    return run([qemu, "-cpu", cpu] + cmd, env=dict(env, OMP_WAIT_POLICY="passive"))
+    env.update({"OMP_WAIT_POLICY": "passive"}, **({"USEREC_CPU_ISA": isa} if isa else {}))
+    return run([qemu, "-cpu", cpu] + cmd, env=env, check=check)
 
 
 def texts_workload(path, rng, n):
@@ -206,12 +207,14 @@ def test_bench_runs_the_forced_isa_against_the_widest_peak():
     assert abs(bf16["mfu"] - bf16["gflops"] / bf16["peak_gflops"]) < 1e-3, bf16
 
 
-def embed_under(isa, tmp):
-    """`embed --format ids` of two short sentences under USEREC_CPU_ISA=isa: (process, whether it wrote OUT)."""
+def embed_under(isa, tmp, *extra, cpu=None):
+    """`embed --format ids` of two short sentences under USEREC_CPU_ISA=isa (None: unset), natively or as the QEMU
+    CPU cpu: (process, whether it wrote OUT)."""
     ids, out = os.path.join(tmp, "ids.txt"), os.path.join(tmp, "out.npy")
     ids_workload(ids, np.random.default_rng(1), [3, 4])
-    proc = run([BIN, "embed", "--model", common.test_usew(), "--input", ids, "--format", "ids", "-o", out],
-               check=False, env=with_isa(isa))
+    cmd = [BIN, "embed", "--model", common.test_usew(), "--input", ids, "--format", "ids", "-o", out, *extra]
+    proc = (under_qemu(cpu, cmd, isa=isa, check=False) if cpu else
+            run(cmd, check=False, env=with_isa(isa) if isa else None))
     return proc, os.path.exists(out)
 
 
@@ -224,13 +227,15 @@ def test_unknown_isa_is_refused():
 
 
 def test_missing_isa_is_refused():
+    """USEREC_CPU_ISA naming an ISA the CPU lacks: refused, nothing written. Where this CPU runs every ISA, as an
+    AVX2-only Haswell under QEMU."""
     have, _ = cpu_isas()
-    if "avx512" in have:
-        raise common.Skip("this CPU runs every ISA: the refusal of a missing one cannot be shown here")
+    cpu, widest = (None, have[-1]) if "avx512" not in have else ("Haswell-v4", "avx2")
     with tempfile.TemporaryDirectory(prefix="userec-isa-") as tmp:
-        proc, wrote = embed_under("avx512", tmp)
+        proc, wrote = embed_under("avx512", tmp, cpu=cpu)
     assert proc.returncode == common.EXIT_UNAVAILABLE and not wrote, proc
-    assert f"USEREC_CPU_ISA=avx512: this CPU runs at most {have[-1]}" in proc.stderr, proc.stderr
+    assert f"USEREC_CPU_ISA=avx512: this CPU runs at most {widest}" in proc.stderr, proc.stderr
+    print(f"refused{f' as {cpu} (QEMU)' if cpu else ''}: {proc.stderr.strip().splitlines()[-1]}")
 
 
 @common.quick
@@ -249,8 +254,10 @@ def test_cpu_bf16_is_refused_without_avx512_bf16():
         proc = run(cmd, check=False)
         if bf16:
             assert proc.returncode == 0, proc.stderr
-        else:
-            assert proc.returncode == common.EXIT_UNAVAILABLE and "this CPU has none" in proc.stderr, proc.stderr
+            # A CPU without avx512_bf16 (no AVX-512 at all): an AVX2-only Haswell under QEMU.
+            proc, wrote = embed_under(None, tmp, "--device", "cpu", "--precision", "bf16", cpu="Haswell-v4")
+            assert not wrote, proc
+        assert proc.returncode == common.EXIT_UNAVAILABLE and "this CPU has none: use fp32" in proc.stderr, proc.stderr
 
 
 def catalogue_vectors(texts, tmp, precision):
