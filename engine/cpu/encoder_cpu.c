@@ -33,7 +33,6 @@ struct cpu_workspace {
     float *pooled, *pooled_hidden; /* per sentence */
     size_t *starts; /* each run's, n + MAX_RUNS entries (batch_run) */
     size_t rows, n; /* capacity: tokens and sentences */
-    size_t widest;  /* the widest layer */
 };
 
 /* A run of whole sentences of the batch, sentences [first, first + n): its rows of the workspace's buffers, and
@@ -114,6 +113,13 @@ userec_status cpu_workspace_new(const userec_model *m, userec_precision precisio
     return status;
 }
 
+/* The widest of the model's layers: the width of the qkv and ctx buffers' rows. */
+static size_t widest_layer(const usew_hparams *hp) {
+    size_t widest = hp->d_model;
+    for (uint32_t i = 0; i < hp->n_layers; i++) widest = hp->layer_width[i] > widest ? hp->layer_width[i] : widest;
+    return widest;
+}
+
 /* Room for rows tokens of n sentences; grows (never shrinks) the buffers. */
 static int workspace_reserve(cpu_workspace *ws, const usew_hparams *hp, size_t rows, size_t n) {
     rows = rows ? rows : 1;
@@ -122,9 +128,7 @@ static int workspace_reserve(cpu_workspace *ws, const usew_hparams *hp, size_t r
     rows = rows > ws->rows ? rows : ws->rows;
     n = n > ws->n ? n : ws->n;
     buffers_release(ws);
-    size_t widest = hp->d_model;
-    for (uint32_t i = 0; i < hp->n_layers; i++) widest = hp->layer_width[i] > widest ? hp->layer_width[i] : widest;
-    ws->widest = widest;
+    const size_t widest = widest_layer(hp);
     ws->x = malloc(rows * hp->d_model * sizeof(float));
     ws->qkv = malloc(rows * 3 * widest * sizeof(float));
     ws->ctx = malloc(rows * widest * sizeof(float));
@@ -189,12 +193,6 @@ static int run_forward(const userec_model *m, const cpu_workspace *ws, const int
     return 0;
 }
 
-/* Sentence s's tokens, after clipping to max_len. */
-static size_t clipped_len(const usew_hparams *hp, const size_t *offsets, size_t s) {
-    const size_t len = offsets[s + 1] - offsets[s];
-    return len > hp->max_len ? hp->max_len : len;
-}
-
 /* A sentence's work in tokens' worth of products: attention adds a share that grows with its length (about 5%
  * at 128 tokens). */
 static double sentence_cost(size_t len) { return (double)len * (1.0 + (double)len / 2560.0); }
@@ -203,22 +201,24 @@ static double sentence_cost(size_t len) { return (double)len * (1.0 + (double)le
  * to the run its cost's midpoint falls in. */
 static void cut_runs(const usew_hparams *hp, cpu_workspace *ws, const size_t *offsets, size_t n, size_t count,
                      batch_run *runs) {
+    const size_t widest = widest_layer(hp);
     double total = 0, done = 0;
-    for (size_t s = 0; s < n; s++) total += sentence_cost(clipped_len(hp, offsets, s));
+    for (size_t s = 0; s < n; s++) total += sentence_cost(model_kept_tokens(hp, offsets, s));
     size_t *starts = ws->starts, s = 0, row = 0;
     for (size_t r = 0; r < count; r++) {
         const size_t first = s, first_row = row;
         const size_t *run_starts = starts;
         *starts++ = 0;
         for (; s < n; s++) {
-            const double cost = sentence_cost(clipped_len(hp, offsets, s));
+            const size_t len = model_kept_tokens(hp, offsets, s);
+            const double cost = sentence_cost(len);
             if (r + 1 < count && done + cost / 2 > total * (double)(r + 1) / (double)count) break;
             done += cost;
-            row += clipped_len(hp, offsets, s);
+            row += len;
             *starts++ = row - first_row;
         }
-        runs[r] = (batch_run){ws->x + first_row * hp->d_model, ws->qkv + first_row * 3 * ws->widest,
-                              ws->ctx + first_row * ws->widest, ws->pooled + first * hp->d_model,
+        runs[r] = (batch_run){ws->x + first_row * hp->d_model, ws->qkv + first_row * 3 * widest,
+                              ws->ctx + first_row * widest, ws->pooled + first * hp->d_model,
                               ws->pooled_hidden + first * hp->d_ffn, run_starts, row - first_row, s - first, first};
     }
 }

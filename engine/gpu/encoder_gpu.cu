@@ -417,12 +417,12 @@ static userec_status run_forward(gpu_encoder *g, slot *sl, userec_error *err) {
  * download. Advances *next past the sentences taken. */
 static userec_status launch_chunk(gpu_encoder *g, slot *sl, const int32_t *ids, const size_t *offsets, size_t n,
                                   size_t *next, userec_error *err) {
-    const size_t max_len = g->model->hp.max_len, d = g->model->hp.d_model;
+    const size_t d = g->model->hp.d_model;
     size_t s = *next, tokens = 0;
     int count = 0, longest = 0;
     sl->starts_h[0] = 0;
     while (s < n && (size_t)count < g->opt.chunk_sentences) {
-        const size_t len = offsets[s + 1] - offsets[s] < max_len ? offsets[s + 1] - offsets[s] : max_len;
+        const size_t len = model_kept_tokens(&g->model->hp, offsets, s);
         if (tokens + len > g->opt.chunk_tokens) break;
         memcpy(sl->ids_h + tokens, ids + offsets[s], len * sizeof *ids);
         tokens += len;

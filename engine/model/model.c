@@ -298,9 +298,8 @@ userec_status model_check_ids(const usew_hparams *hp, const int32_t *ids, const 
             if (ids[i] < 0 || (uint32_t)ids[i] >= hp->vocab_rows)
                 return set_error(err, USEREC_ERR_INPUT, "sentence %zu, token %zu: id %d is outside 0..%u", s,
                                  i - offsets[s], ids[i], hp->vocab_rows - 1);
-        const size_t len = offsets[s + 1] - offsets[s];
-        *clipped += len > hp->max_len;
-        *rows += len > hp->max_len ? hp->max_len : len;
+        *clipped += offsets[s + 1] - offsets[s] > hp->max_len;
+        *rows += model_kept_tokens(hp, offsets, s);
     }
     return USEREC_OK;
 }

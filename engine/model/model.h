@@ -54,4 +54,10 @@ userec_model *model_from_file(usew_file *f, userec_error *err);
 userec_status model_check_ids(const usew_hparams *hp, const int32_t *ids, const size_t *offsets, size_t n,
                               size_t *rows, size_t *clipped, userec_error *err);
 
+/* Sentence s's tokens that the encoders keep: its length, clipped to max_len. */
+static inline size_t model_kept_tokens(const usew_hparams *hp, const size_t *offsets, size_t s) {
+    const size_t len = offsets[s + 1] - offsets[s];
+    return len > hp->max_len ? hp->max_len : len;
+}
+
 #endif
