@@ -179,6 +179,18 @@ def tiny_usew():
     return out
 
 
+def assert_same_bits(label, got, want):
+    """Fails unless the float32 arrays are equal bit for bit, naming how many rows differ and the first."""
+    import numpy as np
+
+    if got.shape != want.shape:
+        raise AssertionError(f"{label}: shape {got.shape}, expected {want.shape}")
+    differ = np.flatnonzero(np.any(got.view(np.uint32) != want.view(np.uint32), axis=-1))
+    if len(differ):
+        raise AssertionError(f"{label}: {len(differ)} of {len(want)} rows differ, first row {differ[0]}: "
+                             f"max |diff| {np.abs(got - want).max():.3g}")
+
+
 def assert_close(label, got, want, tol):
     """Fails unless max |got - want| <= tol; prints the max error and the first values side by side."""
     import numpy as np  # here, so that tests without numpy can still import common

@@ -66,9 +66,7 @@ def compare_isas(lengths, isas):
     first, (want_vectors, want_related) = isas[0], results[isas[0]]
     for isa in isas[1:]:
         vectors, related = results[isa]
-        differ = np.flatnonzero(np.any(vectors.view(np.uint32) != want_vectors.view(np.uint32), axis=1))
-        assert not len(differ), (f"{isa} vs {first}: {len(differ)} of {len(vectors)} vectors differ, first row "
-                                 f"{differ[0]}: max |diff| {np.abs(vectors - want_vectors).max():.3g}")
+        common.assert_same_bits(f"{isa} vs {first}: vectors", vectors, want_vectors)
         assert related == want_related, f"{isa} vs {first}: the related lists or their scores differ"
         print(f"{isa} == {first}: {len(vectors)} vectors and {related.count(chr(10)) - 1} related rows, bit for bit")
 
@@ -92,14 +90,18 @@ def test_generic_gives_the_vectors_and_scores_of_the_widest_isa():
 OLDER_CPUS = {"Haswell-v4": "avx2", "qemu64": "generic"}
 
 
+def without_isa():
+    """This process's environment without USEREC_CPU_ISA: the widest ISA the CPU (real or emulated) runs."""
+    return {k: v for k, v in os.environ.items() if k != "USEREC_CPU_ISA"}
+
+
 def under_qemu(cpu, cmd, isa=None, check=True):
     """cmd run by qemu-x86_64 as that CPU, with USEREC_CPU_ISA=isa when given. OMP_WAIT_POLICY is set because
     otherwise the CLI runs itself again (cli/main.c), and that exec would leave the emulator and run natively."""
     qemu = shutil.which("qemu-x86_64")
     if platform.machine() != "x86_64" or not qemu:
         raise common.Skip("qemu-x86_64 is absent (Debian's qemu-user; sh tools/install-deps.sh installs it)")
-    env = {k: v for k, v in os.environ.items() if k != "USEREC_CPU_ISA"}
-    env.update({"OMP_WAIT_POLICY": "passive"}, **({"USEREC_CPU_ISA": isa} if isa else {}))
+    env = dict(without_isa(), OMP_WAIT_POLICY="passive", **({"USEREC_CPU_ISA": isa} if isa else {}))
     return run([qemu, "-cpu", cpu] + cmd, env=env, check=check)
 
 
@@ -112,8 +114,8 @@ def texts_workload(path, rng, n):
 
 
 def embed_outputs(cmd, texts, model, out):
-    """`embed --format lines` of texts through cmd (a list that runs userec): the bytes of its vectors, ids and
-    rejects."""
+    """`embed --format lines` of texts, then `related -k 10` of its vectors, through cmd (runs userec with a list
+    of arguments): the bytes of the vectors, ids, rejects and related lists."""
     cmd(["embed", "--model", model, "--input", texts, "--format", "lines", "-o", out + ".npy", "--quiet"])
     cmd(["related", "--emb", out + ".npy", "-k", "10", "-o", out + ".csv", "--quiet"])
     outputs = {}
@@ -134,7 +136,7 @@ def test_older_cpus_run_the_same_binary_with_the_same_vectors():
         texts, short = os.path.join(tmp, "texts.txt"), os.path.join(tmp, "short.txt")
         texts_workload(texts, np.random.default_rng(16), 60)
         texts_workload(short, np.random.default_rng(17), 8)
-        native = lambda args: run([BIN] + args, env={k: v for k, v in os.environ.items() if k != "USEREC_CPU_ISA"})
+        native = lambda args: run([BIN] + args, env=without_isa())
         want = {(model, workload): embed_outputs(native, workload, model, os.path.join(tmp, f"native-{i}"))
                 for i, (model, workload) in enumerate([(tiny, texts), (full, short)])}
         for cpu, isa in OLDER_CPUS.items():

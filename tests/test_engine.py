@@ -102,9 +102,7 @@ def test_threads_and_batches_change_no_bit():
     for extra in (["--threads", "2"], ["--threads", "3"], ["--threads", "4"], ["--threads", "5"],
                   ["--threads", "2", "--batch-tokens", "1"]):
         got, _ = engine_embed(model, seqs, "--batch-tokens", "30000", *extra)
-        differ = np.flatnonzero(np.any(got.view(np.uint32) != want.view(np.uint32), axis=1))
-        assert not len(differ), (f"{' '.join(extra)}: {len(differ)} of {len(want)} vectors differ from one thread's, "
-                                 f"first row {differ[0]}: max |diff| {np.abs(got - want).max():.3g}")
+        common.assert_same_bits(f"{' '.join(extra)} against one thread", got, want)
     print(f"{len(seqs)} sentences ({summary.strip()}): the same bits on 1 to 5 threads and one sentence per batch")
 
 
