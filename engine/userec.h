@@ -122,7 +122,8 @@ typedef struct {
     uint32_t vocab_rows; /* valid ids are 0 .. vocab_rows-1 */
     uint32_t n_layers;
     double flops_per_token;    /* multiply-adds x 2 of the per-token matrix products (the GPU's; the CPU
-                                  looks layer 0's two up in tables: docs/architecture.md) */
+                                  looks layer 0's two up in tables and runs its feed-forward up-projection on
+                                  a narrower input: docs/architecture.md) */
     double flops_per_sentence; /* once per sentence: the last feed-forward down-projection (after pooling), the head */
 } userec_model_info;
 

@@ -7,9 +7,10 @@ import common
 from common import BIN, run
 
 # docs/perf.md: the matrix products the CPU encoder does for USE-lite, 2 x multiply-adds per token and per
-# sentence. Layer 0's qkv (256 x 768) and residual projection (256 x 512) are looked up in per-token tables, and
+# sentence. Layer 0's qkv (256 x 768) and residual projection (256 x 512) are looked up in per-token tables, its
+# feed-forward up-projection runs on the attention's 256-wide output (256 x 1536, folded through its tables), and
 # the last layer's down-projection (512 x 1536) runs once per sentence, after pooling (docs/architecture.md).
-FLOPS_PER_TOKEN = 2 * (256 * 512 + 2 * 512 * 1536 + 512 * 1536 + 512 * 512 + 512 * 1536)
+FLOPS_PER_TOKEN = 2 * (256 * 512 + 256 * 1536 + 512 * 1536 + 512 * 1536 + 512 * 512 + 512 * 1536)
 FLOPS_PER_SENTENCE = 2 * (1536 * 512 + 512 * 512)
 
 

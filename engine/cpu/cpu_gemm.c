@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu/cpu_lanes.h"
+
 void gemm_pack_cols(const float *src, size_t k, size_t ld, size_t n, float *dst) {
     const size_t full = n / GEMM_NR * GEMM_NR, tail = n - full;
     /* Row by row, so that the source is read in order (a panel at a time walked down a column, one new page per
@@ -170,8 +172,29 @@ int gemm_dense(const cpu_kernels *k, const float *x, size_t rows, const gemm_nor
     return failed ? -1 : 0;
 }
 
-int gemm_mlp(const cpu_kernels *k, const float *x, size_t rows, const gemm_norm *norm, const gemm_weights *up,
-             const gemm_weights *down, float *y) {
+/* The folded block's hidden rows [r0, r0 + rows) from the ctx rows x (gemm_fold): their start values, the
+ * product, then each row's layer-norm correction and ReLU, element by element (the same bits on every ISA). */
+static void folded_hidden(const gemm_kernel *g, const gemm_fold *fold, const float *x, size_t r0, size_t rows,
+                          const gemm_weights *up, const float *y, uint32_t width, float *hidden, char *a_panels) {
+    const size_t out = up->out;
+    for (size_t r = 0; r < rows; r++) {
+        const float *tok = fold->token_rows[r0 + r], *pos = fold->position_rows[r0 + r];
+        for (size_t c = 0; c < out; c++) hidden[r * out + c] = (tok[c] + tok[c]) + pos[c];
+    }
+    block_product(g, x + r0 * up->in, up->in, rows, up, 0, round_up(out, GEMM_NR) / GEMM_NR, hidden, out,
+                  GEMM_BIAS_ADD, a_panels);
+    for (size_t r = 0; r < rows; r++) {
+        float mean, inv, *h = hidden + r * out;
+        lanes_row_stats(y + (r0 + r) * width, width, fold->eps, &mean, &inv);
+        for (size_t c = 0; c < out; c++) {
+            const float v = (h[c] - mean * fold->colsum[c]) * inv + fold->shift[c];
+            h[c] = v > 0 ? v : 0;
+        }
+    }
+}
+
+int gemm_mlp(const cpu_kernels *k, const float *x, size_t rows, const gemm_norm *norm, const gemm_fold *fold,
+             const gemm_weights *up, const gemm_weights *down, float *y) {
     const gemm_kernel *g_up = kernel_for(k, up), *g_down = kernel_for(k, down);
     const size_t threads = (size_t)omp_get_max_threads(), mr = g_up->mr > g_down->mr ? g_up->mr : g_down->mr;
     /* Blocks of GEMM_MC rows, smaller when that leaves a thread idle (small batches). */
@@ -191,9 +214,13 @@ int gemm_mlp(const cpu_kernels *k, const float *x, size_t rows, const gemm_norm 
         for (size_t b = 0; b < blocks; b++) {
             const size_t r0 = b * block, block_rows = rows - r0 < block ? rows - r0 : block;
             if (failed) continue;
-            const float *in = block_input(k, norm, x + r0 * up->in, block_rows, up->in, normed);
-            block_product(g_up, in, up->in, block_rows, up, 0, round_up(up->out, GEMM_NR) / GEMM_NR, hidden, up->out,
-                          GEMM_BIAS_RELU, a_panels);
+            if (fold) {
+                folded_hidden(g_up, fold, x, r0, block_rows, up, y, down->out, hidden, a_panels);
+            } else {
+                const float *in = block_input(k, norm, x + r0 * up->in, block_rows, up->in, normed);
+                block_product(g_up, in, up->in, block_rows, up, 0, round_up(up->out, GEMM_NR) / GEMM_NR, hidden,
+                              up->out, GEMM_BIAS_RELU, a_panels);
+            }
             block_product(g_down, hidden, up->out, block_rows, down, 0, round_up(down->out, GEMM_NR) / GEMM_NR,
                           y + r0 * down->out, down->out, GEMM_BIAS_ADD, a_panels);
         }

@@ -75,12 +75,24 @@ typedef struct {
 int gemm_dense(const cpu_kernels *k, const float *x, size_t rows, const gemm_norm *norm, const gemm_weights *w,
                float *y, gemm_epilogue epilogue);
 
-/* The feed-forward block, y += relu(norm?(x) . up + b_up) . down + b_down, a block of rows at a time: the
- * hidden activations ([block, up.out]) stay in the thread's cache instead of making a round trip through memory.
- * y may be x (each block reads its rows before writing them). The same bits as the two gemm_dense calls.
- * Returns -1 when out of memory (y is then incomplete). */
-int gemm_mlp(const cpu_kernels *k, const float *x, size_t rows, const gemm_norm *norm, const gemm_weights *up,
-             const gemm_weights *down, float *y);
+/* Layer 0's feed-forward block with its layer norm and up-projection folded through the attention's output
+ * projection (layer0_tables.h): the up product's input x is the attention's ctx rows, not the normalised
+ * residual; hidden row r starts from (token_rows[r][c] + token_rows[r][c]) + position_rows[r][c] instead of
+ * the up bias, and leaves the product as relu((h - mean * colsum[c]) * inv + shift[c]), mean and inv the layer
+ * norm's statistics of y's row r (the residual stream before the block). */
+typedef struct {
+    const float *const *token_rows, *const *position_rows; /* one pointer each per row of x */
+    const float *colsum, *shift;                             /* up.out each */
+    float eps;
+} gemm_fold;
+
+/* The feed-forward block, y += relu(norm?(x) . up + b_up) . down + b_down, or the folded block above when fold
+ * is given (norm is then NULL, and y is not x), a block of rows at a time: the hidden activations
+ * ([block, up.out]) stay in the thread's cache instead of making a round trip through memory. y may be x (each
+ * block reads its rows before writing them). Without fold, the same bits as the two gemm_dense calls. Returns -1
+ * when out of memory (y is then incomplete). */
+int gemm_mlp(const cpu_kernels *k, const float *x, size_t rows, const gemm_norm *norm, const gemm_fold *fold,
+             const gemm_weights *up, const gemm_weights *down, float *y);
 
 /* pooled[s] = the mean of relu(norm?(x) . W + b) over the rows starts[s] .. starts[s+1] of sentence s (zeros for
  * an empty one), for n sentences: a feed-forward block's first product straight into per-sentence means, a block

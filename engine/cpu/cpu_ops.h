@@ -21,8 +21,8 @@ void cpu_workspace_free(cpu_workspace *ws);
 userec_status cpu_encode_ids(const userec_model *m, cpu_workspace *ws, const int32_t *ids, const size_t *offsets,
                              size_t n, float *out, userec_counts *counts, userec_error *err);
 
-/* The FLOPs per token of the products the CPU forward pass does: userec_info's flops_per_token less layer 0's
- * two, which it looks up (layer0_tables.h). bench's CPU MFU counts these. */
+/* The FLOPs per token of the products the CPU forward pass does: userec_info's flops_per_token less what layer
+ * 0's tables save (layer0_tables.h). bench's CPU MFU counts these. */
 double cpu_flops_per_token(const userec_model *m);
 
 /* y[r] = (x[r] - mean) * rsqrt(var + eps) * scale + bias, biased variance, per row of width w. */

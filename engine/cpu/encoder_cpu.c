@@ -30,6 +30,7 @@ struct cpu_workspace {
     gemm_weights *bf16;                    /* the owned bf16 packs (NULL in fp32), bf16_count of them */
     size_t bf16_count;
     float *x, *qkv, *ctx; /* per token */
+    const float **fold_rows; /* per token, two: layer 0's folded block's table rows (gemm_fold) */
     float *pooled, *pooled_hidden; /* per sentence */
     size_t *starts; /* each run's, n + MAX_RUNS entries (batch_run) */
     size_t rows, n; /* capacity: tokens and sentences */
@@ -39,6 +40,7 @@ struct cpu_workspace {
  * its sentences' first rows counted from its own first row (starts[0] = 0, starts[n] = rows). */
 typedef struct {
     float *x, *qkv, *ctx, *pooled, *pooled_hidden;
+    const float **token_rows, **position_rows;
     const size_t *starts;
     size_t rows, n, first;
 } batch_run;
@@ -50,7 +52,9 @@ static void buffers_release(cpu_workspace *ws) {
     free(ws->pooled);
     free(ws->pooled_hidden);
     free(ws->starts);
+    free(ws->fold_rows);
     ws->x = ws->qkv = ws->ctx = ws->pooled = ws->pooled_hidden = NULL;
+    ws->fold_rows = NULL;
     ws->starts = NULL;
     ws->rows = ws->n = 0;
 }
@@ -63,8 +67,9 @@ void cpu_workspace_free(cpu_workspace *ws) {
     free(ws);
 }
 
-/* The per-token products of every layer in bf16 (packed from the file's fp32 weights). Layer 0's tables stay
- * fp32; the last layer's down-projection runs per sentence, after pooling, and stays fp32 with the head. */
+/* The per-token products of every layer in bf16 (packed from the file's fp32 weights; layer 0's folded
+ * up-projection from its table's). Layer 0's tables stay fp32; the last layer's down-projection runs per sentence,
+ * after pooling, and stays fp32 with the head. */
 static userec_status pack_bf16(const userec_model *m, cpu_workspace *ws, userec_error *err) {
     const uint32_t layers = m->hp.n_layers;
     if (!(ws->bf16 = calloc(4 * (size_t)layers, sizeof *ws->bf16))) return set_error(err, USEREC_ERR_NOMEM, "out of memory");
@@ -76,8 +81,10 @@ static userec_status pack_bf16(const userec_model *m, cpu_workspace *ws, userec_
         for (size_t j = 0; j < 4; j++) {
             const dense *d = of_layer[j];
             if (!d) continue;
+            const gemm_weights *fp32 = *to[j]; /* the fp32 pack it replaces: d's, or layer 0's folded one */
+            const float *w = fp32 == &ws->layer0->ffn_up ? ws->layer0->ffn_up_w : d->w;
             gemm_weights *packed = &ws->bf16[ws->bf16_count];
-            if (gemm_weights_pack_bf16(d->w, d->b, d->packed.in, d->packed.out, packed))
+            if (gemm_weights_pack_bf16(w, fp32->bias, fp32->in, fp32->out, packed))
                 return set_error(err, USEREC_ERR_NOMEM, "out of memory for the bf16 weights");
             ws->bf16_count++;
             *to[j] = packed;
@@ -107,6 +114,7 @@ userec_status cpu_workspace_new(const userec_model *m, userec_precision precisio
                                         &l->ffn_down.packed};
     }
     userec_status status = layer0_tables_of(m, &ws->layer0, err);
+    if (!status && ws->layer0->ffn_cols) ws->layers[0].ffn_up = &ws->layer0->ffn_up;
     if (!status && precision == USEREC_BF16) status = pack_bf16(m, ws, err);
     if (status) cpu_workspace_free(ws);
     else *out = ws;
@@ -135,7 +143,8 @@ static int workspace_reserve(cpu_workspace *ws, const usew_hparams *hp, size_t r
     ws->pooled = malloc(n * hp->d_model * sizeof(float));
     ws->pooled_hidden = malloc(n * hp->d_ffn * sizeof(float));
     ws->starts = malloc((n + MAX_RUNS) * sizeof(size_t));
-    if (ws->x && ws->qkv && ws->ctx && ws->pooled && ws->pooled_hidden && ws->starts) {
+    ws->fold_rows = malloc(2 * rows * sizeof *ws->fold_rows);
+    if (ws->x && ws->qkv && ws->ctx && ws->pooled && ws->pooled_hidden && ws->starts && ws->fold_rows) {
         ws->rows = rows, ws->n = n;
         return 0;
     }
@@ -176,7 +185,9 @@ static int pooled_ffn_block(const userec_model *m, uint32_t i, const cpu_workspa
  * d_model per sentence of the run; offsets: the run's first sentence's); -1 when scratch memory cannot be had. */
 static int run_forward(const userec_model *m, const cpu_workspace *ws, const int32_t *ids, const size_t *offsets,
                        const batch_run *b, float *out) {
-    if (layer0_tables_apply(ws->layer0, m, ids, offsets, b->starts, b->n, b->qkv, b->x)) return -1;
+    const layer0_tables *t = ws->layer0;
+    if (layer0_tables_apply(t, m, ids, offsets, b->starts, b->n, b->qkv, b->x, b->token_rows, b->position_rows))
+        return -1;
     for (uint32_t i = 0; i < m->hp.n_layers; i++) {
         const layer_weights *w = &ws->layers[i];
         if (attention_block(m, i, ws, b)) return -1;
@@ -186,7 +197,12 @@ static int run_forward(const userec_model *m, const cpu_workspace *ws, const int
         }
         const layer_norm *ln = &m->layers[i].ffn_norm;
         const gemm_norm norm = {ln->scale, ln->bias, m->hp.ln_eps};
-        if (gemm_mlp(ws->k, b->x, b->rows, &norm, w->ffn_up, w->ffn_down, b->x)) return -1; /* x += FFN(LN(x)) */
+        /* x += FFN(LN(x)); layer 0's from the attention's ctx through its tables (layer0_tables.c) */
+        const gemm_fold fold = {b->token_rows, b->position_rows, t->ffn_colsum, t->ffn_const, m->hp.ln_eps};
+        const int folded = i == 0 && t->ffn_cols;
+        if (gemm_mlp(ws->k, folded ? b->ctx : b->x, b->rows, folded ? NULL : &norm, folded ? &fold : NULL, w->ffn_up,
+                     w->ffn_down, b->x))
+            return -1;
     }
     if (gemm_dense(ws->k, b->pooled, b->n, NULL, &m->head.packed, out, GEMM_BIAS)) return -1;
     cpu_tanh_l2_normalize(out, b->n, m->hp.d_model, m->hp.l2_floor);
@@ -219,7 +235,8 @@ static void cut_runs(const usew_hparams *hp, cpu_workspace *ws, const size_t *of
         }
         runs[r] = (batch_run){ws->x + first_row * hp->d_model, ws->qkv + first_row * 3 * widest,
                               ws->ctx + first_row * widest, ws->pooled + first * hp->d_model,
-                              ws->pooled_hidden + first * hp->d_ffn, run_starts, row - first_row, s - first, first};
+                              ws->pooled_hidden + first * hp->d_ffn, ws->fold_rows + first_row,
+                              ws->fold_rows + ws->rows + first_row, run_starts, row - first_row, s - first, first};
     }
 }
 
@@ -254,7 +271,7 @@ userec_status cpu_encode_ids(const userec_model *m, cpu_workspace *ws, const int
 }
 
 double cpu_flops_per_token(const userec_model *m) {
-    return userec_info(m).flops_per_token - 2.0 * m->hp.layer_width[0] * layer0_tables_cols(m);
+    return userec_info(m).flops_per_token - layer0_tables_flops_saved(m);
 }
 
 userec_status userec_encode_ids(const userec_model *m, const int32_t *ids, const size_t *offsets, size_t n,

@@ -150,7 +150,7 @@ static void check_mlp_equals_two_products(size_t rows, int threads, int normed) 
              BF16 ? "bf16" : "fp32", rows, threads, normed ? "layer norm in place: " : "");
     omp_set_num_threads(threads);
     int failed = pack(w_up, b_up, d, hidden, &up) || pack(w_down, b_down, hidden, d, &down) ||
-                 gemm_mlp(K, normed ? fused : x, rows, normed ? &norm : NULL, &up, &down, fused) ||
+                 gemm_mlp(K, normed ? fused : x, rows, normed ? &norm : NULL, NULL, &up, &down, fused) ||
                  gemm_dense(K, xn, rows, NULL, &up, mid, GEMM_BIAS_RELU) ||
                  gemm_dense(K, mid, rows, NULL, &down, apart, GEMM_BIAS_ADD);
     size_t differ = 0;

@@ -1,7 +1,9 @@
 /* test_layer0_tables.c: layer 0's q|k|v and residual looked up from its tables (engine/cpu/layer0_tables.c)
  * against the products they replace, computed the direct way on the fp32 CPU path: x0 = (E + PE) + E, then
  * LN(x0) . Wqkv + bqkv and x0 . Wd + bd (cpu_layer_norm and gemm_dense, the generic kernels). Only the
- * rounding order differs, so the two agree within atol + |ref| * eps. The model: USEREC_TEST_MODEL. */
+ * rounding order differs, so the two agree within atol + |ref| * eps. Then layer 0's feed-forward block folded
+ * through the tables (gemm_fold) against the block computed from its normalised input (gemm_mlp with a norm), both
+ * against float64. The model: USEREC_TEST_MODEL. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,6 +36,52 @@ static void report(const char *name, const float *got, const float *want, size_t
     CHECK(ratio <= 1, name, "value %zu: got %.9g, ref %.9g", at, got[at], want[at]);
 }
 
+/* x1 = x + ctx . Wo + bo for made-up ctx rows (the attention's output: weighted means of v rows, values near 1),
+ * then x1 + FFN(LN(x1)) two ways: folded through the tables, and the direct way; each against float64. */
+static void check_folded_ffn(const userec_model *m, const layer0_tables *t, const float *const *token_rows,
+                             const float *const *position_rows, const float *x, size_t rows) {
+    const cpu_kernels *k = &cpu_kernels_generic;
+    const encoder_layer *l = &m->layers[0];
+    const size_t w0 = m->hp.layer_width[0], d = m->hp.d_model, ffn = t->ffn_cols;
+    float *ctx = malloc(rows * w0 * sizeof *ctx), *x1 = malloc(rows * d * sizeof *x1);
+    float *folded = malloc(rows * d * sizeof *folded), *direct = malloc(rows * d * sizeof *direct);
+    for (size_t i = 0; i < rows * w0; i++) ctx[i] = (float)((i * 2654435761u) % 2001) / 1000.0f - 1.0f;
+    memcpy(x1, x, rows * d * sizeof *x1);
+    int failed = gemm_dense(k, ctx, rows, NULL, &l->out.packed, x1, GEMM_BIAS_ADD);
+    memcpy(folded, x1, rows * d * sizeof *folded);
+    memcpy(direct, x1, rows * d * sizeof *direct);
+    const gemm_norm norm = {l->ffn_norm.scale, l->ffn_norm.bias, m->hp.ln_eps};
+    const gemm_fold fold = {token_rows, position_rows, t->ffn_colsum, t->ffn_const, m->hp.ln_eps};
+    failed = failed || gemm_mlp(k, ctx, rows, NULL, &fold, &t->ffn_up, &l->ffn_down.packed, folded) ||
+             gemm_mlp(k, direct, rows, &norm, NULL, &l->ffn_up.packed, &l->ffn_down.packed, direct);
+    CHECK(!failed, "layer 0 tables: the feed-forward products", "out of memory");
+    report("layer 0 tables: x1 + FFN(LN(x1)) folded through the tables", folded, direct, rows * d);
+    double *h = malloc(ffn * sizeof *h), err_folded = 0, err_direct = 0;
+    for (size_t r = 0; r < rows; r++) {
+        const float *row = x1 + r * d;
+        double mean = 0, var = 0;
+        for (size_t c = 0; c < d; c++) mean += row[c];
+        mean /= (double)d;
+        for (size_t c = 0; c < d; c++) var += (row[c] - mean) * (row[c] - mean);
+        const double inv = 1 / sqrt(var / (double)d + m->hp.ln_eps);
+        for (size_t j = 0; j < ffn; j++) h[j] = l->ffn_up.b[j];
+        for (size_t c = 0; c < d; c++) {
+            const double hc = (row[c] - mean) * inv * l->ffn_norm.scale[c] + l->ffn_norm.bias[c];
+            for (size_t j = 0; j < ffn; j++) h[j] += hc * l->ffn_up.w[c * ffn + j];
+        }
+        for (size_t c = 0; c < d; c++) {
+            double y = (double)row[c] + l->ffn_down.b[c];
+            for (size_t j = 0; j < ffn; j++) y += (h[j] > 0 ? h[j] : 0) * l->ffn_down.w[j * d + c];
+            err_folded = fmax(err_folded, fabs(folded[r * d + c] - y));
+            err_direct = fmax(err_direct, fabs(direct[r * d + c] - y));
+        }
+    }
+    printf("layer 0 tables: folded block vs float64 max |error| %.3g, direct %.3g\n", err_folded, err_direct);
+    CHECK(err_folded <= 2 * err_direct + 1e-7, "layer 0 tables: the folded block as close to float64 as the direct one",
+          "folded %.3g, direct %.3g", err_folded, err_direct);
+    free(ctx), free(x1), free(folded), free(direct), free(h);
+}
+
 int main(void) {
     const char *path = getenv("USEREC_TEST_MODEL");
     if (!path) {
@@ -62,7 +110,9 @@ int main(void) {
     float *qkv = malloc(rows * t->qkv_cols * sizeof *qkv), *x = malloc(rows * d * sizeof *x);
     float *x0 = malloc(rows * w0 * sizeof *x0), *h = malloc(rows * w0 * sizeof *h);
     float *qkv_ref = malloc(rows * t->qkv_cols * sizeof *qkv_ref), *x_ref = malloc(rows * d * sizeof *x_ref);
-    CHECK(!layer0_tables_apply(t, m, ids, offsets, offsets, n, qkv, x), "layer 0 tables: apply", "out of memory");
+    const float **token_rows = malloc(2 * rows * sizeof *token_rows), **position_rows = token_rows + rows;
+    CHECK(!layer0_tables_apply(t, m, ids, offsets, offsets, n, qkv, x, token_rows, position_rows),
+          "layer 0 tables: apply", "out of memory");
 
     for (size_t s = 0; s < n; s++)
         for (size_t p = 0; p < lens[s]; p++) {
@@ -116,7 +166,9 @@ int main(void) {
     report(l->proj.w ? "layer 0 tables: residual = x0 . Wd + bd" : "layer 0 tables: residual = x0", x, x_ref, rows * d);
     if (!l->proj.w) CHECK(!memcmp(x, x_ref, rows * d * sizeof *x), "layer 0 tables: residual x0 bit for bit", "differs");
 
-    free(ids), free(qkv), free(x), free(x0), free(h), free(qkv_ref), free(x_ref);
+    if (t->ffn_cols) check_folded_ffn(m, t, token_rows, position_rows, x, rows);
+    else SKIP("layer 0 tables: the folded feed-forward block", "this model's layer 0 does not fold it");
+    free(ids), free(qkv), free(x), free(x0), free(h), free(qkv_ref), free(x_ref), free(token_rows);
     userec_free(m);
     CHECK_DONE();
 }
