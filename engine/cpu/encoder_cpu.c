@@ -67,24 +67,23 @@ void cpu_workspace_free(cpu_workspace *ws) {
     free(ws);
 }
 
-/* The per-token products of every layer in bf16 (packed from the file's fp32 weights; layer 0's folded
- * up-projection from its table's). Layer 0's tables stay fp32; the last layer's down-projection runs per sentence,
+/* The per-token products of every layer in bf16 (packed from the fp32 weights: the file's, and layer 0's folded
+ * up-projection from its tables). Layer 0's tables stay fp32; the last layer's down-projection runs per sentence,
  * after pooling, and stays fp32 with the head. */
 static userec_status pack_bf16(const userec_model *m, cpu_workspace *ws, userec_error *err) {
     const uint32_t layers = m->hp.n_layers;
     if (!(ws->bf16 = calloc(4 * (size_t)layers, sizeof *ws->bf16))) return set_error(err, USEREC_ERR_NOMEM, "out of memory");
     for (uint32_t i = 0; i < layers; i++) {
         const encoder_layer *l = &m->layers[i];
-        const dense *of_layer[] = {ws->layers[i].qkv ? &l->qkv : NULL, &l->out, &l->ffn_up, i + 1 < layers ? &l->ffn_down : NULL};
+        const dense *ffn_up = i == 0 && ws->layer0->ffn_cols ? &ws->layer0->ffn_up : &l->ffn_up;
+        const dense *of_layer[] = {ws->layers[i].qkv ? &l->qkv : NULL, &l->out, ffn_up, i + 1 < layers ? &l->ffn_down : NULL};
         const gemm_weights **to[] = {&ws->layers[i].qkv, &ws->layers[i].out, &ws->layers[i].ffn_up,
                                      &ws->layers[i].ffn_down};
         for (size_t j = 0; j < 4; j++) {
             const dense *d = of_layer[j];
             if (!d) continue;
-            const gemm_weights *fp32 = *to[j]; /* the fp32 pack it replaces: d's, or layer 0's folded one */
-            const float *w = fp32 == &ws->layer0->ffn_up ? ws->layer0->ffn_up_w : d->w;
             gemm_weights *packed = &ws->bf16[ws->bf16_count];
-            if (gemm_weights_pack_bf16(w, fp32->bias, fp32->in, fp32->out, packed))
+            if (gemm_weights_pack_bf16(d->w, d->b, d->packed.in, d->packed.out, packed))
                 return set_error(err, USEREC_ERR_NOMEM, "out of memory for the bf16 weights");
             ws->bf16_count++;
             *to[j] = packed;
@@ -114,7 +113,7 @@ userec_status cpu_workspace_new(const userec_model *m, userec_precision precisio
                                         &l->ffn_down.packed};
     }
     userec_status status = layer0_tables_of(m, &ws->layer0, err);
-    if (!status && ws->layer0->ffn_cols) ws->layers[0].ffn_up = &ws->layer0->ffn_up;
+    if (!status && ws->layer0->ffn_cols) ws->layers[0].ffn_up = &ws->layer0->ffn_up.packed;
     if (!status && precision == USEREC_BF16) status = pack_bf16(m, ws, err);
     if (status) cpu_workspace_free(ws);
     else *out = ws;
@@ -195,14 +194,14 @@ static int run_forward(const userec_model *m, const cpu_workspace *ws, const int
             if (pooled_ffn_block(m, i, ws, b)) return -1;
             break;
         }
+        /* x += FFN(LN(x)); layer 0's from the attention's ctx through its tables (layer0_tables.c) */
         const layer_norm *ln = &m->layers[i].ffn_norm;
         const gemm_norm norm = {ln->scale, ln->bias, m->hp.ln_eps};
-        /* x += FFN(LN(x)); layer 0's from the attention's ctx through its tables (layer0_tables.c) */
         const gemm_fold fold = {b->token_rows, b->position_rows, t->ffn_colsum, t->ffn_const, m->hp.ln_eps};
-        const int folded = i == 0 && t->ffn_cols;
-        if (gemm_mlp(ws->k, folded ? b->ctx : b->x, b->rows, folded ? NULL : &norm, folded ? &fold : NULL, w->ffn_up,
-                     w->ffn_down, b->x))
-            return -1;
+        const int failed = i == 0 && t->ffn_cols
+                               ? gemm_mlp(ws->k, b->ctx, b->rows, NULL, &fold, w->ffn_up, w->ffn_down, b->x)
+                               : gemm_mlp(ws->k, b->x, b->rows, &norm, NULL, w->ffn_up, w->ffn_down, b->x);
+        if (failed) return -1;
     }
     if (gemm_dense(ws->k, b->pooled, b->n, NULL, &m->head.packed, out, GEMM_BIAS)) return -1;
     cpu_tanh_l2_normalize(out, b->n, m->hp.d_model, m->hp.l2_floor);

@@ -32,8 +32,8 @@ void layer0_tables_free(layer0_tables *t) {
     free(t->qkv_const);
     free(t->ffn_colsum);
     free(t->ffn_const);
-    free(t->ffn_up_w);
-    gemm_weights_free(&t->ffn_up);
+    free((float *)t->ffn_up.w); /* owned: the tables computed it */
+    gemm_weights_free(&t->ffn_up.packed);
     free(t);
 }
 
@@ -42,7 +42,7 @@ static float *table_alloc(size_t rows, size_t cols) {
 }
 
 /* G = diag(gamma_ffn) W1, packed with a zero bias (the products below start from zero), and the folded block's
- * parts of t: ffn_up_w and ffn_up, ffn_colsum, ffn_const; into res_fold ([w0][ffn_cols]) Wd G, and into
+ * parts of t: ffn_up, ffn_colsum, ffn_const; into res_fold ([w0][ffn_cols]) Wd G, and into
  * position_const (bd + bo) G. ones: at least d_model ones; zeros: ffn_cols zeros. */
 static int fill_ffn(const userec_model *m, const cpu_kernels *k, layer0_tables *t, const float *ones, const float *zeros,
                     float *res_fold, float *position_const) {
@@ -50,6 +50,7 @@ static int fill_ffn(const userec_model *m, const cpu_kernels *k, layer0_tables *
     const encoder_layer *l = &m->layers[0];
     const uint32_t w0 = hp->layer_width[0], d = hp->d_model, ffn = t->ffn_cols;
     float *g = malloc((size_t)d * ffn * sizeof *g), *biases = malloc(d * sizeof *biases);
+    float *up_w = (float *)t->ffn_up.w; /* allocated by build, filled here */
     gemm_weights g_packed = {0};
     int failed = !g || !biases;
     if (!failed) {
@@ -60,11 +61,12 @@ static int fill_ffn(const userec_model *m, const cpu_kernels *k, layer0_tables *
         failed = gemm_weights_pack(g, zeros, d, ffn, &g_packed);
     }
     failed = failed || gemm_dense(k, l->proj.w, w0, NULL, &g_packed, res_fold, GEMM_BIAS) ||
-             gemm_dense(k, l->out.w, w0, NULL, &g_packed, t->ffn_up_w, GEMM_BIAS) ||
+             gemm_dense(k, l->out.w, w0, NULL, &g_packed, up_w, GEMM_BIAS) ||
              gemm_dense(k, ones, 1, NULL, &g_packed, t->ffn_colsum, GEMM_BIAS) ||
              gemm_dense(k, biases, 1, NULL, &g_packed, position_const, GEMM_BIAS) ||
              gemm_dense(k, l->ffn_norm.bias, 1, NULL, &l->ffn_up.packed, t->ffn_const, GEMM_BIAS) ||
-             gemm_weights_pack(t->ffn_up_w, zeros, w0, ffn, &t->ffn_up);
+             gemm_weights_pack(up_w, zeros, w0, ffn, &t->ffn_up.packed);
+    if (!failed) t->ffn_up.b = t->ffn_up.packed.bias; /* zeros */
     gemm_weights_free(&g_packed);
     free(g);
     free(biases);
@@ -149,9 +151,9 @@ static layer0_tables *build(const userec_model *m) {
     if (t->ffn_cols) {
         t->ffn_colsum = table_alloc(1, t->ffn_cols);
         t->ffn_const = table_alloc(1, t->ffn_cols);
-        t->ffn_up_w = table_alloc(hp->layer_width[0], t->ffn_cols);
+        t->ffn_up.w = table_alloc(hp->layer_width[0], t->ffn_cols);
     }
-    const int ffn_ok = !t->ffn_cols || (t->ffn_colsum && t->ffn_const && t->ffn_up_w);
+    const int ffn_ok = !t->ffn_cols || (t->ffn_colsum && t->ffn_const && t->ffn_up.w);
     if (!t->by_token || !t->by_position || !t->qkv_colsum || !t->qkv_const || !ffn_ok || fill(m, t)) {
         layer0_tables_free(t);
         return NULL;

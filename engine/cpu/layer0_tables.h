@@ -7,9 +7,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
-#include "cpu/cpu_gemm.h"
-
-typedef struct userec_model userec_model;
+#include "model/model.h"
 
 /* With W' = diag(gamma) Wqkv (layer 0's attention norm folded into its qkv weights), Wd the residual
  * projection (absent in a model without one) and, when the feed-forward block is folded,
@@ -22,8 +20,7 @@ typedef struct layer0_tables {
     float *qkv_const;   /* [qkv_cols]: beta . Wqkv + bqkv */
     /* The folded feed-forward block (gemm_fold), when ffn_cols: */
     float *ffn_colsum, *ffn_const; /* [ffn_cols]: 1 . G; beta_ffn . W1 + b1 */
-    float *ffn_up_w;               /* [layer_width[0]][ffn_cols]: Wo G, Wo the attention's output projection */
-    gemm_weights ffn_up;           /* ffn_up_w packed, bias zero */
+    dense ffn_up; /* Wo G (Wo the attention's output projection): w [layer_width[0]][ffn_cols], owned; b zeros */
 } layer0_tables;
 
 /* The FLOPs per token the tables save the CPU: layer 0's two products, and the folded block's narrower input. */

@@ -52,7 +52,7 @@ static void check_folded_ffn(const userec_model *m, const layer0_tables *t, cons
     memcpy(direct, x1, rows * d * sizeof *direct);
     const gemm_norm norm = {l->ffn_norm.scale, l->ffn_norm.bias, m->hp.ln_eps};
     const gemm_fold fold = {token_rows, position_rows, t->ffn_colsum, t->ffn_const, m->hp.ln_eps};
-    failed = failed || gemm_mlp(k, ctx, rows, NULL, &fold, &t->ffn_up, &l->ffn_down.packed, folded) ||
+    failed = failed || gemm_mlp(k, ctx, rows, NULL, &fold, &t->ffn_up.packed, &l->ffn_down.packed, folded) ||
              gemm_mlp(k, direct, rows, &norm, NULL, &l->ffn_up.packed, &l->ffn_down.packed, direct);
     CHECK(!failed, "layer 0 tables: the feed-forward products", "out of memory");
     report("layer 0 tables: x1 + FFN(LN(x1)) folded through the tables", folded, direct, rows * d);
